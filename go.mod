@@ -1,0 +1,3 @@
+module github.com/rackha/failover
+
+go 1.26

@@ -1,0 +1,29 @@
+package rack
+
+import (
+	"context"
+	"errors"
+
+	"github.com/rackha/failover/bmc"
+)
+
+// Sentinel errors.
+var (
+	ErrUnknownServer = errors.New("failover: unknown server")
+	ErrInvalidConfig = errors.New("failover: invalid rack configuration")
+)
+
+// Manager is what a monitor needs from the rack manager. Implementations
+// are safe for concurrent use.
+//
+// Watch delivers the status of every server that watcher watches, each
+// time it is collected, until ctx ends; then the channel is closed. A slow
+// reader loses older statuses, never the newest one.
+//
+// Power carries out a power action on server and confirms it by reading
+// the state back (see bmc.Power): the fence is Power(ctx, s,
+// bmc.PowerActionOff), the restart Power(ctx, s, bmc.PowerActionCycle).
+type Manager interface {
+	Watch(ctx context.Context, watcher string) (<-chan Status, error)
+	Power(ctx context.Context, server string, action bmc.PowerAction) error
+}

@@ -1,0 +1,40 @@
+// Package rack is the patent's rack manager: it collects every server's
+// status from its BMC on a schedule, keeps each server's recent history in a
+// bounded Journal (the patent's "debug library"), delivers each server's
+// status to the servers watching it, and fences, powers on and restarts
+// servers through a power interface that reads the state back.
+//
+// Monitors reach the rack manager through the Manager interface, so a
+// network client can stand in for the in-process Local manager.
+package rack
+
+import (
+	"time"
+
+	"github.com/rackha/failover/bmc"
+	"github.com/rackha/failover/sensor"
+	"github.com/rackha/failover/watchdog"
+)
+
+// Status is one server's state at one poll.
+type Status struct {
+	Server string
+	Time   time.Time
+	// Reachable is false when the BMC did not answer any of the reads;
+	// Err then says why. Partial answers are reachable, with per-part
+	// errors below.
+	Reachable bool
+	Err       string
+
+	Readings    []sensor.Reading
+	ReadingsErr string
+
+	Health    bmc.Health
+	HealthErr string
+
+	// WatchdogKnown is false when the server has no watchdog or it could
+	// not be read (WatchdogErr).
+	Watchdog      watchdog.State
+	WatchdogKnown bool
+	WatchdogErr   string
+}

@@ -1,0 +1,339 @@
+package rack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/rackha/failover/bmc"
+	"github.com/rackha/failover/sensor"
+	"github.com/rackha/failover/watchdog"
+)
+
+// Server is one server of the rack as its BMC shows it. Any role but Power
+// may be nil: the status then leaves that part out (and the watching
+// engine cannot detect what it would have shown). Without Power the server
+// cannot be fenced, so its VMs are never taken over.
+type Server struct {
+	Name     string
+	Sensors  sensor.Source
+	Health   bmc.HealthReader
+	Watchdog watchdog.Watchdog
+	Power    bmc.Power
+}
+
+// LocalConfig configures an in-process rack manager.
+type LocalConfig struct {
+	// Topology says who watches whom. Required.
+	Topology Topology
+	// Servers of the rack; each must appear in Topology. Required.
+	Servers []Server
+	// Interval between polls of every server in Run. Default 1 s: with
+	// three-poll debounce a failure is acted on within about 3 s.
+	Interval time.Duration
+	// CallTimeout bounds each read of one BMC. Default 2 s, so one slow
+	// BMC cannot stall a round for long.
+	CallTimeout time.Duration
+	// PowerTimeout bounds each power operation including its read-back.
+	// Default 60 s: real BMCs take tens of seconds to confirm power off.
+	PowerTimeout time.Duration
+	// JournalSize is how many statuses each server's Journal keeps.
+	// Default 512: over 8 minutes at the default interval.
+	JournalSize int
+	// Parallel is how many servers are read at once in a round. Default
+	// 16. 1 reads them in order, which deterministic simulations use.
+	Parallel int
+	// Now gives the time stamped on statuses. Default time.Now.
+	Now func() time.Time
+	// Logger receives collection failures. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultLocalConfig returns the defaults documented on LocalConfig, with
+// no servers.
+func DefaultLocalConfig() LocalConfig {
+	return LocalConfig{
+		Interval:     time.Second,
+		CallTimeout:  2 * time.Second,
+		PowerTimeout: 60 * time.Second,
+		JournalSize:  512,
+		Parallel:     16,
+		Now:          time.Now,
+		Logger:       slog.Default(),
+	}
+}
+
+// Validate names the first field that is wrong.
+func (c LocalConfig) Validate() error {
+	switch {
+	case c.Interval <= 0:
+		return fmt.Errorf("%w: LocalConfig.Interval %v must be positive", ErrInvalidConfig, c.Interval)
+	case c.CallTimeout <= 0:
+		return fmt.Errorf("%w: LocalConfig.CallTimeout %v must be positive", ErrInvalidConfig, c.CallTimeout)
+	case c.PowerTimeout <= 0:
+		return fmt.Errorf("%w: LocalConfig.PowerTimeout %v must be positive", ErrInvalidConfig, c.PowerTimeout)
+	case c.JournalSize < 1:
+		return fmt.Errorf("%w: LocalConfig.JournalSize %d must be at least 1", ErrInvalidConfig, c.JournalSize)
+	case c.Parallel < 1:
+		return fmt.Errorf("%w: LocalConfig.Parallel %d must be at least 1", ErrInvalidConfig, c.Parallel)
+	case len(c.Servers) == 0:
+		return fmt.Errorf("%w: LocalConfig.Servers is empty", ErrInvalidConfig)
+	}
+	inTopo := map[string]bool{}
+	for _, s := range c.Topology.Servers() {
+		inTopo[s] = true
+	}
+	seen := map[string]bool{}
+	for i, s := range c.Servers {
+		switch {
+		case s.Name == "":
+			return fmt.Errorf("%w: LocalConfig.Servers[%d].Name is empty", ErrInvalidConfig, i)
+		case seen[s.Name]:
+			return fmt.Errorf("%w: LocalConfig.Servers[%d].Name %q named twice", ErrInvalidConfig, i, s.Name)
+		case !inTopo[s.Name]:
+			return fmt.Errorf("%w: LocalConfig.Servers[%d].Name %q is not in Topology", ErrInvalidConfig, i, s.Name)
+		}
+		seen[s.Name] = true
+	}
+	for s := range inTopo {
+		if !seen[s] {
+			return fmt.Errorf("%w: LocalConfig.Topology names server %q that has no Servers entry", ErrInvalidConfig, s)
+		}
+	}
+	return nil
+}
+
+// Local is the in-process rack manager. Safe for concurrent use.
+type Local struct {
+	cfg      LocalConfig
+	servers  map[string]Server
+	journals map[string]*Journal
+
+	mu   sync.Mutex
+	subs map[*subscription]struct{}
+}
+
+type subscription struct {
+	watched map[string]bool
+	ch      chan Status
+}
+
+// NewLocal checks cfg, fills unset optional fields with their defaults,
+// and returns a rack manager.
+func NewLocal(cfg LocalConfig) (*Local, error) {
+	def := DefaultLocalConfig()
+	if cfg.Interval == 0 {
+		cfg.Interval = def.Interval
+	}
+	if cfg.CallTimeout == 0 {
+		cfg.CallTimeout = def.CallTimeout
+	}
+	if cfg.PowerTimeout == 0 {
+		cfg.PowerTimeout = def.PowerTimeout
+	}
+	if cfg.JournalSize == 0 {
+		cfg.JournalSize = def.JournalSize
+	}
+	if cfg.Parallel == 0 {
+		cfg.Parallel = def.Parallel
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	l := &Local{cfg: cfg, servers: map[string]Server{}, journals: map[string]*Journal{}, subs: map[*subscription]struct{}{}}
+	for _, s := range cfg.Servers {
+		l.servers[s.Name] = s
+		l.journals[s.Name] = NewJournal(cfg.JournalSize)
+	}
+	return l, nil
+}
+
+// Journal returns server's journal, or nil for an unknown server.
+func (l *Local) Journal(server string) *Journal { return l.journals[server] }
+
+// Topology returns the rack's topology.
+func (l *Local) Topology() Topology { return l.cfg.Topology }
+
+// Run polls every server each Interval, journals the statuses and delivers
+// them to their watchers, until ctx ends.
+func (l *Local) Run(ctx context.Context) error {
+	t := time.NewTicker(l.cfg.Interval)
+	defer t.Stop()
+	for {
+		l.Poll(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Poll reads every server once, journals each status, delivers it to the
+// server's watchers and returns the statuses in configuration order.
+func (l *Local) Poll(ctx context.Context) []Status {
+	out := make([]Status, len(l.cfg.Servers))
+	if l.cfg.Parallel == 1 {
+		for i, s := range l.cfg.Servers {
+			out[i] = l.read(ctx, s)
+		}
+	} else {
+		sem := make(chan struct{}, l.cfg.Parallel)
+		var wg sync.WaitGroup
+		for i, s := range l.cfg.Servers {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				out[i] = l.read(ctx, s)
+				<-sem
+			}()
+		}
+		wg.Wait()
+	}
+	for _, st := range out {
+		l.journals[st.Server].Append(st)
+		l.deliver(st)
+	}
+	return out
+}
+
+// PollServer reads one server once, journals and delivers its status.
+func (l *Local) PollServer(ctx context.Context, server string) (Status, error) {
+	s, ok := l.servers[server]
+	if !ok {
+		return Status{}, fmt.Errorf("%w: %q", ErrUnknownServer, server)
+	}
+	st := l.read(ctx, s)
+	l.journals[server].Append(st)
+	l.deliver(st)
+	return st, nil
+}
+
+func (l *Local) read(ctx context.Context, s Server) Status {
+	st := Status{Server: s.Name, Time: l.cfg.Now()}
+	var answered, unreachable int
+	note := func(err error) string {
+		if err == nil {
+			answered++
+			return ""
+		}
+		if errors.Is(err, bmc.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) {
+			unreachable++
+		} else {
+			answered++ // the BMC answered, with an error
+		}
+		return err.Error()
+	}
+	call := func(f func(context.Context) error) error {
+		c, cancel := context.WithTimeout(ctx, l.cfg.CallTimeout)
+		defer cancel()
+		return f(c)
+	}
+	if s.Health != nil {
+		st.HealthErr = note(call(func(c context.Context) (err error) { st.Health, err = s.Health.Health(c); return }))
+	} else if s.Power != nil {
+		st.HealthErr = note(call(func(c context.Context) (err error) { st.Health.Power, err = s.Power.PowerState(c); return }))
+	}
+	if s.Sensors != nil {
+		st.ReadingsErr = note(call(func(c context.Context) (err error) { st.Readings, err = s.Sensors.Readings(c); return }))
+		for i := range st.Readings {
+			if err := st.Readings[i].Validate(); err != nil {
+				// An impossible value is no evidence either way.
+				st.Readings[i].Status = sensor.StatusUnavailable
+				st.Readings[i].Value = 0
+				l.cfg.Logger.Warn("rack: invalid reading ignored", "server", s.Name, "err", err)
+			}
+		}
+	}
+	if s.Watchdog != nil {
+		st.WatchdogErr = note(call(func(c context.Context) (err error) { st.Watchdog, err = s.Watchdog.State(c); return }))
+		st.WatchdogKnown = st.WatchdogErr == ""
+	}
+	st.Reachable = answered > 0 || unreachable == 0
+	if !st.Reachable {
+		st.Err = fmt.Sprintf("%v: %s", bmc.ErrUnreachable, firstNonEmpty(st.HealthErr, st.ReadingsErr, st.WatchdogErr))
+	}
+	return st
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func (l *Local) deliver(st Status) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for sub := range l.subs {
+		if !sub.watched[st.Server] {
+			continue
+		}
+		select {
+		case sub.ch <- st:
+		default: // full: drop the oldest, keep the newest
+			select {
+			case <-sub.ch:
+			default:
+			}
+			select {
+			case sub.ch <- st:
+			default:
+			}
+		}
+	}
+}
+
+// Watch implements Manager.
+func (l *Local) Watch(ctx context.Context, watcher string) (<-chan Status, error) {
+	if _, ok := l.servers[watcher]; !ok {
+		return nil, fmt.Errorf("%w: watcher %q", ErrUnknownServer, watcher)
+	}
+	sub := &subscription{watched: map[string]bool{}}
+	for _, s := range l.cfg.Topology.Watched(watcher) {
+		sub.watched[s] = true
+	}
+	sub.ch = make(chan Status, 4*len(sub.watched)+4)
+	l.mu.Lock()
+	l.subs[sub] = struct{}{}
+	l.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		l.mu.Lock()
+		delete(l.subs, sub)
+		close(sub.ch)
+		l.mu.Unlock()
+	}()
+	return sub.ch, nil
+}
+
+// Power implements Manager: it carries out action on server's BMC within
+// PowerTimeout; the BMC adapter confirms it by read-back.
+func (l *Local) Power(ctx context.Context, server string, action bmc.PowerAction) error {
+	s, ok := l.servers[server]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownServer, server)
+	}
+	if s.Power == nil {
+		return fmt.Errorf("rack: power %s %q: %w", action, server, bmc.ErrUnsupported)
+	}
+	c, cancel := context.WithTimeout(ctx, l.cfg.PowerTimeout)
+	defer cancel()
+	if err := s.Power.SetPower(c, action); err != nil {
+		return fmt.Errorf("rack: power %s %q: %w", action, server, err)
+	}
+	return nil
+}

@@ -1,0 +1,15 @@
+// Package redfishsim is a Redfish test server: it serves any DMTF-format
+// mockup folder (each URI a folder holding index.json, the folder itself
+// standing for /redfish/v1/) over TLS with net/http/httptest.
+//
+// It is stateful: GET, PATCH (merging objects), POST to collections and
+// DELETE of members change an in-memory copy of the mockup, never the
+// files. ComputerSystem.Reset at its advertised target changes PowerState
+// and Status. The SessionService hands out X-Auth-Token tokens; the
+// EventService gains a Server-Sent Events stream (ServerSentEventUri) into
+// which tests inject events with Publish. Faults (latency, 5xx, malformed
+// JSON, dropped connections, oversized bodies, expired sessions) are
+// injected with Inject and ExpireSessions.
+//
+// All methods of Server are safe for concurrent use.
+package redfishsim

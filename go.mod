@@ -1,3 +1,12 @@
 module github.com/rackha/failover
 
 go 1.26
+
+require (
+	github.com/bougou/go-ipmi v0.9.1 // indirect
+	github.com/google/go-cmp v0.7.0 // indirect
+	github.com/stmcginnis/gofish v0.26.0 // indirect
+	github.com/vmware/govmomi v0.56.0 // indirect
+	libvirt.org/go/libvirt v1.12002.0 // indirect
+	pgregory.net/rapid v1.3.0 // indirect
+)

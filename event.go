@@ -1,0 +1,140 @@
+package failover
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// EventType names what happened.
+type EventType string
+
+// Event types.
+const (
+	EventDetected      EventType = "detected"       // a failure held past debounce
+	EventEvacuating    EventType = "evacuating"     // checkpointing a degraded server's VMs
+	EventEvacuated     EventType = "evacuated"      // one VM checkpointed and stopped on the failed server
+	EventFenced        EventType = "fenced"         // power off confirmed by read-back
+	EventBackupStarted EventType = "backup-started" // a VM runs on the peer
+	EventRestarted     EventType = "restarted"      // the failed server was powered back on
+	EventRecovered     EventType = "recovered"      // the restarted server reports healthy again
+	EventAlert         EventType = "alert"          // something needs a person
+)
+
+// Cause is why a server was judged failed.
+type Cause string
+
+// Causes: the four detection modes of the method, plus BMC loss.
+const (
+	CauseNone           Cause = ""
+	CauseBladeFault     Cause = "blade-fault"
+	CauseNoPower        Cause = "no-power"
+	CauseWatchdog       Cause = "watchdog"
+	CauseVoltage        Cause = "voltage"
+	CauseTemperature    Cause = "temperature"
+	CauseBMCUnreachable Cause = "bmc-unreachable"
+)
+
+// Event reports one decision or outcome. Server is the server the event
+// is about (the failed one); Peer is the watcher acting on it.
+type Event struct {
+	Time   time.Time
+	Type   EventType
+	Server string
+	Peer   string
+	Cause  Cause
+	VM     string
+	// Resumed: the backup was resumed from a checkpoint, not cold-started.
+	Resumed bool
+	// Sensor, Value, Unit and Threshold describe a voltage or temperature
+	// detection.
+	Sensor    string
+	Value     float64
+	Unit      string
+	Threshold float64
+	// Since is the time from detection to this event.
+	Since time.Duration
+	// Message says more, in words.
+	Message string
+}
+
+type eventJSON struct {
+	Time      time.Time `json:"time"`
+	Type      EventType `json:"type"`
+	Server    string    `json:"server,omitempty"`
+	Peer      string    `json:"peer,omitempty"`
+	Cause     Cause     `json:"cause,omitempty"`
+	VM        string    `json:"vm,omitempty"`
+	Resumed   bool      `json:"resumed,omitempty"`
+	Sensor    string    `json:"sensor,omitempty"`
+	Value     *float64  `json:"value,omitempty"`
+	Unit      string    `json:"unit,omitempty"`
+	Threshold *float64  `json:"threshold,omitempty"`
+	SinceMS   *int64    `json:"since_ms,omitempty"`
+	Message   string    `json:"message,omitempty"`
+}
+
+// MarshalJSON writes the event as one flat object with the keys time,
+// type, server, peer, cause, vm, resumed, sensor, value, unit, threshold,
+// since_ms and message; empty ones are left out.
+func (e Event) MarshalJSON() ([]byte, error) {
+	j := eventJSON{Time: e.Time, Type: e.Type, Server: e.Server, Peer: e.Peer, Cause: e.Cause, VM: e.VM,
+		Resumed: e.Resumed, Sensor: e.Sensor, Unit: e.Unit, Message: e.Message}
+	if e.Sensor != "" {
+		j.Value, j.Threshold = &e.Value, &e.Threshold
+	}
+	if e.Since > 0 {
+		ms := e.Since.Milliseconds()
+		j.SinceMS = &ms
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	var j eventJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*e = Event{Time: j.Time, Type: j.Type, Server: j.Server, Peer: j.Peer, Cause: j.Cause, VM: j.VM,
+		Resumed: j.Resumed, Sensor: j.Sensor, Unit: j.Unit, Message: j.Message}
+	if j.Value != nil {
+		e.Value = *j.Value
+	}
+	if j.Threshold != nil {
+		e.Threshold = *j.Threshold
+	}
+	if j.SinceMS != nil {
+		e.Since = time.Duration(*j.SinceMS) * time.Millisecond
+	}
+	return nil
+}
+
+// String is one readable timeline line, without the time.
+func (e Event) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-14s %s", e.Type, e.Server)
+	if e.Peer != "" {
+		fmt.Fprintf(&b, " (peer %s)", e.Peer)
+	}
+	if e.Cause != "" {
+		fmt.Fprintf(&b, " cause=%s", e.Cause)
+	}
+	if e.Sensor != "" {
+		fmt.Fprintf(&b, " %q=%.4g%s threshold %.4g%s", e.Sensor, e.Value, e.Unit, e.Threshold, e.Unit)
+	}
+	if e.VM != "" {
+		fmt.Fprintf(&b, " vm=%s", e.VM)
+		if e.Resumed {
+			b.WriteString(" (resumed from checkpoint)")
+		}
+	}
+	if e.Since > 0 {
+		fmt.Fprintf(&b, " +%v", e.Since)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	return b.String()
+}

@@ -1,0 +1,102 @@
+package failover
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/rackha/failover/sensor"
+)
+
+// Policy is how a watcher judges its peers and acts on a failure.
+type Policy struct {
+	// DebouncePolls is how many consecutive polls a condition must hold
+	// before it counts. Default 3: one bad poll is noise.
+	DebouncePolls int
+	// DebounceDwell is how long a condition must hold besides
+	// DebouncePolls. Default 0 (polls alone decide).
+	DebounceDwell time.Duration
+	// DangerLevel is the threshold level at which a voltage or temperature
+	// is a failure. Default sensor.LevelCritical, the BMC's own critical
+	// thresholds.
+	DangerLevel sensor.Level
+	// Hysteresis is how far back inside its threshold a value must come,
+	// as a fraction of the threshold's magnitude, before a sensor counts
+	// as normal again. Default 0.02 (2%).
+	Hysteresis float64
+	// Overrides replace the BMC's thresholds for sensors named here.
+	// Default none.
+	Overrides map[string]sensor.Thresholds
+	// ZeroVolts: when every available voltage reads below this magnitude,
+	// the server has no power. Default 0.5 V.
+	ZeroVolts float64
+	// UnreachableAlertPolls is how many consecutive unreachable polls
+	// raise an alert. Default 3. Unreachable never causes a takeover.
+	UnreachableAlertPolls int
+	// EvacuationTimeout bounds the evacuation of a degraded server; what
+	// is not checkpointed by then is fenced and cold-started. Default 2 min.
+	EvacuationTimeout time.Duration
+	// FenceAttempts is how many times a fence is tried before the watcher
+	// gives up and alerts. Default 3.
+	FenceAttempts int
+	// RetryInterval is the wait before retrying a failed fence or image
+	// store read. Default 5 s.
+	RetryInterval time.Duration
+	// RecoveryTimeout is how long a restarted server has to report healthy
+	// before an alert says it did not come back. Default 10 min.
+	RecoveryTimeout time.Duration
+	// Evacuate degraded servers (voltage or temperature at danger, still
+	// powered and answering) before fencing them. Default true.
+	Evacuate bool
+}
+
+// DefaultPolicy returns the defaults documented on Policy.
+func DefaultPolicy() Policy {
+	return Policy{
+		DebouncePolls:         3,
+		DangerLevel:           sensor.LevelCritical,
+		Hysteresis:            0.02,
+		ZeroVolts:             0.5,
+		UnreachableAlertPolls: 3,
+		EvacuationTimeout:     2 * time.Minute,
+		FenceAttempts:         3,
+		RetryInterval:         5 * time.Second,
+		RecoveryTimeout:       10 * time.Minute,
+		Evacuate:              true,
+	}
+}
+
+// Validate names the first field that is out of range.
+func (p Policy) Validate() error {
+	bad := func(field string, v any, want string) error {
+		return fmt.Errorf("%w: Policy.%s %v: %s", ErrInvalidPolicy, field, v, want)
+	}
+	switch {
+	case p.DebouncePolls < 1:
+		return bad("DebouncePolls", p.DebouncePolls, "must be at least 1")
+	case p.DebounceDwell < 0:
+		return bad("DebounceDwell", p.DebounceDwell, "must not be negative")
+	case p.DangerLevel < sensor.LevelCaution || p.DangerLevel > sensor.LevelFatal:
+		return bad("DangerLevel", p.DangerLevel, "must be caution, critical or fatal")
+	case math.IsNaN(p.Hysteresis) || p.Hysteresis < 0 || p.Hysteresis >= 1:
+		return bad("Hysteresis", p.Hysteresis, "must be in [0, 1)")
+	case math.IsNaN(p.ZeroVolts) || p.ZeroVolts < 0:
+		return bad("ZeroVolts", p.ZeroVolts, "must not be negative")
+	case p.UnreachableAlertPolls < 1:
+		return bad("UnreachableAlertPolls", p.UnreachableAlertPolls, "must be at least 1")
+	case p.EvacuationTimeout <= 0:
+		return bad("EvacuationTimeout", p.EvacuationTimeout, "must be positive")
+	case p.FenceAttempts < 1:
+		return bad("FenceAttempts", p.FenceAttempts, "must be at least 1")
+	case p.RetryInterval <= 0:
+		return bad("RetryInterval", p.RetryInterval, "must be positive")
+	case p.RecoveryTimeout <= 0:
+		return bad("RecoveryTimeout", p.RecoveryTimeout, "must be positive")
+	}
+	for name, t := range p.Overrides {
+		if err := (sensor.Reading{Name: name, Thresholds: t, Status: sensor.StatusUnavailable}).Validate(); err != nil {
+			return fmt.Errorf("%w: Policy.Overrides[%q]: %v", ErrInvalidPolicy, name, err)
+		}
+	}
+	return nil
+}

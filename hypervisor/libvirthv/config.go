@@ -1,0 +1,149 @@
+package libvirthv
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+)
+
+// ErrInvalidConfig is wrapped by Config.Validate.
+var ErrInvalidConfig = errors.New("failover: invalid libvirt configuration")
+
+// DiskCheck says how Start makes sure each disk of an image exists.
+type DiskCheck uint8
+
+// Disk checks.
+const (
+	// DiskCheckAuto checks local paths when the URI names no host and
+	// asks the host's storage pools otherwise.
+	DiskCheckAuto DiskCheck = iota
+	// DiskCheckLocal stats each path on this machine.
+	DiskCheckLocal
+	// DiskCheckPool looks each path up among the host's storage volumes.
+	DiskCheckPool
+	// DiskCheckNone trusts the image.
+	DiskCheckNone
+)
+
+func (d DiskCheck) String() string {
+	switch d {
+	case DiskCheckAuto:
+		return "auto"
+	case DiskCheckLocal:
+		return "local"
+	case DiskCheckPool:
+		return "pool"
+	case DiskCheckNone:
+		return "none"
+	}
+	return fmt.Sprintf("diskcheck(%d)", uint8(d))
+}
+
+// Config configures a Hypervisor.
+type Config struct {
+	// URI is the libvirt connection URI. It may carry credentials
+	// (user:password@host, or query parameters); they are never printed.
+	URI string
+	// CheckpointDir is a directory on storage every server reaches, where
+	// Checkpoint writes saved memory. Empty disables Checkpoint.
+	CheckpointDir string
+	// ShutdownTimeout bounds the graceful part of Stop; after it (or when
+	// the context's deadline comes near) the domain is destroyed.
+	ShutdownTimeout time.Duration
+	// DestroyReserve is kept from the context's deadline for the forced
+	// destroy that follows a graceful shutdown that did not finish.
+	DestroyReserve time.Duration
+	// PollInterval is how often Stop reads the state while it waits.
+	PollInterval time.Duration
+	// DiskCheck says how Start checks that disks exist.
+	DiskCheck DiskCheck
+}
+
+// DefaultConfig returns the defaults for uri.
+func DefaultConfig(uri string) Config {
+	return Config{
+		URI:             uri,
+		CheckpointDir:   "",                     // Checkpoint disabled until set
+		ShutdownTimeout: 30 * time.Second,       // guests get 30 s to shut down
+		DestroyReserve:  2 * time.Second,        // then 2 s of the deadline to destroy
+		PollInterval:    100 * time.Millisecond, // state read 10 times a second while stopping
+		DiskCheck:       DiskCheckAuto,          // local stat, or storage pools on a remote host
+	}
+}
+
+// Validate names the first field that is wrong.
+func (c Config) Validate() error {
+	switch {
+	case c.URI == "":
+		return fmt.Errorf("%w: URI is empty", ErrInvalidConfig)
+	case c.ShutdownTimeout < 0:
+		return fmt.Errorf("%w: ShutdownTimeout %v is negative", ErrInvalidConfig, c.ShutdownTimeout)
+	case c.DestroyReserve < 0:
+		return fmt.Errorf("%w: DestroyReserve %v is negative", ErrInvalidConfig, c.DestroyReserve)
+	case c.PollInterval <= 0:
+		return fmt.Errorf("%w: PollInterval %v must be positive", ErrInvalidConfig, c.PollInterval)
+	case c.DiskCheck > DiskCheckNone:
+		return fmt.Errorf("%w: DiskCheck %v is unknown", ErrInvalidConfig, c.DiskCheck)
+	}
+	if _, err := url.Parse(c.URI); err != nil {
+		// url's error repeats the URI: name the field only.
+		return fmt.Errorf("%w: URI %s does not parse", ErrInvalidConfig, redactURI(c.URI))
+	}
+	return nil
+}
+
+// String prints the configuration with credentials redacted.
+func (c Config) String() string {
+	return fmt.Sprintf("libvirthv.Config{URI:%s CheckpointDir:%q ShutdownTimeout:%v DestroyReserve:%v PollInterval:%v DiskCheck:%v}",
+		redactURI(c.URI), c.CheckpointDir, c.ShutdownTimeout, c.DestroyReserve, c.PollInterval, c.DiskCheck)
+}
+
+// GoString is String, so %#v redacts too.
+func (c Config) GoString() string { return c.String() }
+
+// LogValue logs the configuration with credentials redacted.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("uri", redactURI(c.URI)),
+		slog.String("checkpoint_dir", c.CheckpointDir),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.Duration("destroy_reserve", c.DestroyReserve),
+		slog.Duration("poll_interval", c.PollInterval),
+		slog.String("disk_check", c.DiskCheck.String()),
+	)
+}
+
+// publicQuery are URI parameters that never hold secrets.
+var publicQuery = map[string]bool{"socket": true, "mode": true, "proxy": true, "no_verify": true, "no_tty": true}
+
+// redactURI drops the password of the user info and every query value
+// not known to be public. A URI that does not parse is hidden whole.
+func redactURI(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[unparsable URI redacted]"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			if !publicQuery[k] {
+				q[k] = []string{"xxxxx"}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// hostless reports whether uri names no remote host.
+func hostless(uri string) bool {
+	u, err := url.Parse(uri)
+	return err == nil && u.Host == ""
+}

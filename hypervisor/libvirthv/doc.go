@@ -1,0 +1,32 @@
+// Package libvirthv is the libvirt adapter of hypervisor.Hypervisor: it
+// starts backup VMs from the image store's domain XML or from a saved
+// memory checkpoint, stops them (graceful shutdown with a deadline, then
+// destroy), reads their state, lists them, checkpoints them for
+// evacuation, captures them for protection and reports free capacity.
+//
+// A Hypervisor holds one libvirt connection, opened from Config.URI
+// (qemu:///system, qemu+ssh://host/system, test:///abs/path/node.xml ...).
+// When the connection drops it is reopened on the next call; calls that
+// change something are never retried by themselves (see Hypervisor.Start).
+// With the test driver each connection is its own host, so a reopened
+// test:/// connection starts again from its node file.
+//
+// # Concurrency
+//
+// Every method of *Hypervisor is safe for concurrent use. Calls about the
+// same VM name are serialized, calls about different VMs run in parallel
+// over the one connection. Libvirt calls do not take a context: when ctx
+// ends first, the method returns an error wrapping hypervisor.ErrUnreachable
+// and ctx.Err(), while the libvirt call finishes in the background and
+// keeps the VM's name locked until it does.
+//
+// # Building
+//
+// This is the only package of the module that uses cgo. By default it
+// links against libvirt, so building it needs pkg-config and libvirt's
+// headers (Debian: libvirt-dev). With the build tag libvirt_dlopen
+// (go build -tags libvirt_dlopen) it builds with a C compiler alone and
+// loads libvirt.so.0 at run time, failing with a clear error when the
+// library is missing. Packages that do not import libvirthv build without
+// cgo.
+package libvirthv

@@ -1,0 +1,240 @@
+package libvirthv
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"libvirt.org/go/libvirt"
+
+	"github.com/rackha/failover/hypervisor"
+	"github.com/rackha/failover/imagestore"
+)
+
+// Start runs img here: restored from img.Checkpoint when set, else defined
+// from img.Definition (domain XML, with its file and block disks pointed
+// at img.Disks when those are given) and started. The domain stays defined
+// here afterwards.
+//
+// Errors: ErrBadImage for XML that does not parse or lacks a name, UUID or
+// memory, a name that differs from img.Name, a disk that does not exist,
+// or an unreadable checkpoint; ErrNameTaken when a domain of that name (or
+// UUID) here is another VM; ErrAlreadyRunning when the VM runs here, and
+// then nothing changes. Calls for the same name are serialized, so one VM
+// never starts twice. Start is never retried after a lost connection: when
+// the error wraps ErrUnreachable the VM may or may not run; read State.
+func (h *Hypervisor) Start(ctx context.Context, img imagestore.Image) error {
+	if img.Name == "" {
+		return fmt.Errorf("libvirthv: start: image has no Name: %w", hypervisor.ErrBadImage)
+	}
+	return h.withName(ctx, img.Name, "start", func(c *libvirt.Connect) error {
+		if img.Checkpoint != "" {
+			return h.restore(c, img)
+		}
+		return h.coldStart(c, img)
+	})
+}
+
+// definition returns img's domain XML with img.Disks applied.
+func definition(img imagestore.Image) ([]byte, domain, error) {
+	dom, err := parseDomain(img.Definition)
+	if err != nil {
+		return nil, domain{}, badImage(img.Name, err)
+	}
+	if dom.Name != img.Name {
+		return nil, domain{}, badImage(img.Name, fmt.Errorf("domain XML names %q", dom.Name))
+	}
+	def := img.Definition
+	if len(img.Disks) > 0 {
+		if def, err = withDisks(def, img.Disks); err != nil {
+			return nil, domain{}, badImage(img.Name, err)
+		}
+		dom.Disks = slices.Clone(img.Disks)
+	}
+	return def, dom, nil
+}
+
+func badImage(name string, err error) error {
+	return fmt.Errorf("libvirthv: start %q: %w: %w", name, hypervisor.ErrBadImage, err)
+}
+
+func (h *Hypervisor) coldStart(c *libvirt.Connect, img imagestore.Image) error {
+	if len(img.Definition) == 0 {
+		return badImage(img.Name, fmt.Errorf("image has neither a Definition nor a Checkpoint"))
+	}
+	def, dom, err := definition(img)
+	if err != nil {
+		return err
+	}
+	if err := h.checkDisks(c, img.Name, dom.Disks); err != nil {
+		return err
+	}
+	old, err := existing(c, dom)
+	if err != nil {
+		return err
+	}
+	fresh := old == nil
+	if old != nil {
+		old.Free() //nolint:errcheck // freeing a handle cannot be acted on
+	}
+	d, err := c.DomainDefineXML(string(def))
+	if err != nil {
+		return defineErr(img.Name, err)
+	}
+	defer d.Free() //nolint:errcheck // freeing a handle cannot be acted on
+	if err := d.Create(); err != nil {
+		if fresh {
+			d.Undefine() //nolint:errcheck // best effort: leave nothing behind
+		}
+		return fmt.Errorf("libvirthv: start %q: create: %w", img.Name, err)
+	}
+	return nil
+}
+
+func (h *Hypervisor) restore(c *libvirt.Connect, img imagestore.Image) error {
+	saved, err := c.DomainSaveImageGetXMLDesc(img.Checkpoint, 0)
+	if err != nil {
+		return badImage(img.Name, fmt.Errorf("checkpoint %q cannot be read: %s", img.Checkpoint, virMessage(err)))
+	}
+	sdom, err := parseDomain([]byte(saved))
+	if err != nil {
+		return badImage(img.Name, fmt.Errorf("checkpoint %q: %w", img.Checkpoint, err))
+	}
+	if sdom.Name != img.Name {
+		return badImage(img.Name, fmt.Errorf("checkpoint %q holds domain %q", img.Checkpoint, sdom.Name))
+	}
+	var def []byte
+	if len(img.Definition) > 0 {
+		var ddom domain
+		if def, ddom, err = definition(img); err != nil {
+			return err
+		}
+		if ddom.UUID != sdom.UUID {
+			return badImage(img.Name, fmt.Errorf("checkpoint %q holds UUID %s, the definition %s", img.Checkpoint, sdom.UUID, ddom.UUID))
+		}
+	}
+	disks, restoreXML := sdom.Disks, ""
+	if len(img.Disks) > 0 && !slices.Equal(img.Disks, sdom.Disks) {
+		x, err := withDisks([]byte(saved), img.Disks)
+		if err != nil {
+			return badImage(img.Name, fmt.Errorf("checkpoint %q: %w", img.Checkpoint, err))
+		}
+		disks, restoreXML = img.Disks, string(x)
+	}
+	if err := h.checkDisks(c, img.Name, disks); err != nil {
+		return err
+	}
+	old, err := existing(c, sdom)
+	if err != nil {
+		return err
+	}
+	defined := false
+	if old != nil {
+		old.Free() //nolint:errcheck // freeing a handle cannot be acted on
+	} else if def != nil {
+		// Define first, so the restored VM stays defined here.
+		d, err := c.DomainDefineXML(string(def))
+		if err != nil {
+			return defineErr(img.Name, err)
+		}
+		defined = true
+		defer d.Free() //nolint:errcheck // freeing a handle cannot be acted on
+		defer func() {
+			if defined {
+				d.Undefine() //nolint:errcheck // best effort: leave nothing behind
+			}
+		}()
+	}
+	if restoreXML != "" {
+		err = c.DomainRestoreFlags(img.Checkpoint, restoreXML, 0)
+	} else {
+		err = c.DomainRestore(img.Checkpoint)
+	}
+	if err != nil {
+		if code, _, _ := virCode(err); code == libvirt.ERR_ARGUMENT_UNSUPPORTED {
+			return badImage(img.Name, fmt.Errorf("the image's disks differ from checkpoint %q and this driver cannot change them on restore", img.Checkpoint))
+		}
+		return fmt.Errorf("libvirthv: start %q: restore from %q: %w", img.Name, img.Checkpoint, err)
+	}
+	defined = false // keep it
+	return nil
+}
+
+// existing returns the domain already here that is the VM dom describes,
+// stopped, or nil when there is none. A running one is ErrAlreadyRunning;
+// another VM under that name or UUID is ErrNameTaken.
+func existing(c *libvirt.Connect, dom domain) (*libvirt.Domain, error) {
+	d, err := c.LookupDomainByName(dom.Name)
+	if isNoDomain(err) {
+		other, err := c.LookupDomainByUUIDString(dom.UUID)
+		if isNoDomain(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("libvirthv: start %q: look up UUID %s: %w", dom.Name, dom.UUID, err)
+		}
+		defer other.Free() //nolint:errcheck // freeing a handle cannot be acted on
+		name, _ := other.GetName()
+		return nil, fmt.Errorf("libvirthv: start %q: UUID %s belongs to domain %q here: %w", dom.Name, dom.UUID, name, hypervisor.ErrNameTaken)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("libvirthv: start %q: look up: %w", dom.Name, err)
+	}
+	uuid, err := d.GetUUIDString()
+	if err == nil {
+		uuid, err = canonicalUUID(uuid)
+	}
+	if err != nil {
+		d.Free() //nolint:errcheck // freeing a handle cannot be acted on
+		return nil, fmt.Errorf("libvirthv: start %q: read UUID: %w", dom.Name, err)
+	}
+	if uuid != dom.UUID {
+		d.Free() //nolint:errcheck // freeing a handle cannot be acted on
+		return nil, fmt.Errorf("libvirthv: start %q: a different VM (UUID %s, the image has %s) has that name here: %w", dom.Name, uuid, dom.UUID, hypervisor.ErrNameTaken)
+	}
+	s, _, err := d.GetState()
+	if err != nil {
+		d.Free() //nolint:errcheck // freeing a handle cannot be acted on
+		return nil, fmt.Errorf("libvirthv: start %q: read state: %w", dom.Name, err)
+	}
+	if st := vmState(s); active(st) {
+		d.Free() //nolint:errcheck // freeing a handle cannot be acted on
+		return nil, fmt.Errorf("libvirthv: start %q: it is %v here: %w", dom.Name, st, hypervisor.ErrAlreadyRunning)
+	}
+	return d, nil
+}
+
+// defineErr maps libvirt's refusal of a definition. Libvirt quotes the
+// offending XML after the first line of its message; that part is left
+// out, since domain XML can hold secrets.
+func defineErr(name string, err error) error {
+	code, _, ok := virCode(err)
+	if !ok {
+		return fmt.Errorf("libvirthv: start %q: define: %w", name, err)
+	}
+	switch code {
+	case libvirt.ERR_XML_ERROR, libvirt.ERR_XML_DETAIL, libvirt.ERR_CONFIG_UNSUPPORTED,
+		libvirt.ERR_INVALID_ARG, libvirt.ERR_NO_SUPPORT, libvirt.ERR_XML_INVALID_SCHEMA:
+		return badImage(name, fmt.Errorf("libvirt refused the definition: %s", virMessage(err)))
+	case libvirt.ERR_OPERATION_FAILED:
+		// "domain 'x' already exists with uuid ...": raced with another definer.
+		return fmt.Errorf("libvirthv: start %q: define: %s: %w", name, virMessage(err), hypervisor.ErrNameTaken)
+	}
+	return fmt.Errorf("libvirthv: start %q: define: %w", name, err)
+}
+
+// virMessage is the first line of a libvirt error's message, with its code.
+func virMessage(err error) string {
+	var le libvirt.Error
+	if !asVir(err, &le) {
+		return clip(err.Error())
+	}
+	msg := le.Message
+	for i := 0; i < len(msg); i++ {
+		if msg[i] == '\n' {
+			msg = msg[:i]
+			break
+		}
+	}
+	return fmt.Sprintf("%s (libvirt error %d)", msg, int(le.Code))
+}

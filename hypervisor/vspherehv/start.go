@@ -1,0 +1,182 @@
+package vspherehv
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/rackha/failover/hypervisor"
+	"github.com/rackha/failover/imagestore"
+)
+
+// Start runs img on this host: it removes a stale copy from a host that is
+// down, registers the .vmx (or creates the VM) on this host's resource pool
+// and powers it on. See the package doc for the image format and the rules
+// about stale copies.
+func (h *Hypervisor) Start(ctx context.Context, img imagestore.Image) error {
+	if img.Name == "" {
+		return fmt.Errorf("vspherehv: start: image has no name: %w", hypervisor.ErrBadImage)
+	}
+	def, err := parseDefinition(img.Definition)
+	if err != nil {
+		return fmt.Errorf("start %q: %w", img.Name, err)
+	}
+	if def.create != nil {
+		for _, d := range img.Disks {
+			if err := checkDiskPath(d); err != nil {
+				return fmt.Errorf("start %q: %w", img.Name, err)
+			}
+		}
+	}
+	if img.Checkpoint != "" && (def.vmx == "" || !sameDatastorePath(img.Checkpoint, def.vmx)) {
+		return fmt.Errorf("vspherehv: start %q: checkpoint %q is not this image's .vmx %q (vSphere resumes a suspended VM from its own .vmx): %w",
+			img.Name, img.Checkpoint, def.vmx, hypervisor.ErrBadImage)
+	}
+	unlock := h.names.lock(img.Name)
+	defer unlock()
+
+	hi, err := h.self(ctx)
+	if err != nil {
+		return err
+	}
+	if err := requireUp(hi, fmt.Sprintf("start %q", img.Name)); err != nil {
+		return err
+	}
+	found, err := h.matching(ctx, img.Name, def.vmx)
+	if err != nil {
+		return err
+	}
+	vmx := def.vmx
+	for _, v := range found {
+		if v.name != img.Name {
+			return fmt.Errorf("vspherehv: start %q: its .vmx %s is registered as another VM %q: %w", img.Name, v.vmx, v.name, hypervisor.ErrNameTaken)
+		}
+		if def.vmx != "" && !sameDatastorePath(v.vmx, def.vmx) {
+			return fmt.Errorf("vspherehv: start %q: a VM of that name runs from %s, not %s: %w", img.Name, v.vmx, def.vmx, hypervisor.ErrNameTaken)
+		}
+		if v.host == hi.ref {
+			return h.powerOnExisting(ctx, v, hi)
+		}
+		if err := h.removeStale(ctx, v); err != nil {
+			return err
+		}
+		if vmx == "" {
+			vmx = v.vmx // create form: reuse the files the stale copy left
+		}
+	}
+	if err := h.checkFits(ctx, img, hi); err != nil {
+		return err
+	}
+	var vm *object.VirtualMachine
+	if vmx != "" {
+		vm, err = h.register(ctx, img.Name, vmx, hi)
+	} else {
+		vm, err = h.create(ctx, img, def.create, hi)
+	}
+	if err != nil {
+		return err
+	}
+	return h.powerOn(ctx, vm, img.Name, hi)
+}
+
+// powerOnExisting handles a VM already registered on this host.
+func (h *Hypervisor) powerOnExisting(ctx context.Context, v vmInfo, hi hostInfo) error {
+	if v.power == types.VirtualMachinePowerStatePoweredOn {
+		return fmt.Errorf("vspherehv: start %q: already powered on on host %q: %w", v.name, hi.name, hypervisor.ErrAlreadyRunning)
+	}
+	return h.powerOn(ctx, object.NewVirtualMachine(h.vc, v.ref), v.name, hi)
+}
+
+// removeStale takes a copy of the VM off another host. A copy that runs on
+// a host that is up is refused; a copy on a host that is down (fenced by
+// the caller) is powered off in the inventory if needed and unregistered.
+func (h *Hypervisor) removeStale(ctx context.Context, v vmInfo) error {
+	other := hostInfo{name: v.host.Value}
+	hostDown := "host unknown to vCenter"
+	if v.host.Value != "" {
+		var err error
+		if other, err = h.hostInfo(ctx, v.host); err != nil {
+			return err
+		}
+		hostDown = other.down()
+	}
+	vm := object.NewVirtualMachine(h.vc, v.ref)
+	if v.power == types.VirtualMachinePowerStatePoweredOn {
+		if hostDown == "" {
+			return fmt.Errorf("vspherehv: start %q: it runs on host %q, which is up: stop or fence it first: %w",
+				v.name, other.name, hypervisor.ErrAlreadyRunning)
+		}
+		h.log.LogAttrs(ctx, 0, "vspherehv: powering off stale copy in inventory",
+			attr("vm", v.name), attr("host", other.name), attr("reason", hostDown))
+		if err := wait(ctx, vm.PowerOff); err != nil && !alreadyOff(err) {
+			return wrap(err, hypervisor.ErrHostDown, "power off stale copy of %q on down host %q", v.name, other.name)
+		}
+	}
+	h.log.LogAttrs(ctx, 0, "vspherehv: unregistering stale copy",
+		attr("vm", v.name), attr("host", other.name), attr("power", string(v.power)))
+	if err := vm.Unregister(ctx); err != nil {
+		return wrap(err, hypervisor.ErrUnreachable, "unregister stale copy of %q on host %q", v.name, other.name)
+	}
+	return nil
+}
+
+// checkFits refuses an image larger than the host's free capacity.
+func (h *Hypervisor) checkFits(ctx context.Context, img imagestore.Image, hi hostInfo) error {
+	if !h.cfg.CheckCapacity || (img.MemoryMiB == 0 && img.CPUs == 0) {
+		return nil
+	}
+	free, err := h.free(ctx, hi)
+	if err != nil {
+		return err
+	}
+	need := hypervisor.Capacity{MemoryMiB: img.MemoryMiB, CPUs: img.CPUs}
+	if !free.Fits(need) {
+		return fmt.Errorf("vspherehv: start %q on host %q: needs %v, free %v: %w", img.Name, hi.name, need, free, hypervisor.ErrNoCapacity)
+	}
+	return nil
+}
+
+// register adds vmx to the inventory on this host's pool.
+func (h *Hypervisor) register(ctx context.Context, name, vmx string, hi hostInfo) (*object.VirtualMachine, error) {
+	t, err := h.folder.RegisterVM(ctx, vmx, name, false, h.pool, h.host)
+	if err != nil {
+		return nil, wrap(err, hypervisor.ErrBadImage, "register %s as %q on host %q", vmx, name, hi.name)
+	}
+	info, err := t.WaitForResult(ctx)
+	if err != nil {
+		return nil, wrap(err, hypervisor.ErrBadImage, "register %s as %q on host %q", vmx, name, hi.name)
+	}
+	r, ok := info.Result.(types.ManagedObjectReference)
+	if !ok {
+		return nil, fmt.Errorf("vspherehv: register %s as %q: task returned %T, not a VM: %w", vmx, name, info.Result, hypervisor.ErrBadImage)
+	}
+	return object.NewVirtualMachine(h.vc, r), nil
+}
+
+// powerOn powers vm on (it is registered on this host's pool).
+func (h *Hypervisor) powerOn(ctx context.Context, vm *object.VirtualMachine, name string, hi hostInfo) error {
+	t, err := vm.PowerOn(ctx)
+	if err == nil {
+		err = t.Wait(ctx)
+	}
+	if err != nil {
+		return wrap(err, hypervisor.ErrUnreachable, "power on %q on host %q", name, hi.name)
+	}
+	return nil
+}
+
+// wait runs a task-returning call and waits for the task.
+func wait(ctx context.Context, call func(context.Context) (*object.Task, error)) error {
+	t, err := call(ctx)
+	if err != nil {
+		return err
+	}
+	return t.Wait(ctx)
+}
+
+func alreadyOff(err error) bool {
+	f, ok := faultOf(err).(*types.InvalidPowerState)
+	return ok && f.ExistingState == types.VirtualMachinePowerStatePoweredOff
+}

@@ -207,3 +207,13 @@ func (s *sim) where(t testing.TB) map[string]string {
 	}
 	return out
 }
+
+// sizeHost sets a host's memory and logical CPUs in the model.
+func (s *sim) sizeHost(t testing.TB, name string, memMiB int64, threads int16) {
+	t.Helper()
+	h := s.hostObj(t, name)
+	hw := *h.Summary.Hardware
+	hw.MemorySize = memMiB << 20
+	hw.NumCpuThreads = threads
+	s.model.Service.Context.Update(h, []types.PropertyChange{{Name: "summary.hardware", Val: &hw}})
+}

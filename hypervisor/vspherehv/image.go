@@ -34,24 +34,24 @@ func parseDefinition(b []byte) (definition, error) {
 	b = bytes.TrimSpace(b)
 	switch {
 	case len(b) == 0:
-		return definition{}, fmt.Errorf("vspherehv: empty definition: want a .vmx datastore path or a JSON create spec: %w", hypervisor.ErrBadImage)
+		return definition{}, fmt.Errorf("empty definition: want a .vmx datastore path or a JSON create spec: %w", hypervisor.ErrBadImage)
 	case len(b) > maxDefinition:
-		return definition{}, fmt.Errorf("vspherehv: definition is %d bytes, more than %d: %w", len(b), maxDefinition, hypervisor.ErrBadImage)
+		return definition{}, fmt.Errorf("definition is %d bytes, more than %d: %w", len(b), maxDefinition, hypervisor.ErrBadImage)
 	case b[0] == '{':
 		var cs createSpec
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&cs); err != nil {
-			return definition{}, fmt.Errorf("vspherehv: definition JSON: %w: %v", hypervisor.ErrBadImage, err)
+			return definition{}, fmt.Errorf("definition JSON: %w: %v", hypervisor.ErrBadImage, err)
 		}
 		if dec.More() {
-			return definition{}, fmt.Errorf("vspherehv: definition JSON has trailing data: %w", hypervisor.ErrBadImage)
+			return definition{}, fmt.Errorf("definition JSON has trailing data: %w", hypervisor.ErrBadImage)
 		}
 		if cs.GuestID == "" || cs.Datastore == "" {
-			return definition{}, fmt.Errorf("vspherehv: definition JSON needs guestId and datastore, got guestId %q datastore %q: %w", cs.GuestID, cs.Datastore, hypervisor.ErrBadImage)
+			return definition{}, fmt.Errorf("definition JSON needs guestId and datastore, got guestId %q datastore %q: %w", cs.GuestID, cs.Datastore, hypervisor.ErrBadImage)
 		}
 		if !printable(cs.GuestID) || !printable(cs.Datastore) || strings.ContainsAny(cs.Datastore, "[]") {
-			return definition{}, fmt.Errorf("vspherehv: definition JSON guestId or datastore has forbidden characters: %w", hypervisor.ErrBadImage)
+			return definition{}, fmt.Errorf("definition JSON guestId or datastore has forbidden characters: %w", hypervisor.ErrBadImage)
 		}
 		return definition{create: &cs}, nil
 	}
@@ -67,13 +67,13 @@ func checkVMXPath(s string) error {
 	var p object.DatastorePath
 	switch {
 	case !printable(s):
-		return fmt.Errorf("vspherehv: definition %q has control or invalid characters: %w", s, hypervisor.ErrBadImage)
+		return fmt.Errorf("definition %q has control or invalid characters: %w", s, hypervisor.ErrBadImage)
 	case !p.FromString(s) || p.Datastore == "" || strings.ContainsAny(p.Datastore, "[]"):
-		return fmt.Errorf("vspherehv: definition %q is not a datastore path like \"[ds] dir/name.vmx\": %w", s, hypervisor.ErrBadImage)
+		return fmt.Errorf("definition %q is not a datastore path like \"[ds] dir/name.vmx\": %w", s, hypervisor.ErrBadImage)
 	case path.Ext(p.Path) != ".vmx" || path.Base(p.Path) == ".vmx":
-		return fmt.Errorf("vspherehv: definition %q does not name a .vmx file: %w", s, hypervisor.ErrBadImage)
+		return fmt.Errorf("definition %q does not name a .vmx file: %w", s, hypervisor.ErrBadImage)
 	case strings.HasPrefix(p.Path, "/") || strings.Contains("/"+p.Path+"/", "/../"):
-		return fmt.Errorf("vspherehv: definition %q has an absolute path or \"..\": %w", s, hypervisor.ErrBadImage)
+		return fmt.Errorf("definition %q has an absolute path or \"..\": %w", s, hypervisor.ErrBadImage)
 	}
 	return nil
 }
@@ -82,7 +82,7 @@ func checkVMXPath(s string) error {
 func checkDiskPath(s string) error {
 	var p object.DatastorePath
 	if !printable(s) || !p.FromString(s) || p.Datastore == "" || path.Ext(p.Path) != ".vmdk" {
-		return fmt.Errorf("vspherehv: disk %q is not a datastore path like \"[ds] dir/disk.vmdk\": %w", s, hypervisor.ErrBadImage)
+		return fmt.Errorf("disk %q is not a datastore path like \"[ds] dir/disk.vmdk\": %w", s, hypervisor.ErrBadImage)
 	}
 	return nil
 }

@@ -19,29 +19,20 @@ func (h *Hypervisor) Start(ctx context.Context, img imagestore.Image) error {
 	if img.Name == "" {
 		return fmt.Errorf("vspherehv: start: image has no name: %w", hypervisor.ErrBadImage)
 	}
-	def, err := parseDefinition(img.Definition)
-	if err != nil {
-		return fmt.Errorf("start %q: %w", img.Name, err)
-	}
-	if def.create != nil {
-		for _, d := range img.Disks {
-			if err := checkDiskPath(d); err != nil {
-				return fmt.Errorf("start %q: %w", img.Name, err)
-			}
-		}
-	}
-	if img.Checkpoint != "" && (def.vmx == "" || !sameDatastorePath(img.Checkpoint, def.vmx)) {
-		return fmt.Errorf("vspherehv: start %q: checkpoint %q is not this image's .vmx %q (vSphere resumes a suspended VM from its own .vmx): %w",
-			img.Name, img.Checkpoint, def.vmx, hypervisor.ErrBadImage)
-	}
 	unlock := h.names.lock(img.Name)
 	defer unlock()
 
+	// The host first: an unreachable or down host is the answer whatever
+	// the image holds.
 	hi, err := h.self(ctx)
 	if err != nil {
 		return err
 	}
 	if err := requireUp(hi, fmt.Sprintf("start %q", img.Name)); err != nil {
+		return err
+	}
+	def, err := imageDefinition(img)
+	if err != nil {
 		return err
 	}
 	found, err := h.matching(ctx, img.Name, def.vmx)
@@ -54,10 +45,16 @@ func (h *Hypervisor) Start(ctx context.Context, img imagestore.Image) error {
 			return fmt.Errorf("vspherehv: start %q: its .vmx %s is registered as another VM %q: %w", img.Name, v.vmx, v.name, hypervisor.ErrNameTaken)
 		}
 		if def.vmx != "" && !sameDatastorePath(v.vmx, def.vmx) {
-			return fmt.Errorf("vspherehv: start %q: a VM of that name runs from %s, not %s: %w", img.Name, v.vmx, def.vmx, hypervisor.ErrNameTaken)
+			return fmt.Errorf("vspherehv: start %q: a VM of that name is registered from %s, not %s: %w", img.Name, v.vmx, def.vmx, hypervisor.ErrNameTaken)
 		}
 		if v.host == hi.ref {
-			return h.powerOnExisting(ctx, v, hi)
+			if v.power == types.VirtualMachinePowerStatePoweredOn {
+				return fmt.Errorf("vspherehv: start %q: already powered on on host %q: %w", v.name, hi.name, hypervisor.ErrAlreadyRunning)
+			}
+			if err := h.checkFits(ctx, img, hi); err != nil {
+				return err
+			}
+			return h.powerOn(ctx, object.NewVirtualMachine(h.vc, v.ref), v.name, hi)
 		}
 		if err := h.removeStale(ctx, v); err != nil {
 			return err
@@ -81,12 +78,32 @@ func (h *Hypervisor) Start(ctx context.Context, img imagestore.Image) error {
 	return h.powerOn(ctx, vm, img.Name, hi)
 }
 
-// powerOnExisting handles a VM already registered on this host.
-func (h *Hypervisor) powerOnExisting(ctx context.Context, v vmInfo, hi hostInfo) error {
-	if v.power == types.VirtualMachinePowerStatePoweredOn {
-		return fmt.Errorf("vspherehv: start %q: already powered on on host %q: %w", v.name, hi.name, hypervisor.ErrAlreadyRunning)
+// imageDefinition parses and checks img's definition, disks and
+// checkpoint. A checkpoint turns the create form into the register form:
+// the suspended VM's own .vmx is registered.
+func imageDefinition(img imagestore.Image) (definition, error) {
+	def, err := parseDefinition(img.Definition)
+	if err != nil {
+		return def, fmt.Errorf("vspherehv: start %q: %w", img.Name, err)
 	}
-	return h.powerOn(ctx, object.NewVirtualMachine(h.vc, v.ref), v.name, hi)
+	if def.create != nil {
+		for _, d := range img.Disks {
+			if err := checkDiskPath(d); err != nil {
+				return def, fmt.Errorf("vspherehv: start %q: %w", img.Name, err)
+			}
+		}
+	}
+	if img.Checkpoint == "" {
+		return def, nil
+	}
+	if err := checkVMXPath(img.Checkpoint); err != nil {
+		return def, fmt.Errorf("vspherehv: start %q: checkpoint: %w", img.Name, err)
+	}
+	if def.vmx != "" && !sameDatastorePath(img.Checkpoint, def.vmx) {
+		return def, fmt.Errorf("vspherehv: start %q: checkpoint %q is not this image's .vmx %q (vSphere resumes a suspended VM from its own .vmx): %w",
+			img.Name, img.Checkpoint, def.vmx, hypervisor.ErrBadImage)
+	}
+	return definition{vmx: img.Checkpoint}, nil
 }
 
 // removeStale takes a copy of the VM off another host. A copy that runs on

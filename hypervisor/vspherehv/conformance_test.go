@@ -47,4 +47,3 @@ func TestConformance(t *testing.T) {
 		Timeout:          20 * time.Second,
 	})
 }
-

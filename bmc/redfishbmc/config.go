@@ -1,0 +1,163 @@
+package redfishbmc
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rackha/failover/bmc"
+)
+
+// ErrInvalidConfig marks a Config that Validate refused.
+var ErrInvalidConfig = errors.New("failover: invalid Redfish configuration")
+
+// Config says how to reach one Redfish service and which system to serve.
+type Config struct {
+	// Endpoint is the service's base URL, https://HOST[:PORT]. Required.
+	// It must not hold credentials.
+	Endpoint string
+	// Username and Password log in through the SessionService. An empty
+	// Username means no authentication (public test services only).
+	Username string
+	Password string
+	// BasicAuth sends the credentials with every request instead of
+	// opening a session. Default false: sessions.
+	BasicAuth bool
+	// System is the ComputerSystem's Id or @odata.id. Empty: the service
+	// must have exactly one system.
+	System string
+	// CAFile is a PEM file of the CAs to trust instead of the system
+	// roots. Default "": system roots.
+	CAFile string
+	// PinnedCertSHA256 is the hex SHA-256 of the BMC's leaf certificate
+	// (DER). When set, only that certificate is accepted, whoever signed
+	// it (self-signed BMC certificates). Default "": not pinned.
+	PinnedCertSHA256 string
+	// InsecureSkipVerify turns TLS verification off. Default false; only
+	// for lab use, and refused together with CAFile or a pin.
+	InsecureSkipVerify bool
+	// AllowHTTP permits an http:// endpoint (no TLS). Default false:
+	// refused with bmc.ErrInsecure.
+	AllowHTTP bool
+	// RequestTimeout bounds each HTTP request. Default 10 s.
+	RequestTimeout time.Duration
+	// MaxBodyBytes bounds every response body read. Default 4 MiB: the
+	// largest real resources (collections with excerpts) stay far below.
+	MaxBodyBytes int64
+	// MaxConcurrentRequests is how many requests run at once on this
+	// adapter. Default 4: BMCs are small machines.
+	MaxConcurrentRequests int
+	// PowerPollInterval is how often SetPower reads PowerState back.
+	// Default 500 ms.
+	PowerPollInterval time.Duration
+	// PollInterval is how often Events polls the system while no event
+	// stream is open. Default 5 s.
+	PollInterval time.Duration
+	// ReconnectMin and ReconnectMax bound the backoff between event-stream
+	// reconnects; it doubles from Min up to Max. Defaults 500 ms and 30 s.
+	ReconnectMin, ReconnectMax time.Duration
+	// StallTimeout: an event stream that sends nothing (not even a
+	// keep-alive) this long is reconnected. Default 5 min: services send
+	// no keep-alives on a quiet stream, so this only catches dead ones.
+	StallTimeout time.Duration
+	// Logger receives reconnects and skipped events. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults documented on Config, with no
+// endpoint.
+func DefaultConfig() Config {
+	return Config{
+		RequestTimeout:        10 * time.Second,
+		MaxBodyBytes:          4 << 20,
+		MaxConcurrentRequests: 4,
+		PowerPollInterval:     500 * time.Millisecond,
+		PollInterval:          5 * time.Second,
+		ReconnectMin:          500 * time.Millisecond,
+		ReconnectMax:          30 * time.Second,
+		StallTimeout:          5 * time.Minute,
+		Logger:                slog.Default(),
+	}
+}
+
+// Validate names the first field that is wrong. Insecure settings wrap
+// bmc.ErrInsecure, others ErrInvalidConfig. Secrets are never quoted.
+func (c Config) Validate() error {
+	u, err := url.Parse(c.Endpoint)
+	switch {
+	case c.Endpoint == "":
+		return fmt.Errorf("%w: Config.Endpoint is empty", ErrInvalidConfig)
+	case err != nil:
+		return fmt.Errorf("%w: Config.Endpoint is not a URL", ErrInvalidConfig)
+	case u.User != nil:
+		return fmt.Errorf("%w: Config.Endpoint holds credentials; use Username and Password", bmc.ErrInsecure)
+	case u.Scheme == "http" && !c.AllowHTTP:
+		return fmt.Errorf("%w: Config.Endpoint %q is plain http; set AllowHTTP to permit it", bmc.ErrInsecure, c.Endpoint)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("%w: Config.Endpoint %q must be https://HOST[:PORT]", ErrInvalidConfig, c.Endpoint)
+	case u.Host == "":
+		return fmt.Errorf("%w: Config.Endpoint %q has no host", ErrInvalidConfig, c.Endpoint)
+	case strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("%w: Config.Endpoint %q must have no path, query or fragment", ErrInvalidConfig, c.Endpoint)
+	case c.Username == "" && c.Password != "":
+		return fmt.Errorf("%w: Config.Password is set but Username is empty", ErrInvalidConfig)
+	case c.BasicAuth && c.Username == "":
+		return fmt.Errorf("%w: Config.BasicAuth needs a Username", ErrInvalidConfig)
+	case c.InsecureSkipVerify && (c.CAFile != "" || c.PinnedCertSHA256 != ""):
+		return fmt.Errorf("%w: Config.InsecureSkipVerify contradicts CAFile or PinnedCertSHA256", ErrInvalidConfig)
+	case c.PinnedCertSHA256 != "" && !isSHA256Hex(c.PinnedCertSHA256):
+		return fmt.Errorf("%w: Config.PinnedCertSHA256 %q is not 64 hex digits", ErrInvalidConfig, c.PinnedCertSHA256)
+	case c.RequestTimeout <= 0:
+		return fmt.Errorf("%w: Config.RequestTimeout %v must be positive", ErrInvalidConfig, c.RequestTimeout)
+	case c.MaxBodyBytes < 4096:
+		return fmt.Errorf("%w: Config.MaxBodyBytes %d must be at least 4096", ErrInvalidConfig, c.MaxBodyBytes)
+	case c.MaxConcurrentRequests < 1:
+		return fmt.Errorf("%w: Config.MaxConcurrentRequests %d must be at least 1", ErrInvalidConfig, c.MaxConcurrentRequests)
+	case c.PowerPollInterval <= 0:
+		return fmt.Errorf("%w: Config.PowerPollInterval %v must be positive", ErrInvalidConfig, c.PowerPollInterval)
+	case c.PollInterval <= 0:
+		return fmt.Errorf("%w: Config.PollInterval %v must be positive", ErrInvalidConfig, c.PollInterval)
+	case c.ReconnectMin <= 0 || c.ReconnectMax < c.ReconnectMin:
+		return fmt.Errorf("%w: Config.ReconnectMin %v and ReconnectMax %v must be positive, Min <= Max", ErrInvalidConfig, c.ReconnectMin, c.ReconnectMax)
+	case c.StallTimeout <= 0:
+		return fmt.Errorf("%w: Config.StallTimeout %v must be positive", ErrInvalidConfig, c.StallTimeout)
+	}
+	return nil
+}
+
+func isSHA256Hex(s string) bool {
+	b, err := hex.DecodeString(strings.ReplaceAll(s, ":", ""))
+	return err == nil && len(b) == 32
+}
+
+func redacted(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// String shows the configuration with the password redacted.
+func (c Config) String() string {
+	return fmt.Sprintf("redfishbmc.Config{Endpoint:%q Username:%q Password:%q BasicAuth:%v System:%q CAFile:%q PinnedCertSHA256:%q InsecureSkipVerify:%v AllowHTTP:%v RequestTimeout:%v MaxBodyBytes:%d}",
+		c.Endpoint, c.Username, redacted(c.Password), c.BasicAuth, c.System, c.CAFile, c.PinnedCertSHA256, c.InsecureSkipVerify, c.AllowHTTP, c.RequestTimeout, c.MaxBodyBytes)
+}
+
+// GoString is String, so %#v redacts too.
+func (c Config) GoString() string { return c.String() }
+
+// LogValue logs the configuration with the password redacted.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("endpoint", c.Endpoint),
+		slog.String("username", c.Username),
+		slog.String("password", redacted(c.Password)),
+		slog.Bool("basic_auth", c.BasicAuth),
+		slog.String("system", c.System),
+		slog.Bool("insecure_skip_verify", c.InsecureSkipVerify),
+	)
+}

@@ -15,27 +15,57 @@ import (
 func (h *Hypervisor) FreeCapacity(ctx context.Context) (hypervisor.Capacity, error) {
 	var free hypervisor.Capacity
 	err := h.conns.do(ctx, "free capacity", nil, func(c *libvirt.Connect) error {
-		ni, err := c.GetNodeInfo()
-		if err != nil {
-			return fmt.Errorf("libvirthv: node info: %w", err)
-		}
-		doms, err := c.ListAllDomains(libvirt.CONNECT_LIST_DOMAINS_ACTIVE)
-		if err != nil {
-			return fmt.Errorf("libvirthv: list active domains: %w", err)
-		}
-		defer freeAll(doms)
-		free = hypervisor.Capacity{MemoryMiB: int64(ni.Memory / 1024), CPUs: int(ni.Cpus)}
-		for i := range doms {
-			vm, err := describe(&doms[i])
-			if isNoDomain(err) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("libvirthv: free capacity: %w", err)
-			}
-			free = free.Sub(hypervisor.Capacity{MemoryMiB: vm.MemoryMiB, CPUs: vm.CPUs})
-		}
-		return nil
+		var err error
+		free, err = nodeFree(c)
+		return err
 	})
 	return free, err
+}
+
+// reserveMemory checks that dom fits in the node's free memory less the
+// memory of starts under way, and reserves it until release is called.
+func (h *Hypervisor) reserveMemory(c *libvirt.Connect, dom domain) (release func(), err error) {
+	if !h.cfg.EnforceMemory {
+		return func() {}, nil
+	}
+	h.resMu.Lock()
+	defer h.resMu.Unlock()
+	free, err := nodeFree(c)
+	if err != nil {
+		return nil, err
+	}
+	avail := free.MemoryMiB - h.reserved
+	if dom.MemoryMiB > avail {
+		return nil, fmt.Errorf("libvirthv: start %q: needs %d MiB, %d MiB free: %w", dom.Name, dom.MemoryMiB, avail, hypervisor.ErrNoCapacity)
+	}
+	h.reserved += dom.MemoryMiB
+	return func() {
+		h.resMu.Lock()
+		h.reserved -= dom.MemoryMiB
+		h.resMu.Unlock()
+	}, nil
+}
+
+func nodeFree(c *libvirt.Connect) (hypervisor.Capacity, error) {
+	ni, err := c.GetNodeInfo()
+	if err != nil {
+		return hypervisor.Capacity{}, fmt.Errorf("libvirthv: node info: %w", err)
+	}
+	doms, err := c.ListAllDomains(libvirt.CONNECT_LIST_DOMAINS_ACTIVE)
+	if err != nil {
+		return hypervisor.Capacity{}, fmt.Errorf("libvirthv: list active domains: %w", err)
+	}
+	defer freeAll(doms)
+	free := hypervisor.Capacity{MemoryMiB: int64(ni.Memory / 1024), CPUs: int(ni.Cpus)}
+	for i := range doms {
+		vm, err := describe(&doms[i])
+		if isNoDomain(err) {
+			continue // stopped while listing
+		}
+		if err != nil {
+			return hypervisor.Capacity{}, fmt.Errorf("libvirthv: free capacity: %w", err)
+		}
+		free = free.Sub(hypervisor.Capacity{MemoryMiB: vm.MemoryMiB, CPUs: vm.CPUs})
+	}
+	return free, nil
 }

@@ -59,6 +59,10 @@ type Config struct {
 	PollInterval time.Duration
 	// DiskCheck says how Start checks that disks exist.
 	DiskCheck DiskCheck
+	// EnforceMemory makes Start refuse, with ErrNoCapacity, a VM whose
+	// memory exceeds FreeCapacity (less starts under way). CPUs are not
+	// enforced: hosts commonly overcommit them.
+	EnforceMemory bool
 }
 
 // DefaultConfig returns the defaults for uri.
@@ -70,6 +74,7 @@ func DefaultConfig(uri string) Config {
 		DestroyReserve:  2 * time.Second,        // then 2 s of the deadline to destroy
 		PollInterval:    100 * time.Millisecond, // state read 10 times a second while stopping
 		DiskCheck:       DiskCheckAuto,          // local stat, or storage pools on a remote host
+		EnforceMemory:   true,                   // never start more memory than the node has free
 	}
 }
 
@@ -96,8 +101,8 @@ func (c Config) Validate() error {
 
 // String prints the configuration with credentials redacted.
 func (c Config) String() string {
-	return fmt.Sprintf("libvirthv.Config{URI:%s CheckpointDir:%q ShutdownTimeout:%v DestroyReserve:%v PollInterval:%v DiskCheck:%v}",
-		redactURI(c.URI), c.CheckpointDir, c.ShutdownTimeout, c.DestroyReserve, c.PollInterval, c.DiskCheck)
+	return fmt.Sprintf("libvirthv.Config{URI:%s CheckpointDir:%q ShutdownTimeout:%v DestroyReserve:%v PollInterval:%v DiskCheck:%v EnforceMemory:%v}",
+		redactURI(c.URI), c.CheckpointDir, c.ShutdownTimeout, c.DestroyReserve, c.PollInterval, c.DiskCheck, c.EnforceMemory)
 }
 
 // GoString is String, so %#v redacts too.
@@ -112,6 +117,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("destroy_reserve", c.DestroyReserve),
 		slog.Duration("poll_interval", c.PollInterval),
 		slog.String("disk_check", c.DiskCheck.String()),
+		slog.Bool("enforce_memory", c.EnforceMemory),
 	)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"libvirt.org/go/libvirt"
 
@@ -16,6 +17,9 @@ type Hypervisor struct {
 	cfg   Config
 	conns conns
 	names nameLocks
+
+	resMu    sync.Mutex
+	reserved int64 // MiB of starts under way
 }
 
 // The capabilities this adapter offers.

@@ -77,6 +77,11 @@ func (h *Hypervisor) coldStart(c *libvirt.Connect, img imagestore.Image) error {
 	if old != nil {
 		old.Free() //nolint:errcheck // freeing a handle cannot be acted on
 	}
+	release, err := h.reserveMemory(c, dom)
+	if err != nil {
+		return err
+	}
+	defer release()
 	d, err := c.DomainDefineXML(string(def))
 	if err != nil {
 		return defineErr(img.Name, err)
@@ -128,6 +133,14 @@ func (h *Hypervisor) restore(c *libvirt.Connect, img imagestore.Image) error {
 	if err != nil {
 		return err
 	}
+	release, err := h.reserveMemory(c, sdom)
+	if err != nil {
+		if old != nil {
+			old.Free() //nolint:errcheck // freeing a handle cannot be acted on
+		}
+		return err
+	}
+	defer release()
 	defined := false
 	if old != nil {
 		old.Free() //nolint:errcheck // freeing a handle cannot be acted on

@@ -11,8 +11,8 @@ import (
 
 // TestConformance runs hypervisortest against libvirt's test driver: each
 // fixture is an empty host (its own node file) with a peer host sharing
-// the checkpoint directory. The test driver does not enforce memory, so
-// EnforcesCapacity is false. Unreachable is a remote URI whose daemon
+// the checkpoint directory. The adapter enforces memory
+// (Config.EnforceMemory), so EnforcesCapacity is true. Unreachable is a remote URI whose daemon
 // socket does not exist: libvirt's own remote driver fails to connect.
 func TestConformance(t *testing.T) {
 	hypervisortest.Run(t, hypervisortest.Harness{
@@ -41,6 +41,7 @@ func TestConformance(t *testing.T) {
 				Peer: b.hv,
 			}
 		},
+		EnforcesCapacity: true,
 		Unreachable: func(t *testing.T) hypervisor.Hypervisor {
 			dir := t.TempDir()
 			cfg := DefaultConfig("test+unix:///default?socket=" + filepath.Join(dir, "no-daemon.sock"))

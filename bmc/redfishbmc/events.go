@@ -94,8 +94,10 @@ func (b *BMC) runEvents(ctx context.Context, ch chan bmc.Event) {
 			}
 			log.Warn("redfishbmc: event stream ended; polling until reconnect", "endpoint", b.cfg.Endpoint, "err", err, "retry_in", backoff)
 			poll()
-			b.deliver(ch, bmc.Event{Time: time.Now(), Source: b.sys.Path, Severity: bmc.SeverityWarning,
-				Message: "event stream interrupted: events may have been missed"})
+			if connected {
+				b.deliver(ch, bmc.Event{Time: time.Now(), Source: b.sys.Path, Severity: bmc.SeverityWarning,
+					Message: "event stream interrupted: events may have been missed"})
+			}
 			wait = backoff
 			backoff = min(2*backoff, b.cfg.ReconnectMax)
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -93,6 +94,7 @@ func New(dir string, opts Options) (*Server, error) {
 	s.setupEventService()
 	s.indexActions()
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0) // dropped connections are on purpose
 	s.ts.StartTLS()
 	s.URL = s.ts.URL
 	return s, nil

@@ -20,6 +20,7 @@ const (
 	EventRestarted     EventType = "restarted"      // the failed server was powered back on
 	EventRecovered     EventType = "recovered"      // the restarted server reports healthy again
 	EventAlert         EventType = "alert"          // something needs a person
+	EventReconciled    EventType = "reconciled"     // a VM owned here but not running was started here
 )
 
 // Cause is why a server was judged failed.

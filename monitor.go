@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -175,7 +176,9 @@ func (m *Monitor) feed(ctx context.Context, in Input) {
 		m.queue = m.queue[1:]
 		if next, ok := m.do(ctx, a); ok {
 			next.Time = m.cfg.Clock.Now()
-			m.queue = append(m.queue, m.engine.Step(next)...)
+			// What follows from an answer goes first: a VM checkpointed
+			// off a degraded server starts before the next is stopped.
+			m.queue = append(slices.Clone(m.engine.Step(next)), m.queue...)
 		}
 	}
 	m.queue = m.queue[:0]
@@ -186,6 +189,9 @@ func (m *Monitor) do(ctx context.Context, a Action) (Input, bool) {
 	switch a.Kind {
 	case ActionNotify:
 		m.publish(a.Event)
+		if a.Event.Type == EventAlert && a.Event.Cause == CauseBMCUnreachable && a.Event.VM == "" {
+			m.alertAtRisk(ctx, a.Event)
+		}
 		return Input{}, false
 	case ActionInventory:
 		in := Input{Kind: InputInventory, Server: a.Server}
@@ -224,6 +230,24 @@ func (m *Monitor) publish(ev Event) {
 		"server", ev.Server, "peer", ev.Peer, "cause", ev.Cause, "vm", ev.VM, "message", ev.Message)
 	if m.cfg.OnEvent != nil {
 		m.cfg.OnEvent(ev)
+	}
+}
+
+// alertAtRisk names, one alert each, the VMs of a server whose BMC is
+// lost: none of them will be taken over until it answers again.
+func (m *Monitor) alertAtRisk(ctx context.Context, ev Event) {
+	c, cancel := context.WithTimeout(ctx, m.cfg.ActionTimeout)
+	defer cancel()
+	imgs, err := imagestore.OwnedBy(c, m.cfg.Store, ev.Server)
+	if err != nil {
+		ev.Message = fmt.Sprintf("cannot list its VMs: %v", err)
+		m.publish(ev)
+		return
+	}
+	for _, img := range imgs {
+		ev.VM = img.Name
+		ev.Message = "at risk: not taken over while the BMC is unreachable"
+		m.publish(ev)
 	}
 }
 
@@ -311,7 +335,7 @@ func (m *Monitor) Reconcile(ctx context.Context) error {
 				Message: fmt.Sprintf("owned here but not running, and could not be started: %v", err)})
 			continue
 		}
-		m.publish(Event{Time: m.cfg.Clock.Now(), Type: EventBackupStarted, Server: m.cfg.Server, Peer: m.cfg.Server, VM: img.Name,
+		m.publish(Event{Time: m.cfg.Clock.Now(), Type: EventReconciled, Server: m.cfg.Server, Peer: m.cfg.Server, VM: img.Name,
 			Resumed: run.Checkpoint != "", Message: "owned here but not running: started by reconcile"})
 	}
 	return errors.Join(errs...)

@@ -1,0 +1,72 @@
+package failovertest
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/rackha/failover"
+	"github.com/rackha/failover/hypervisor"
+)
+
+// Config describes a simulated rack.
+type Config struct {
+	// Servers in the rack, named blade-1 ... blade-N; each watches the next
+	// in a ring (two servers watch each other). Default 2.
+	Servers int
+	// VMsPerServer protected VMs start on each server. Default 3.
+	VMsPerServer int
+	// VMMemoryMiB and VMCPUs each VM needs. Default 2048 MiB and 2 CPUs.
+	VMMemoryMiB int64
+	VMCPUs      int
+	// Capacity of each server's hypervisor. Default room for twice its own
+	// VMs, so a server can carry its peer's.
+	Capacity hypervisor.Capacity
+	// PollInterval is both the rack manager's poll and the time one Step
+	// advances the clock. Default 1 s.
+	PollInterval time.Duration
+	// WatchdogTimeout armed by each server's watchdog updater, with
+	// expiry action power-down. Default 10 s.
+	WatchdogTimeout time.Duration
+	// Policy of every monitor. Default failover.DefaultPolicy() with
+	// EvacuationTimeout 30 s and RetryInterval 2 s.
+	Policy failover.Policy
+	// Start is the simulated time at the beginning. Default
+	// 2026-01-01T00:00:00Z.
+	Start time.Time
+	// OnEvent, when set, sees every event as it happens, after the rack
+	// has recorded it.
+	OnEvent func(failover.Event)
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	p := failover.DefaultPolicy()
+	p.EvacuationTimeout = 30 * time.Second
+	p.RetryInterval = 2 * time.Second
+	return Config{
+		Servers:         2,
+		VMsPerServer:    3,
+		VMMemoryMiB:     2048,
+		VMCPUs:          2,
+		Capacity:        hypervisor.Capacity{MemoryMiB: 2 * 3 * 2048, CPUs: 2 * 3 * 2},
+		PollInterval:    time.Second,
+		WatchdogTimeout: 10 * time.Second,
+		Policy:          p,
+		Start:           time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+}
+
+// Validate names the first field that is out of range.
+func (c Config) Validate() error {
+	switch {
+	case c.Servers < 2:
+		return fmt.Errorf("%w: failovertest.Config.Servers %d must be at least 2", failover.ErrInvalidConfig, c.Servers)
+	case c.VMsPerServer < 0:
+		return fmt.Errorf("%w: failovertest.Config.VMsPerServer %d is negative", failover.ErrInvalidConfig, c.VMsPerServer)
+	case c.PollInterval <= 0:
+		return fmt.Errorf("%w: failovertest.Config.PollInterval %v must be positive", failover.ErrInvalidConfig, c.PollInterval)
+	case c.WatchdogTimeout <= c.PollInterval:
+		return fmt.Errorf("%w: failovertest.Config.WatchdogTimeout %v must exceed PollInterval %v", failover.ErrInvalidConfig, c.WatchdogTimeout, c.PollInterval)
+	}
+	return c.Policy.Validate()
+}

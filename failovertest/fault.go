@@ -1,0 +1,85 @@
+package failovertest
+
+import (
+	"fmt"
+	"time"
+)
+
+// FaultKind names a fault the rack can inject.
+type FaultKind string
+
+// Faults. The first five are real failures a watcher must act on; the rest
+// disturb the method and must not make it unsafe.
+const (
+	// PowerLoss: the server's main power is cut; mains come back after
+	// Fault.For, but the server stays off until powered on.
+	PowerLoss FaultKind = "power-loss"
+	// BladeFault: the blade declares itself failed and its OS stops.
+	BladeFault FaultKind = "blade-fault"
+	// VoltageSag: the 12 V rail sags below its lower critical threshold;
+	// the server keeps running (degraded).
+	VoltageSag FaultKind = "voltage-sag"
+	// Overheat: a CPU runs past its critical temperature; the server keeps
+	// running (degraded).
+	Overheat FaultKind = "overheat"
+	// HangOS: the OS hangs: VMs keep running but the watchdog updater stops
+	// kicking, so the watchdog expires and powers the server down.
+	HangOS FaultKind = "hang-os"
+
+	// Unreachable: the BMC stops answering for Fault.For.
+	Unreachable FaultKind = "bmc-unreachable"
+	// FenceFails: power operations on this BMC are refused for Fault.For.
+	FenceFails FaultKind = "fence-fails"
+	// FenceIndeterminate: power operations on this BMC lose their answer
+	// without being carried out, for Fault.For.
+	FenceIndeterminate FaultKind = "fence-indeterminate"
+	// MonitorCrash: the server's monitor dies after Fault.AfterCalls calls
+	// to the store and hypervisors (or at the end of the step) and is
+	// restarted at the next step, with its state lost.
+	MonitorCrash FaultKind = "monitor-crash"
+	// Noise: a CPU temperature reads past critical for Fault.For, shorter
+	// than the debounce: a healthy server with a noisy sensor.
+	Noise FaultKind = "noise"
+)
+
+// Real reports whether the fault is a failure the server does not survive
+// without help.
+func (k FaultKind) Real() bool {
+	switch k {
+	case PowerLoss, BladeFault, VoltageSag, Overheat, HangOS:
+		return true
+	}
+	return false
+}
+
+// Fault is one injected fault.
+type Fault struct {
+	Kind   FaultKind
+	Server string
+	// For is how long a transient fault lasts (Unreachable, FenceFails,
+	// FenceIndeterminate, Noise, and PowerLoss's mains). Default one poll.
+	For time.Duration
+	// AfterCalls places a MonitorCrash; 0 crashes at the end of the step.
+	AfterCalls int
+}
+
+func (f Fault) String() string {
+	s := fmt.Sprintf("%s on %s", f.Kind, f.Server)
+	if f.For > 0 {
+		s += fmt.Sprintf(" for %v", f.For)
+	}
+	if f.AfterCalls > 0 {
+		s += fmt.Sprintf(" after %d calls", f.AfterCalls)
+	}
+	return s
+}
+
+// injected is a fault as the rack recorded it.
+type injected struct {
+	Fault
+	at    time.Time
+	until time.Time // end of a transient fault
+	ended time.Time // a real failure ends when the server boots again
+	vms   []string  // VMs the server owned when a real failure began
+	over  bool      // transient effect undone
+}

@@ -1,0 +1,96 @@
+package failovertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"io"
+
+	"github.com/rackha/failover/bmc"
+	"github.com/rackha/failover/imagestore"
+)
+
+var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// Inject applies f now. A real failure records the VMs the server owns at
+// this moment, so the checker can follow each of them.
+func (r *Rack) Inject(f Fault) error {
+	s := r.byName[f.Server]
+	if s == nil {
+		return fmt.Errorf("failovertest: inject %s: no server %q", f.Kind, f.Server)
+	}
+	if f.For <= 0 {
+		f.For = r.cfg.PollInterval
+	}
+	in := &injected{Fault: f, at: r.Now()}
+	if f.Kind.Real() {
+		imgs, err := imagestore.OwnedBy(context.Background(), r.Store, f.Server)
+		if err != nil {
+			return err
+		}
+		for _, img := range imgs {
+			in.vms = append(in.vms, img.Name)
+		}
+	}
+	switch f.Kind {
+	case PowerLoss:
+		s.BMC.LosePower()
+		in.until = r.Now().Add(f.For)
+	case BladeFault:
+		s.BMC.SetFault(true, "CPU0 IERR: machine check")
+		s.hung = true
+	case VoltageSag:
+		if err := s.BMC.SetValue("P12V", 10.5); err != nil {
+			return err
+		}
+	case Overheat:
+		if err := s.BMC.SetValue("CPU0 Temp", 97); err != nil {
+			return err
+		}
+	case HangOS:
+		s.hung = true
+	case Unreachable:
+		s.BMC.SetUnreachable(true)
+		in.until = r.Now().Add(f.For)
+	case FenceFails:
+		s.BMC.FailPower(errors.New("chassis control refused: completion code 0xd5"))
+		in.until = r.Now().Add(f.For)
+	case FenceIndeterminate:
+		s.BMC.FailPower(fmt.Errorf("chassis control: answer lost: %w", bmc.ErrIndeterminate))
+		in.until = r.Now().Add(f.For)
+	case MonitorCrash:
+		if s.sw != nil && !s.sw.crashed {
+			s.sw.at = s.sw.ops + max(f.AfterCalls, 0)
+			if f.AfterCalls <= 0 {
+				s.sw.at = s.sw.ops + 1<<30 // end of step
+			}
+		}
+	case Noise:
+		if err := s.BMC.SetValue("CPU1 Temp", 96); err != nil {
+			return err
+		}
+		in.until = r.Now().Add(f.For)
+	default:
+		return fmt.Errorf("failovertest: unknown fault kind %q", f.Kind)
+	}
+	r.faults = append(r.faults, in)
+	return nil
+}
+
+// undo ends a transient fault.
+func (r *Rack) undo(f *injected) {
+	s := r.byName[f.Server]
+	switch f.Kind {
+	case PowerLoss:
+		s.BMC.RestorePower()
+	case Unreachable:
+		s.BMC.SetUnreachable(false)
+	case FenceFails, FenceIndeterminate:
+		s.BMC.FailPower(nil)
+	case Noise:
+		if err := s.BMC.SetValue("CPU1 Temp", s.baseline["CPU1 Temp"]); err != nil {
+			r.violate("end noise on %s: %v", s.Name, err)
+		}
+	}
+}

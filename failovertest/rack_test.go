@@ -1,0 +1,113 @@
+package failovertest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rackha/failover"
+)
+
+// summary lists the events from the first detection or alert on, one
+// line each (the VMs' first start by reconcile comes before).
+func summary(evs []failover.Event) []string {
+	var out []string
+	for i, e := range evs {
+		if out == nil && i < len(evs) && e.Type == failover.EventReconciled {
+			continue
+		}
+		s := fmt.Sprintf("%s %s->%s", e.Type, e.Server, e.Peer)
+		if e.Cause != "" {
+			s += " " + string(e.Cause)
+		}
+		if e.VM != "" {
+			s += " " + e.VM
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestEachFailureModeTakesOverEveryVM(t *testing.T) {
+	cases := []struct {
+		fault   FaultKind
+		cause   failover.Cause
+		evacuee bool
+	}{
+		{PowerLoss, failover.CauseNoPower, false},
+		{BladeFault, failover.CauseBladeFault, false},
+		{HangOS, failover.CauseWatchdog, false},
+		{VoltageSag, failover.CauseVoltage, true},
+		{Overheat, failover.CauseTemperature, true},
+	}
+	for _, c := range cases {
+		t.Run(string(c.fault), func(t *testing.T) {
+			ctx := context.Background()
+			r, err := New(Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Run(ctx, 3)
+			if err := r.Inject(Fault{Kind: c.fault, Server: "blade-1", For: 2 * time.Second}); err != nil {
+				t.Fatal(err)
+			}
+			r.Run(ctx, 30)
+			mid := "fenced blade-1->blade-2 " + string(c.cause)
+			var want []string
+			want = append(want, "detected blade-1->blade-2 "+string(c.cause))
+			if c.evacuee {
+				want = append(want, "evacuating blade-1->blade-2 "+string(c.cause))
+				for i := 1; i <= 3; i++ {
+					want = append(want, fmt.Sprintf("evacuated blade-1->blade-2 %s blade-1-vm%d", c.cause, i),
+						fmt.Sprintf("backup-started blade-1->blade-2 %s blade-1-vm%d", c.cause, i))
+				}
+			} else {
+				want = append(want, mid)
+				for i := 1; i <= 3; i++ {
+					want = append(want, fmt.Sprintf("backup-started blade-1->blade-2 %s blade-1-vm%d", c.cause, i))
+				}
+			}
+			want = append(want, "restarted blade-1->blade-2 "+string(c.cause), "recovered blade-1->blade-2 "+string(c.cause))
+			if d := cmp.Diff(want, summary(r.Events())); d != "" {
+				t.Errorf("events (-want +got):\n%s", d)
+			}
+			for i := 1; i <= 3; i++ {
+				name := fmt.Sprintf("blade-1-vm%d", i)
+				if on := r.Storage.Running(name); !cmp.Equal(on, []string{"blade-2"}) {
+					t.Errorf("%s runs on %v, want [blade-2]", name, on)
+				}
+			}
+			if err := r.Check(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func TestUnreachableBMCNeverTakesOver(t *testing.T) {
+	ctx := context.Background()
+	r, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Run(ctx, 2)
+	if err := r.Inject(Fault{Kind: Unreachable, Server: "blade-1", For: 20 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	r.Run(ctx, 25)
+	got := summary(r.Events())
+	want := []string{
+		"alert blade-1->blade-2 bmc-unreachable",
+		"alert blade-1->blade-2 bmc-unreachable blade-1-vm1",
+		"alert blade-1->blade-2 bmc-unreachable blade-1-vm2",
+		"alert blade-1->blade-2 bmc-unreachable blade-1-vm3",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("events (-want +got):\n%s", d)
+	}
+	if err := r.Check(); err != nil {
+		t.Error(err)
+	}
+}

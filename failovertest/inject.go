@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"io"
+	"log/slog"
 
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/imagestore"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -63,18 +64,28 @@ type Config struct {
 	// memory exceeds FreeCapacity (less starts under way). CPUs are not
 	// enforced: hosts commonly overcommit them.
 	EnforceMemory bool
+	// KeepAliveInterval and KeepAliveCount make libvirt close a remote
+	// connection whose peer stopped answering after about interval x
+	// (count+1), so calls fail with ErrUnreachable instead of hanging.
+	// They start libvirt's default event loop once per process. Zero
+	// interval turns keep-alive off. Local URIs (no host, no transport)
+	// ignore them.
+	KeepAliveInterval time.Duration
+	KeepAliveCount    uint
 }
 
 // DefaultConfig returns the defaults for uri.
 func DefaultConfig(uri string) Config {
 	return Config{
-		URI:             uri,
-		CheckpointDir:   "",                     // Checkpoint disabled until set
-		ShutdownTimeout: 30 * time.Second,       // guests get 30 s to shut down
-		DestroyReserve:  2 * time.Second,        // then 2 s of the deadline to destroy
-		PollInterval:    100 * time.Millisecond, // state read 10 times a second while stopping
-		DiskCheck:       DiskCheckAuto,          // local stat, or storage pools on a remote host
-		EnforceMemory:   true,                   // never start more memory than the node has free
+		URI:               uri,
+		CheckpointDir:     "",                     // Checkpoint disabled until set
+		ShutdownTimeout:   30 * time.Second,       // guests get 30 s to shut down
+		DestroyReserve:    2 * time.Second,        // then 2 s of the deadline to destroy
+		PollInterval:      100 * time.Millisecond, // state read 10 times a second while stopping
+		DiskCheck:         DiskCheckAuto,          // local stat, or storage pools on a remote host
+		EnforceMemory:     true,                   // never start more memory than the node has free
+		KeepAliveInterval: 5 * time.Second,        // probe a silent remote peer every 5 s
+		KeepAliveCount:    3,                      // and drop it after 3 unanswered probes
 	}
 }
 
@@ -89,6 +100,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: DestroyReserve %v is negative", ErrInvalidConfig, c.DestroyReserve)
 	case c.PollInterval <= 0:
 		return fmt.Errorf("%w: PollInterval %v must be positive", ErrInvalidConfig, c.PollInterval)
+	case c.KeepAliveInterval < 0 || (c.KeepAliveInterval > 0 && c.KeepAliveInterval < time.Second):
+		return fmt.Errorf("%w: KeepAliveInterval %v must be 0 or at least 1s", ErrInvalidConfig, c.KeepAliveInterval)
+	case c.KeepAliveInterval > 0 && c.KeepAliveCount == 0:
+		return fmt.Errorf("%w: KeepAliveCount is 0 with KeepAliveInterval %v", ErrInvalidConfig, c.KeepAliveInterval)
 	case c.DiskCheck > DiskCheckNone:
 		return fmt.Errorf("%w: DiskCheck %v is unknown", ErrInvalidConfig, c.DiskCheck)
 	}
@@ -101,8 +116,8 @@ func (c Config) Validate() error {
 
 // String prints the configuration with credentials redacted.
 func (c Config) String() string {
-	return fmt.Sprintf("libvirthv.Config{URI:%s CheckpointDir:%q ShutdownTimeout:%v DestroyReserve:%v PollInterval:%v DiskCheck:%v EnforceMemory:%v}",
-		redactURI(c.URI), c.CheckpointDir, c.ShutdownTimeout, c.DestroyReserve, c.PollInterval, c.DiskCheck, c.EnforceMemory)
+	return fmt.Sprintf("libvirthv.Config{URI:%s CheckpointDir:%q ShutdownTimeout:%v DestroyReserve:%v PollInterval:%v DiskCheck:%v EnforceMemory:%v KeepAliveInterval:%v KeepAliveCount:%d}",
+		redactURI(c.URI), c.CheckpointDir, c.ShutdownTimeout, c.DestroyReserve, c.PollInterval, c.DiskCheck, c.EnforceMemory, c.KeepAliveInterval, c.KeepAliveCount)
 }
 
 // GoString is String, so %#v redacts too.
@@ -118,6 +133,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("poll_interval", c.PollInterval),
 		slog.String("disk_check", c.DiskCheck.String()),
 		slog.Bool("enforce_memory", c.EnforceMemory),
+		slog.Duration("keepalive_interval", c.KeepAliveInterval),
+		slog.Uint64("keepalive_count", uint64(c.KeepAliveCount)),
 	)
 }
 
@@ -152,4 +169,11 @@ func redactURI(s string) string {
 func hostless(uri string) bool {
 	u, err := url.Parse(uri)
 	return err == nil && u.Host == ""
+}
+
+// remote reports whether uri goes through libvirt's remote driver: a
+// host, or a transport (driver+unix, driver+ssh, ...).
+func remote(uri string) bool {
+	u, err := url.Parse(uri)
+	return err == nil && (u.Host != "" || strings.Contains(u.Scheme, "+"))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"libvirt.org/go/libvirt"
 
@@ -20,7 +21,9 @@ type connCell struct {
 
 // conns hands out the current connection and replaces a dead one.
 type conns struct {
-	uri string
+	uri       string
+	keepAlive time.Duration
+	kaCount   uint
 
 	mu     sync.Mutex
 	cur    *connCell
@@ -43,9 +46,20 @@ func (p *conns) acquire() (*connCell, error) {
 		}
 		p.retireLocked(p.cur)
 	}
+	useKA := p.keepAlive > 0 && remote(p.uri)
+	if useKA {
+		startEventLoop()
+	}
 	c, err := libvirt.NewConnect(p.uri)
 	if err != nil {
 		return nil, fmt.Errorf("libvirthv: connect to %s: %w: %w", redactURI(p.uri), hypervisor.ErrUnreachable, err)
+	}
+	if useKA {
+		secs := int((p.keepAlive + time.Second - 1) / time.Second)
+		if err := c.SetKeepAlive(secs, p.kaCount); err != nil && !isNoSupport(err) {
+			c.Close() //nolint:errcheck // the connection is dropped either way
+			return nil, fmt.Errorf("libvirthv: keep-alive on %s: %w", redactURI(p.uri), err)
+		}
 	}
 	p.opens++
 	p.cur = &connCell{c: c, refs: 1}
@@ -89,6 +103,25 @@ func (p *conns) close() {
 	if p.cur != nil {
 		p.retireLocked(p.cur)
 	}
+}
+
+var eventLoop sync.Once
+
+// startEventLoop runs libvirt's default event loop, which keep-alive
+// needs, once per process.
+func startEventLoop() {
+	eventLoop.Do(func() {
+		if err := libvirt.EventRegisterDefaultImpl(); err != nil {
+			return // keep-alive then fails at SetKeepAlive, which says so
+		}
+		go func() {
+			for {
+				if err := libvirt.EventRunDefaultImpl(); err != nil {
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}()
+	})
 }
 
 // do runs fn with a connection in its own goroutine and waits for it or

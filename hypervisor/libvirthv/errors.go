@@ -54,3 +54,8 @@ func containsFold(s, sub string) bool {
 }
 
 func asVir(err error, le *libvirt.Error) bool { return errors.As(err, le) }
+
+func isNoSupport(err error) bool {
+	code, _, ok := virCode(err)
+	return ok && code == libvirt.ERR_NO_SUPPORT
+}

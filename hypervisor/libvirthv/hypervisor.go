@@ -37,7 +37,7 @@ func New(cfg Config) (*Hypervisor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Hypervisor{cfg: cfg, conns: conns{uri: cfg.URI}}, nil
+	return &Hypervisor{cfg: cfg, conns: conns{uri: cfg.URI, keepAlive: cfg.KeepAliveInterval, kaCount: cfg.KeepAliveCount}}, nil
 }
 
 // Ping opens the connection if needed and checks it is alive.

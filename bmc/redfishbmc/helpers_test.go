@@ -2,6 +2,7 @@ package redfishbmc
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
@@ -83,3 +84,5 @@ const (
 	blade2Sys = "529QB9451R6"
 	towerSys  = "437XR1238R2"
 )
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

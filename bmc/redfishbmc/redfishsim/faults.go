@@ -28,6 +28,8 @@ type Fault struct {
 	Oversize int
 	// Body answers 200 with exactly these bytes (edge-case fixtures).
 	Body []byte
+	// Redirect answers 307 to this URL.
+	Redirect string
 }
 
 // Inject adds a fault; faults are matched in the order injected.
@@ -101,6 +103,8 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) bo
 			}
 		}
 		_, _ = w.Write([]byte(`"}`))
+	case f.Redirect != "":
+		http.Redirect(w, r, f.Redirect, http.StatusTemporaryRedirect)
 	case f.Body != nil:
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(f.Body)

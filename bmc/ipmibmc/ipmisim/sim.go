@@ -1,0 +1,376 @@
+package ipmisim
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Config describes one simulated BMC.
+type Config struct {
+	// Dir holds the configuration and state; it must exist. Tests pass
+	// t.TempDir(). Required.
+	Dir string
+	// Name of the instance. Default "bmc".
+	Name string
+	// User and Password of the admin user. Default "admin" / "secret".
+	User, Password string
+	// Sensors of the BMC. Default DefaultSensors().
+	Sensors []Sensor
+	// PoweredOn starts the power child process at once, so the chassis
+	// reads "on". Default false: set it for power and watchdog tests.
+	PoweredOn bool
+	// KillWait is how long ipmi_sim waits after SIGTERM before it sends
+	// SIGKILL to the power child on power off. Default 1 s.
+	KillWait time.Duration
+}
+
+// Sim is a running ipmi_sim.
+type Sim struct {
+	cfg     Config
+	Port    int // UDP port of the LAN channel on 127.0.0.1
+	console int // TCP port of the console
+	serial  int // TCP port of the (unused) VM serial interface
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	waited chan struct{}
+	pgids  []int
+}
+
+// Available reports whether ipmi_sim can be started here.
+func Available() error {
+	if _, err := exec.LookPath("ipmi_sim"); err != nil {
+		return fmt.Errorf("ipmisim: ipmi_sim not found (Debian package openipmi): %w", err)
+	}
+	return nil
+}
+
+// Start writes the configuration into cfg.Dir and starts ipmi_sim on free
+// loopback ports; it returns once the LAN port answers.
+func Start(cfg Config) (*Sim, error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	if cfg.Dir == "" {
+		return nil, errors.New("ipmisim: Config.Dir is required")
+	}
+	if cfg.Name == "" {
+		cfg.Name = "bmc"
+	}
+	if cfg.User == "" {
+		cfg.User = "admin"
+	}
+	if cfg.Password == "" {
+		cfg.Password = "secret"
+	}
+	if cfg.Sensors == nil {
+		cfg.Sensors = DefaultSensors()
+	}
+	if cfg.KillWait <= 0 {
+		cfg.KillWait = time.Second
+	}
+	s := &Sim{cfg: cfg}
+	var err error
+	if s.Port, err = freePort("udp"); err != nil {
+		return nil, err
+	}
+	if s.console, err = freePort("tcp"); err != nil {
+		return nil, err
+	}
+	if s.serial, err = freePort("tcp"); err != nil {
+		return nil, err
+	}
+	if err := s.write(); err != nil {
+		return nil, err
+	}
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Addr is the LAN channel's host:port.
+func (s *Sim) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
+
+// User and Password of the admin user.
+func (s *Sim) User() string     { return s.cfg.User }
+func (s *Sim) Password() string { return s.cfg.Password }
+
+// Sensors returns the sensors the simulator was started with.
+func (s *Sim) Sensors() []Sensor { return append([]Sensor(nil), s.cfg.Sensors...) }
+
+func freePort(network string) (int, error) {
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("ipmisim: free UDP port: %w", err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port, nil
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("ipmisim: free TCP port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (s *Sim) path(name string) string { return filepath.Join(s.cfg.Dir, name) }
+
+// write creates lan.conf, the .emu file and the power child script.
+func (s *Sim) write() error {
+	child := fmt.Sprintf(`#!/bin/sh
+# Power child of ipmi_sim: "on" while it runs. It ends by itself when
+# ipmi_sim goes away, so a killed simulator leaves nothing behind.
+echo $$ > %q
+trap 'exit 0' TERM
+while kill -0 $PPID 2>/dev/null; do sleep 0.2; done
+`, s.path("child.pid"))
+	if err := os.WriteFile(s.path("child.sh"), []byte(child), 0o755); err != nil {
+		return fmt.Errorf("ipmisim: %w", err)
+	}
+	startnow := "false"
+	if s.cfg.PoweredOn {
+		startnow = "true"
+	}
+	lan := fmt.Sprintf(`name %q
+set_working_mc 0x20
+  startlan 1
+    addr 127.0.0.1 %d
+    priv_limit admin
+    allowed_auths_callback md5
+    allowed_auths_user md5
+    allowed_auths_operator md5
+    allowed_auths_admin md5
+    guid a123456789abcdefa123456789abcdef
+  endlan
+  serial 15 127.0.0.1 %d codec VM
+  startcmd %q
+  startnow %s
+  poweroff_wait 0
+  kill_wait %d
+  user 2 true %q %q admin 10 md5
+console 127.0.0.1 %d
+`, s.cfg.Name, s.Port, s.serial, s.path("child.sh"), startnow, int(s.cfg.KillWait.Seconds()+0.5), s.cfg.User, s.cfg.Password, s.console)
+	if err := os.WriteFile(s.path("lan.conf"), []byte(lan), 0o600); err != nil {
+		return fmt.Errorf("ipmisim: %w", err)
+	}
+	var emu strings.Builder
+	emu.WriteString("mc_setbmc 0x20\n")
+	emu.WriteString("mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02\n")
+	emu.WriteString("sel_enable 0x20 1000 0x0a\n")
+	// Sensor 0 is the watchdog (Watchdog 2, sensor-specific): without it
+	// ipmi_sim never carries out a watchdog expiry.
+	emu.WriteString("sensor_add 0x20 0 0 0x23 0x6f\n")
+	for i, sn := range s.cfg.Sensors {
+		emu.WriteString(sensorLines(sn, uint16(i+1)))
+	}
+	emu.WriteString("mc_enable 0x20\n")
+	if err := os.WriteFile(s.path("bmc.emu"), []byte(emu.String()), 0o600); err != nil {
+		return fmt.Errorf("ipmisim: %w", err)
+	}
+	return os.MkdirAll(s.path("state"), 0o700)
+}
+
+// sensorLines are the emulator commands that create sn with record id.
+func sensorLines(sn Sensor, id uint16) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sensor_add 0x20 0 %d %#02x 0x01\n", sn.Number, sn.Type)
+	b.WriteString("main_sdr_add 0x20")
+	for _, x := range sn.SDR(id) {
+		fmt.Fprintf(&b, " 0x%02x", x)
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "sensor_set_value 0x20 0 %d %#02x 0\n", sn.Number, sn.Raw)
+	// Mask and values run UNR, UCR, UNC, LNR, LCR, LNC.
+	var mask strings.Builder
+	for i := 5; i >= 0; i-- {
+		if sn.Mask&(1<<i) != 0 {
+			mask.WriteByte('1')
+		} else {
+			mask.WriteByte('0')
+		}
+	}
+	t := sn.Thresholds
+	fmt.Fprintf(&b, "sensor_set_threshold 0x20 0 %d settable %s %#02x %#02x %#02x %#02x %#02x %#02x\n",
+		sn.Number, mask.String(), t[5], t[4], t[3], t[2], t[1], t[0])
+	fmt.Fprintf(&b, "sensor_set_event_support 0x20 0 %d enable scanning per-state 000111111111111 000111111111111 000111111111111 000111111111111\n", sn.Number)
+	return b.String()
+}
+
+// start runs ipmi_sim and waits until its ports are open.
+func (s *Sim) start() error {
+	cmd := exec.Command("ipmi_sim", "-c", s.path("lan.conf"), "-f", s.path("bmc.emu"), "-s", s.path("state"), "-n")
+	cmd.Dir = s.cfg.Dir
+	log, err := os.OpenFile(s.path("ipmi_sim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("ipmisim: %w", err)
+	}
+	defer log.Close()
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("ipmisim: start ipmi_sim: %w", err)
+	}
+	waited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(waited) }()
+	s.mu.Lock()
+	s.cmd, s.waited = cmd, waited
+	s.pgids = append(s.pgids, cmd.Process.Pid)
+	s.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		select {
+		case <-waited:
+			out, _ := os.ReadFile(s.path("ipmi_sim.log"))
+			return fmt.Errorf("ipmisim: ipmi_sim exited at start: %s", strings.TrimSpace(string(out)))
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.console), 200*time.Millisecond); err == nil {
+			c.Close()
+			// The console opens after the LAN channel; give the emulator
+			// file a moment to finish.
+			time.Sleep(50 * time.Millisecond)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			return errors.New("ipmisim: ipmi_sim did not open its console within 5 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Kill ends ipmi_sim at once (SIGKILL), as a crashing BMC would; the
+// power child ends by itself shortly after. Restart brings it back.
+func (s *Sim) Kill() {
+	s.mu.Lock()
+	cmd, waited := s.cmd, s.waited
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-waited
+}
+
+// Restart starts ipmi_sim again on the same ports with the same
+// configuration (a BMC reboot); sensors added at run time are gone.
+func (s *Sim) Restart() error {
+	s.Kill()
+	return s.start()
+}
+
+// Stop kills ipmi_sim and its power child; safe to call twice.
+func (s *Sim) Stop() {
+	s.Kill()
+	s.mu.Lock()
+	pgids := s.pgids
+	s.pgids = nil
+	s.mu.Unlock()
+	if pid, ok := s.childPID(); ok {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	for _, g := range pgids {
+		_ = syscall.Kill(-g, syscall.SIGKILL)
+	}
+}
+
+// childPID reads the power child's PID file.
+func (s *Sim) childPID() (int, bool) {
+	b, err := os.ReadFile(s.path("child.pid"))
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid, err == nil && pid > 0
+}
+
+// PowerChild returns the PID of the running power child, or 0 when the
+// simulated server is off.
+func (s *Sim) PowerChild() int {
+	pid, ok := s.childPID()
+	if !ok {
+		return 0
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// State is the field after the parenthesised command name.
+	if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+		return 0
+	}
+	return pid
+}
+
+// Console sends one emulator command (the .emu syntax) through the
+// console port and returns an error if the simulator refused it.
+func (s *Sim) Console(command string) error {
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.console), time.Second)
+	if err != nil {
+		return fmt.Errorf("ipmisim: console: %w", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	r := bufio.NewReader(c)
+	if err := readPrompt(r, nil); err != nil {
+		return fmt.Errorf("ipmisim: console: %w", err)
+	}
+	if _, err := c.Write([]byte(command + "\n")); err != nil {
+		return fmt.Errorf("ipmisim: console: %w", err)
+	}
+	var out strings.Builder
+	if err := readPrompt(r, &out); err != nil {
+		return fmt.Errorf("ipmisim: console %q: %w", command, err)
+	}
+	if i := strings.Index(out.String(), "**"); i >= 0 {
+		return fmt.Errorf("ipmisim: console %q: %s", command, strings.TrimSpace(out.String()[i+2:]))
+	}
+	return nil
+}
+
+// readPrompt reads until the "> " prompt, copying text to out.
+func readPrompt(r *bufio.Reader, out *strings.Builder) error {
+	var last byte
+	for {
+		b, err := r.ReadByte()
+		if err != nil {
+			return err
+		}
+		if out != nil {
+			out.WriteByte(b)
+		}
+		if last == '>' && b == ' ' {
+			return nil
+		}
+		last = b
+	}
+}
+
+// SetRaw sets sensor number n to raw and generates its threshold events.
+func (s *Sim) SetRaw(n, raw uint8) error {
+	return s.Console(fmt.Sprintf("sensor_set_value 0x20 0 %d %#02x 1", n, raw))
+}
+
+// AddSensor adds sn at run time, with SDR record id, as a hot-plugged
+// part would.
+func (s *Sim) AddSensor(sn Sensor, id uint16) error {
+	for _, line := range strings.Split(strings.TrimSpace(sensorLines(sn, id)), "\n") {
+		if err := s.Console(line); err != nil {
+			return err
+		}
+	}
+	return nil
+}

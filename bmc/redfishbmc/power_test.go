@@ -93,7 +93,7 @@ func TestSetPowerCycle(t *testing.T) {
 			post int
 		}{
 			{bmc.PowerActionOff, bmc.PowerOff, 1},
-			{bmc.PowerActionOff, bmc.PowerOff, 1}, // already off: success without a request
+			{bmc.PowerActionOff, bmc.PowerOff, 1},  // already off: success without a request
 			{bmc.PowerActionCycle, bmc.PowerOn, 2}, // off: cycle powers on
 			{bmc.PowerActionCycle, bmc.PowerOn, 3},
 			{bmc.PowerActionOn, bmc.PowerOn, 4},

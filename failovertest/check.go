@@ -45,44 +45,62 @@ func (r *Rack) Bound(f Fault, at time.Time) time.Duration {
 //	(a) no protected VM ever ran on two servers at once (checked after
 //	    every start and every step);
 //	(b) after each real failure, every VM the failed server owned runs on
-//	    another server within Bound, or an alert names it;
+//	    another server (or an event says it started there) within Bound,
+//	    or an alert names it;
 //	(c) no server was judged failed without a real failure (noise shorter
 //	    than the debounce never causes a takeover).
 //
-// A failure whose bound has not yet passed is not judged for (b).
+// (b) is judged at every step until it holds or the bound passes.
 func (r *Rack) Check() error {
-	v := append([]string(nil), r.violations...)
+	if len(r.violations) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w:\n  %s", ErrInvariant, strings.Join(r.violations, "\n  "))
+}
+
+// judgeDue checks (b) at every step: a real failure is settled at the
+// first step where each of its VMs runs elsewhere or is named in an alert,
+// and broken if its bound passes first.
+func (r *Rack) judgeDue() {
 	now := r.Now()
 	for _, f := range r.faults {
-		if !f.Kind.Real() {
+		if !f.Kind.Real() || f.judged {
 			continue
 		}
 		bound := r.Bound(f.Fault, f.at)
-		if now.Before(f.at.Add(bound)) {
-			continue
-		}
+		var missing []string
 		for _, vm := range f.vms {
 			if !r.handled(f, vm, bound) {
-				v = append(v, fmt.Sprintf("t=%v: %s on %s: VM %s neither running elsewhere within %v nor named in an alert",
-					r.since(f.at), f.Kind, f.Server, vm, bound))
+				missing = append(missing, vm)
 			}
 		}
+		switch {
+		case len(missing) == 0:
+			f.judged = true
+		case !now.Before(f.at.Add(bound)):
+			f.judged = true
+			r.violate("%s on %s at %v: VMs %s neither running elsewhere within %v nor named in an alert",
+				f.Kind, f.Server, r.since(f.at), strings.Join(missing, ", "), bound)
+		}
 	}
-	if len(v) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%w:\n  %s", ErrInvariant, strings.Join(v, "\n  "))
 }
 
 func (r *Rack) handled(f *injected, vm string, bound time.Duration) bool {
+	for _, on := range r.Storage.Running(vm) {
+		if on != f.Server {
+			return true
+		}
+	}
 	for _, ev := range r.events {
-		if ev.VM != vm || ev.Server != f.Server || ev.Time.Before(f.at) {
+		if ev.VM != vm || ev.Time.Before(f.at) {
 			continue
 		}
 		switch ev.Type {
 		case failover.EventAlert:
-			return true
-		case failover.EventBackupStarted:
+			if ev.Server == f.Server {
+				return true
+			}
+		case failover.EventBackupStarted, failover.EventReconciled:
 			if ev.Peer != f.Server && !ev.Time.After(f.at.Add(bound)) {
 				return true
 			}

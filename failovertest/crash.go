@@ -4,15 +4,17 @@ import (
 	"context"
 	"errors"
 
+	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/hypervisor"
 	"github.com/rackha/failover/imagestore"
+	"github.com/rackha/failover/rack"
 )
 
 // errCrashed is what a crashed monitor's calls return: the process is gone.
 var errCrashed = errors.New("failovertest: monitor crashed")
 
-// crashSwitch kills a monitor after a given number of calls to the store
-// and hypervisors: the call that reaches the count is carried out, every
+// crashSwitch kills a monitor after a given number of calls to the store,
+// the hypervisors and the rack manager's power control: the call that reaches the count is carried out, every
 // later one fails. This puts a crash at any point of a takeover.
 type crashSwitch struct {
 	ops, at int
@@ -126,4 +128,22 @@ func (c crashHV) FreeCapacity(ctx context.Context) (hypervisor.Capacity, error) 
 	}
 	defer c.sw.after()
 	return c.h.FreeCapacity(ctx)
+}
+
+// crashManager is the rack manager as one monitor sees it.
+type crashManager struct {
+	m  rack.Manager
+	sw *crashSwitch
+}
+
+func (c crashManager) Watch(ctx context.Context, watcher string) (<-chan rack.Status, error) {
+	return c.m.Watch(ctx, watcher)
+}
+
+func (c crashManager) Power(ctx context.Context, server string, action bmc.PowerAction) error {
+	if err := c.sw.before(); err != nil {
+		return err
+	}
+	defer c.sw.after()
+	return c.m.Power(ctx, server, action)
 }

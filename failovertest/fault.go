@@ -77,9 +77,10 @@ func (f Fault) String() string {
 // injected is a fault as the rack recorded it.
 type injected struct {
 	Fault
-	at    time.Time
-	until time.Time // end of a transient fault
-	ended time.Time // a real failure ends when the server boots again
-	vms   []string  // VMs the server owned when a real failure began
-	over  bool      // transient effect undone
+	at     time.Time
+	until  time.Time // end of a transient fault
+	ended  time.Time // a real failure ends when the server boots again
+	vms    []string  // VMs the server owned when a real failure began
+	over   bool      // transient effect undone
+	judged bool      // invariant (b) checked
 }

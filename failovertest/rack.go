@@ -32,6 +32,7 @@ type Server struct {
 	monitor  *failover.Monitor
 	sw       *crashSwitch
 	baseline map[string]float64
+	frozen   bool // test hook: the monitor silently does nothing
 }
 
 // Rack is a simulated rack. See the package doc.
@@ -179,7 +180,7 @@ func (s *Server) boot(ctx context.Context) error {
 			f.ended = s.r.Now()
 		}
 	}
-	if err := s.BMC.Arm(ctx, s.r.cfg.WatchdogTimeout, watchdog.ActionPowerDown); err != nil {
+	if err := s.BMC.InBand().Arm(ctx, s.r.cfg.WatchdogTimeout, watchdog.ActionPowerDown); err != nil {
 		return fmt.Errorf("failovertest: arm watchdog of %s: %w", s.Name, err)
 	}
 	s.armed = true
@@ -197,7 +198,7 @@ func (s *Server) startMonitor(ctx context.Context) error {
 	}
 	m, err := failover.NewMonitor(failover.Config{
 		Server:     s.Name,
-		Manager:    r.Manager,
+		Manager:    crashManager{m: r.Manager, sw: sw},
 		Store:      crashStore{s: r.Store, sw: sw},
 		Hypervisor: crashHV{h: s.HV, sw: sw, check: check},
 		Peers:      peers,
@@ -278,14 +279,14 @@ func (r *Rack) Step(ctx context.Context) {
 			}
 		}
 		if s.up && !s.hung && s.armed {
-			if err := s.BMC.KickInBand(); err != nil {
+			if err := s.BMC.InBand().Kick(ctx); err != nil {
 				r.violate("kick watchdog of %s: %v", s.Name, err)
 			}
 		}
 	}
 	statuses := r.Manager.Poll(ctx)
 	for _, s := range r.Servers {
-		if s.monitor == nil || s.hung || s.sw.crashed {
+		if s.monitor == nil || s.hung || s.sw.crashed || s.frozen {
 			continue
 		}
 		for _, st := range statuses {
@@ -303,6 +304,7 @@ func (r *Rack) Step(ctx context.Context) {
 	for _, img := range r.storeImages() {
 		r.checkUnique(img.Name)
 	}
+	r.judgeDue()
 }
 
 // Run steps n times.

@@ -2,7 +2,9 @@ package failovertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,4 +112,51 @@ func TestUnreachableBMCNeverTakesOver(t *testing.T) {
 	if err := r.Check(); err != nil {
 		t.Error(err)
 	}
+}
+
+// The checker must catch each kind of broken invariant.
+func TestCheckerCatchesBrokenInvariants(t *testing.T) {
+	ctx := context.Background()
+	t.Run("two copies", func(t *testing.T) {
+		r, err := New(Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := r.Store.Get(ctx, "blade-1-vm1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Server("blade-2").HV.Start(ctx, img); err != nil {
+			t.Fatal(err)
+		}
+		r.Step(ctx)
+		if err := r.Check(); !errors.Is(err, ErrInvariant) || !strings.Contains(err.Error(), "runs on 2 servers") {
+			t.Errorf("Check = %v, want a two-copies violation", err)
+		}
+	})
+	t.Run("no takeover", func(t *testing.T) {
+		r, err := New(Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Server("blade-2").frozen = true
+		if err := r.Inject(Fault{Kind: PowerLoss, Server: "blade-1"}); err != nil {
+			t.Fatal(err)
+		}
+		r.Run(ctx, 60)
+		if err := r.Check(); !errors.Is(err, ErrInvariant) || !strings.Contains(err.Error(), "neither running elsewhere") {
+			t.Errorf("Check = %v, want a missing-takeover violation", err)
+		}
+	})
+	t.Run("takeover without failure", func(t *testing.T) {
+		r, err := New(Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Server("blade-1").hung = true // hangs without the fault being recorded
+		r.Run(ctx, 30)
+		if err := r.Check(); !errors.Is(err, ErrInvariant) || !strings.Contains(err.Error(), "without a real failure") {
+			t.Errorf("Check = %v, want a takeover-without-failure violation", err)
+		}
+	})
 }

@@ -142,8 +142,23 @@ func decodeSensor(body []byte, now time.Time, filter filterFunc) (r sensor.Readi
 	return r, true, err
 }
 
+// canonicalUnit is the unit of a kind when the service names none (an
+// absent sensor often carries no ReadingUnits).
+var canonicalUnit = map[sensor.Kind]string{
+	sensor.KindVoltage: "V", sensor.KindTemperature: "C", sensor.KindPower: "W",
+	sensor.KindCurrent: "A", sensor.KindFan: "RPM",
+}
+
 // sensorKind derives kind and unit from ReadingType and ReadingUnits.
 func sensorKind(d sensorDoc) (sensor.Kind, string) {
+	k, unit := sensorKindUnit(d)
+	if unit == "" {
+		unit = canonicalUnit[k]
+	}
+	return k, unit
+}
+
+func sensorKindUnit(d sensorDoc) (sensor.Kind, string) {
 	unit := d.ReadingUnits
 	switch unit {
 	case "Cel":
@@ -163,6 +178,9 @@ func sensorKind(d sensorDoc) (sensor.Kind, string) {
 	case "Rotational":
 		return sensor.KindFan, unit
 	case "Percent":
+		if unit == "" {
+			unit = "%"
+		}
 		if d.PhysicalContext == "Fan" || strings.Contains(strings.ToLower(d.ID+" "+d.Name), "fan") {
 			return sensor.KindFan, unit
 		}

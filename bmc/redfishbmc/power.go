@@ -44,6 +44,9 @@ func resetType(action bmc.PowerAction, allowed []string, cur bmc.PowerState) (st
 // already off is success without a request; a refused request (409, ...)
 // is success when the read-back agrees anyway.
 func (b *BMC) SetPower(ctx context.Context, action bmc.PowerAction) error {
+	if action < bmc.PowerActionOff || action > bmc.PowerActionCycle {
+		return fmt.Errorf("%w: power action %v", bmc.ErrUnsupported, action)
+	}
 	d, err := b.readSystem(ctx)
 	if err != nil {
 		return err

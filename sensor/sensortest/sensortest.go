@@ -282,6 +282,17 @@ func targets(r sensor.Reading) []float64 {
 	default:
 		normal = r.Value * 0.9
 	}
+	if normal == r.Value {
+		// Move within the band, towards its upper edge.
+		switch {
+		case th.UpperCaution.Set && th.UpperCaution.Value > normal:
+			normal = (normal + th.UpperCaution.Value) / 2
+		case normal != 0:
+			normal *= 0.95
+		default:
+			normal = 1
+		}
+	}
 	out := []float64{normal}
 	if th.UpperCritical.Set {
 		out = append(out, th.UpperCritical.Value)

@@ -9,14 +9,14 @@ import (
 	"github.com/rackha/failover/hypervisor"
 )
 
-// FreeCapacity is the node's memory and CPUs less what its active
-// (running or paused) domains are given. CPUs may come out negative on a
-// host that overcommits them.
+// FreeCapacity is the node's memory and CPUs (times Config.CPUOvercommit)
+// less what its active (running or paused) domains are given. CPUs may
+// come out negative when vCPUs already exceed that.
 func (h *Hypervisor) FreeCapacity(ctx context.Context) (hypervisor.Capacity, error) {
 	var free hypervisor.Capacity
 	err := h.conns.do(ctx, "free capacity", nil, func(c *libvirt.Connect) error {
 		var err error
-		free, err = nodeFree(c)
+		free, err = nodeFree(c, h.cfg.CPUOvercommit)
 		return err
 	})
 	return free, err
@@ -30,7 +30,7 @@ func (h *Hypervisor) reserveMemory(c *libvirt.Connect, dom domain) (release func
 	}
 	h.resMu.Lock()
 	defer h.resMu.Unlock()
-	free, err := nodeFree(c)
+	free, err := nodeFree(c, h.cfg.CPUOvercommit)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (h *Hypervisor) reserveMemory(c *libvirt.Connect, dom domain) (release func
 	}, nil
 }
 
-func nodeFree(c *libvirt.Connect) (hypervisor.Capacity, error) {
+func nodeFree(c *libvirt.Connect, overcommit float64) (hypervisor.Capacity, error) {
 	ni, err := c.GetNodeInfo()
 	if err != nil {
 		return hypervisor.Capacity{}, fmt.Errorf("libvirthv: node info: %w", err)
@@ -56,7 +56,7 @@ func nodeFree(c *libvirt.Connect) (hypervisor.Capacity, error) {
 		return hypervisor.Capacity{}, fmt.Errorf("libvirthv: list active domains: %w", err)
 	}
 	defer freeAll(doms)
-	free := hypervisor.Capacity{MemoryMiB: int64(ni.Memory / 1024), CPUs: int(ni.Cpus)}
+	free := hypervisor.Capacity{MemoryMiB: int64(ni.Memory / 1024), CPUs: int(float64(ni.Cpus) * max(overcommit, 1))}
 	for i := range doms {
 		vm, err := describe(&doms[i])
 		if isNoDomain(err) {

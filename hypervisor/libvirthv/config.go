@@ -64,6 +64,10 @@ type Config struct {
 	// memory exceeds FreeCapacity (less starts under way). CPUs are not
 	// enforced: hosts commonly overcommit them.
 	EnforceMemory bool
+	// CPUOvercommit is how many vCPUs FreeCapacity counts per host CPU.
+	// 1 reports physical CPUs; hosts that overcommit CPUs set their ratio,
+	// or failover refuses backups once vCPUs reach the CPU count.
+	CPUOvercommit float64
 	// KeepAliveInterval and KeepAliveCount make libvirt close a remote
 	// connection whose peer stopped answering after about interval x
 	// (count+1), so calls fail with ErrUnreachable instead of hanging.
@@ -84,6 +88,7 @@ func DefaultConfig(uri string) Config {
 		PollInterval:      100 * time.Millisecond, // state read 10 times a second while stopping
 		DiskCheck:         DiskCheckAuto,          // local stat, or storage pools on a remote host
 		EnforceMemory:     true,                   // never start more memory than the node has free
+		CPUOvercommit:     1,                      // one vCPU per host CPU thread
 		KeepAliveInterval: 5 * time.Second,        // probe a silent remote peer every 5 s
 		KeepAliveCount:    3,                      // and drop it after 3 unanswered probes
 	}
@@ -104,6 +109,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: KeepAliveInterval %v must be 0 or at least 1s", ErrInvalidConfig, c.KeepAliveInterval)
 	case c.KeepAliveInterval > 0 && c.KeepAliveCount == 0:
 		return fmt.Errorf("%w: KeepAliveCount is 0 with KeepAliveInterval %v", ErrInvalidConfig, c.KeepAliveInterval)
+	case !(c.CPUOvercommit >= 1 && c.CPUOvercommit <= 64):
+		return fmt.Errorf("%w: CPUOvercommit %v must be between 1 and 64", ErrInvalidConfig, c.CPUOvercommit)
 	case c.DiskCheck > DiskCheckNone:
 		return fmt.Errorf("%w: DiskCheck %v is unknown", ErrInvalidConfig, c.DiskCheck)
 	}
@@ -116,8 +123,8 @@ func (c Config) Validate() error {
 
 // String prints the configuration with credentials redacted.
 func (c Config) String() string {
-	return fmt.Sprintf("libvirthv.Config{URI:%s CheckpointDir:%q ShutdownTimeout:%v DestroyReserve:%v PollInterval:%v DiskCheck:%v EnforceMemory:%v KeepAliveInterval:%v KeepAliveCount:%d}",
-		redactURI(c.URI), c.CheckpointDir, c.ShutdownTimeout, c.DestroyReserve, c.PollInterval, c.DiskCheck, c.EnforceMemory, c.KeepAliveInterval, c.KeepAliveCount)
+	return fmt.Sprintf("libvirthv.Config{URI:%s CheckpointDir:%q ShutdownTimeout:%v DestroyReserve:%v PollInterval:%v DiskCheck:%v EnforceMemory:%v CPUOvercommit:%v KeepAliveInterval:%v KeepAliveCount:%d}",
+		redactURI(c.URI), c.CheckpointDir, c.ShutdownTimeout, c.DestroyReserve, c.PollInterval, c.DiskCheck, c.EnforceMemory, c.CPUOvercommit, c.KeepAliveInterval, c.KeepAliveCount)
 }
 
 // GoString is String, so %#v redacts too.
@@ -133,6 +140,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("poll_interval", c.PollInterval),
 		slog.String("disk_check", c.DiskCheck.String()),
 		slog.Bool("enforce_memory", c.EnforceMemory),
+		slog.Float64("cpu_overcommit", c.CPUOvercommit),
 		slog.Duration("keepalive_interval", c.KeepAliveInterval),
 		slog.Uint64("keepalive_count", uint64(c.KeepAliveCount)),
 	)
@@ -154,14 +162,16 @@ func redactURI(s string) string {
 		}
 	}
 	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			if !publicQuery[k] {
-				q[k] = []string{"xxxxx"}
+		parts := strings.Split(u.RawQuery, "&")
+		for i, kv := range parts {
+			k, _, _ := strings.Cut(kv, "=")
+			if key, err := url.QueryUnescape(k); err != nil || !publicQuery[key] {
+				parts[i] = k + "=xxxxx"
 			}
 		}
-		u.RawQuery = q.Encode()
+		u.RawQuery = strings.Join(parts, "&")
 	}
+	u.Fragment, u.RawFragment = "", ""
 	return u.String()
 }
 

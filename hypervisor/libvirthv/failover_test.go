@@ -12,9 +12,9 @@ import (
 	"github.com/rackha/failover/imagestore/memstore"
 )
 
-// rack is host A (two VMs running, from testdata/hostA.xml) and an empty
+// twoHosts is host A (two VMs running, from testdata/hostA.xml) and an empty
 // host B, sharing a disk directory and a checkpoint directory.
-type rack struct {
+type twoHosts struct {
 	a, b    host
 	disks   string
 	ckpt    string
@@ -22,10 +22,10 @@ type rack struct {
 	aImages []imagestore.Image
 }
 
-func newRack(t *testing.T, bNode string) *rack {
+func newRack(t *testing.T, bNode string) *twoHosts {
 	t.Helper()
 	dir := t.TempDir()
-	r := &rack{disks: filepath.Join(dir, "disks"), ckpt: filepath.Join(dir, "ckpt"), store: memstore.New()}
+	r := &twoHosts{disks: filepath.Join(dir, "disks"), ckpt: filepath.Join(dir, "ckpt"), store: memstore.New()}
 	mkdirs(t, r.disks, r.ckpt, filepath.Join(dir, "a"), filepath.Join(dir, "b"))
 	makeDisks(t, r.disks, "web1-root.qcow2", "web1-data.qcow2", "db1-root.qcow2")
 	r.a = openHost(t, "hostA.xml", filepath.Join(dir, "a"), r.disks, r.ckpt)
@@ -34,7 +34,7 @@ func newRack(t *testing.T, bNode string) *rack {
 }
 
 // protect captures every VM of A into the store, owned by "a".
-func (r *rack) protect(t *testing.T) {
+func (r *twoHosts) protect(t *testing.T) {
 	t.Helper()
 	for _, name := range []string{"db1", "web1"} {
 		img, err := r.a.hv.Capture(testCtx(t), name)
@@ -52,7 +52,7 @@ func (r *rack) protect(t *testing.T) {
 
 // takeOver claims every image A owns for B, then starts it on B: what a
 // monitor does once A's fence is confirmed.
-func (r *rack) takeOver(t *testing.T) {
+func (r *twoHosts) takeOver(t *testing.T) {
 	t.Helper()
 	imgs, err := imagestore.OwnedBy(testCtx(t), r.store, "a")
 	if err != nil {

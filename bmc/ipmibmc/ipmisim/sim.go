@@ -237,16 +237,12 @@ func (s *Sim) start() error {
 			return fmt.Errorf("ipmisim: ipmi_sim exited at start: %s", strings.TrimSpace(string(out)))
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.console), 200*time.Millisecond); err == nil {
-			c.Close()
-			// The console opens after the LAN channel; give the emulator
-			// file a moment to finish.
-			time.Sleep(50 * time.Millisecond)
+		if s.lanAnswers() {
 			return nil
 		}
 		if time.Now().After(deadline) {
 			s.Stop()
-			return errors.New("ipmisim: ipmi_sim did not open its console within 5 s")
+			return errors.New("ipmisim: ipmi_sim did not answer on its LAN port within 5 s")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -373,4 +369,25 @@ func (s *Sim) AddSensor(sn Sensor, id uint16) error {
 		}
 	}
 	return nil
+}
+
+// authCaps is an IPMI 1.5 Get Channel Authentication Capabilities request
+// outside a session: the first packet every client sends.
+var authCaps = []byte{0x06, 0x00, 0xff, 0x07, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x09,
+	0x20, 0x18, 0xc8, 0x81, 0x00, 0x38, 0x0e, 0x04, 0x35}
+
+// lanAnswers reports whether the LAN port answers a request.
+func (s *Sim) lanAnswers() bool {
+	c, err := net.Dial("udp", s.Addr())
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := c.Write(authCaps); err != nil {
+		return false
+	}
+	buf := make([]byte, 256)
+	n, err := c.Read(buf)
+	return err == nil && n > 0
 }

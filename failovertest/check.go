@@ -12,20 +12,25 @@ import (
 // ErrInvariant marks a broken invariant.
 var ErrInvariant = errors.New("failovertest: invariant broken")
 
-// Bound is how long after a real failure every VM of the failed server
+// bound is how long after a real failure every VM of the failed server
 // must run elsewhere: debounce plus two polls, the fence retries, the
-// watchdog timeout for a hung OS, the evacuation timeout for a degraded
-// server, plus the time disturbances (unreachable BMC, failing fences,
-// monitor crashes) near the failure add.
-func (r *Rack) Bound(f Fault, at time.Time) time.Duration {
+// power operations and each VM's checkpoint and start, the watchdog
+// timeout for a hung OS, the evacuation timeout for a degraded server,
+// plus the time disturbances (unreachable BMC, failing fences, monitor
+// crashes) near the failure add.
+func (r *Rack) bound(f *injected) time.Duration {
+	at := f.at
 	p := r.cfg.Policy
 	b := time.Duration(p.DebouncePolls+2)*r.cfg.PollInterval + time.Duration(p.FenceAttempts)*p.RetryInterval
+	lat := r.cfg.Latency
+	b += 2*lat.Power + time.Duration(len(f.vms))*(lat.Start+lat.Checkpoint)
 	switch f.Kind {
 	case HangOS:
 		b += r.cfg.WatchdogTimeout
 	case VoltageSag, Overheat:
 		b += p.EvacuationTimeout
 	}
+	b += time.Duration(p.FenceAttempts) * lat.Power
 	watcher := r.Topology.WatcherOf(f.Server)
 	for _, d := range r.faults {
 		if d.Kind.Real() || (d.Server != f.Server && d.Server != watcher) {
@@ -67,7 +72,7 @@ func (r *Rack) judgeDue() {
 		if !f.Kind.Real() || f.judged {
 			continue
 		}
-		bound := r.Bound(f.Fault, f.at)
+		bound := r.bound(f)
 		var missing []string
 		for _, vm := range f.vms {
 			if !r.handled(f, vm, bound) {

@@ -27,6 +27,8 @@ type Config struct {
 	// WatchdogTimeout armed by each server's watchdog updater, with
 	// expiry action power-down. Default 10 s.
 	WatchdogTimeout time.Duration
+	// Latency is how much simulated time each operation takes.
+	Latency Latency
 	// Policy of every monitor. Default failover.DefaultPolicy() with
 	// EvacuationTimeout 30 s and RetryInterval 2 s.
 	Policy failover.Policy
@@ -36,6 +38,17 @@ type Config struct {
 	// OnEvent, when set, sees every event as it happens, after the rack
 	// has recorded it.
 	OnEvent func(failover.Event)
+}
+
+// Latency is the simulated duration of operations. While one runs, the
+// clock moves and every running server keeps kicking its watchdog.
+type Latency struct {
+	// Power: a power operation with its read-back. Default 3 s.
+	Power time.Duration
+	// Checkpoint: saving a VM's memory and stopping it. Default 2 s.
+	Checkpoint time.Duration
+	// Start: starting or resuming a VM. Default 1 s.
+	Start time.Duration
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -51,6 +64,7 @@ func DefaultConfig() Config {
 		Capacity:        hypervisor.Capacity{MemoryMiB: 2 * 3 * 2048, CPUs: 2 * 3 * 2},
 		PollInterval:    time.Second,
 		WatchdogTimeout: 10 * time.Second,
+		Latency:         Latency{Power: 3 * time.Second, Checkpoint: 2 * time.Second, Start: time.Second},
 		Policy:          p,
 		Start:           time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 	}
@@ -65,6 +79,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: failovertest.Config.VMsPerServer %d is negative", failover.ErrInvalidConfig, c.VMsPerServer)
 	case c.PollInterval <= 0:
 		return fmt.Errorf("%w: failovertest.Config.PollInterval %v must be positive", failover.ErrInvalidConfig, c.PollInterval)
+	case c.Latency.Power < 0 || c.Latency.Checkpoint < 0 || c.Latency.Start < 0:
+		return fmt.Errorf("%w: failovertest.Config.Latency %+v must not be negative", failover.ErrInvalidConfig, c.Latency)
 	case c.WatchdogTimeout <= c.PollInterval:
 		return fmt.Errorf("%w: failovertest.Config.WatchdogTimeout %v must exceed PollInterval %v", failover.ErrInvalidConfig, c.WatchdogTimeout, c.PollInterval)
 	}

@@ -3,6 +3,7 @@ package failovertest
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/hypervisor"
@@ -78,6 +79,8 @@ type crashHV struct {
 	h     hv
 	sw    *crashSwitch
 	check func(name string)
+	wait  func(time.Duration)
+	lat   Latency
 }
 
 func (c crashHV) Start(ctx context.Context, img imagestore.Image) error {
@@ -85,6 +88,7 @@ func (c crashHV) Start(ctx context.Context, img imagestore.Image) error {
 		return err
 	}
 	defer c.sw.after()
+	c.wait(c.lat.Start)
 	err := c.h.Start(ctx, img)
 	c.check(img.Name)
 	return err
@@ -119,6 +123,7 @@ func (c crashHV) Checkpoint(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	defer c.sw.after()
+	c.wait(c.lat.Checkpoint)
 	return c.h.Checkpoint(ctx, name)
 }
 
@@ -132,8 +137,9 @@ func (c crashHV) FreeCapacity(ctx context.Context) (hypervisor.Capacity, error) 
 
 // crashManager is the rack manager as one monitor sees it.
 type crashManager struct {
-	m  rack.Manager
-	sw *crashSwitch
+	m    rack.Manager
+	sw   *crashSwitch
+	wait func()
 }
 
 func (c crashManager) Watch(ctx context.Context, watcher string) (<-chan rack.Status, error) {
@@ -145,5 +151,7 @@ func (c crashManager) Power(ctx context.Context, server string, action bmc.Power
 		return err
 	}
 	defer c.sw.after()
-	return c.m.Power(ctx, server, action)
+	err := c.m.Power(ctx, server, action)
+	c.wait()
+	return err
 }

@@ -78,6 +78,9 @@ func New(cfg Config) (*Rack, error) {
 	if cfg.WatchdogTimeout == 0 {
 		cfg.WatchdogTimeout = def.WatchdogTimeout
 	}
+	if cfg.Latency == (Latency{}) {
+		cfg.Latency = def.Latency
+	}
 	if cfg.Policy.DebouncePolls == 0 {
 		cfg.Policy = def.Policy
 	}
@@ -194,13 +197,13 @@ func (s *Server) startMonitor(ctx context.Context) error {
 	check := r.checkUnique
 	peers := map[string]hypervisor.Hypervisor{}
 	for _, p := range r.Topology.Watched(s.Name) {
-		peers[p] = crashHV{h: r.byName[p].HV, sw: sw, check: check}
+		peers[p] = crashHV{h: r.byName[p].HV, sw: sw, check: check, wait: r.advance, lat: r.cfg.Latency}
 	}
 	m, err := failover.NewMonitor(failover.Config{
 		Server:     s.Name,
-		Manager:    crashManager{m: r.Manager, sw: sw},
+		Manager:    crashManager{m: r.Manager, sw: sw, wait: func() { r.advance(r.cfg.Latency.Power) }},
 		Store:      crashStore{s: r.Store, sw: sw},
-		Hypervisor: crashHV{h: s.HV, sw: sw, check: check},
+		Hypervisor: crashHV{h: s.HV, sw: sw, check: check, wait: r.advance, lat: r.cfg.Latency},
 		Peers:      peers,
 		Policy:     r.cfg.Policy,
 		Clock:      r.Clock,
@@ -251,6 +254,22 @@ func (r *Rack) realFaultActive(server string, at time.Time) bool {
 		}
 	}
 	return false
+}
+
+// advance moves the clock by d while an operation runs; running servers
+// go on kicking their watchdogs meanwhile.
+func (r *Rack) advance(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	r.Clock.Advance(d)
+	for _, s := range r.Servers {
+		if s.up && !s.hung && s.armed {
+			if err := s.BMC.InBand().Kick(context.Background()); err != nil {
+				r.violate("kick watchdog of %s: %v", s.Name, err)
+			}
+		}
+	}
 }
 
 // Step advances the clock by one poll interval and runs the rack for it:

@@ -77,8 +77,22 @@ func Scenario(ctx context.Context, seed uint64) (*Rack, []Fault, error) {
 	return r, log, nil
 }
 
-// quiet reports whether every server is up, no real failure is open and
+// Quiet reports whether every server is up, no real failure is open and
 // every monitor is simply watching: the moment to inject the next failure.
+func (r *Rack) Quiet() bool { return r.quiet() }
+
+// RunUntilQuiet steps until Quiet, at most max steps, and reports whether
+// the rack got quiet.
+func (r *Rack) RunUntilQuiet(ctx context.Context, max int) bool {
+	for range max {
+		r.Step(ctx)
+		if r.quiet() {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *Rack) quiet() bool {
 	for _, s := range r.Servers {
 		if !s.up || s.hung || s.monitor == nil || s.sw.crashed {

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/rackha/failover"
+)
+
+// The acceptance: for each detection mode, -json holds a
+// detection, a fence or evacuation, a backup-started on the peer for every
+// protected VM of the failed server, and a restart.
+func TestQuickstartJSONShowsFourTakeovers(t *testing.T) {
+	for _, servers := range []int{2, 3, 4} {
+		t.Run(fmt.Sprintf("servers=%d", servers), func(t *testing.T) {
+			var out bytes.Buffer
+			if err := run(context.Background(), &out, servers, 3, true); err != nil {
+				t.Fatal(err)
+			}
+			var lines []map[string]any
+			var evs []failover.Event
+			sc := bufio.NewScanner(&out)
+			for sc.Scan() {
+				var m map[string]any
+				if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+					t.Fatalf("not JSON: %q: %v", sc.Text(), err)
+				}
+				for _, k := range []string{"time", "type"} {
+					if _, ok := m[k]; !ok {
+						t.Fatalf("line %q lacks %q", sc.Text(), k)
+					}
+				}
+				lines = append(lines, m)
+				var ev failover.Event
+				if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+					t.Fatal(err)
+				}
+				evs = append(evs, ev)
+			}
+			// Split the events by fault and check each takeover.
+			want := map[string]failover.Cause{"power-loss": failover.CauseNoPower, "hang-os": failover.CauseWatchdog,
+				"voltage-sag": failover.CauseVoltage, "overheat": failover.CauseTemperature}
+			seen := 0
+			for i := 0; i < len(lines); i++ {
+				if lines[i]["type"] != "fault" {
+					continue
+				}
+				seen++
+				fault, failed := lines[i]["fault"].(string), lines[i]["server"].(string)
+				var vms []string
+				for _, v := range lines[i]["vms"].([]any) {
+					vms = append(vms, v.(string))
+				}
+				j := i + 1
+				for j < len(lines) && lines[j]["type"] != "fault" {
+					j++
+				}
+				checkTakeover(t, fault, failed, want[fault], vms, evs[i+1:j])
+			}
+			if seen != 4 {
+				t.Errorf("%d faults in the output, want 4", seen)
+			}
+		})
+	}
+}
+
+func checkTakeover(t *testing.T, fault, failed string, cause failover.Cause, vms []string, evs []failover.Event) {
+	t.Helper()
+	var detected, fencedOrEvac, restarted bool
+	started := map[string]bool{}
+	evacuated := map[string]bool{}
+	peer := ""
+	for _, ev := range evs {
+		if ev.Server != failed {
+			continue
+		}
+		switch ev.Type {
+		case failover.EventDetected:
+			detected = ev.Cause == cause
+			peer = ev.Peer
+		case failover.EventFenced:
+			fencedOrEvac = true
+		case failover.EventEvacuated:
+			fencedOrEvac = true
+			evacuated[ev.VM] = true
+		case failover.EventBackupStarted:
+			if ev.Peer == peer && ev.Peer != failed {
+				started[ev.VM] = true
+			}
+		case failover.EventRestarted:
+			restarted = true
+		case failover.EventAlert:
+			t.Errorf("%s on %s: alert: %v", fault, failed, ev)
+		}
+	}
+	if !detected || !fencedOrEvac || !restarted {
+		t.Errorf("%s on %s: detected(%s)=%v fenced-or-evacuated=%v restarted=%v", fault, failed, cause, detected, fencedOrEvac, restarted)
+	}
+	if len(vms) == 0 {
+		t.Errorf("%s on %s: the server ran no VMs", fault, failed)
+	}
+	for _, vm := range vms {
+		if !started[vm] {
+			t.Errorf("%s on %s: no backup-started for %s on the peer %s", fault, failed, vm, peer)
+		}
+	}
+	for vm := range evacuated {
+		if !started[vm] {
+			t.Errorf("%s on %s: %s evacuated but not started on %s", fault, failed, vm, peer)
+		}
+	}
+}

@@ -53,7 +53,7 @@ func (s *Store) Close() error { return s.lock.close() }
 func (s *Store) read(name string) (img imagestore.Image, ok bool, err error) {
 	file, err := fileName(name)
 	if err != nil {
-		return imagestore.Image{}, false, err
+		return imagestore.Image{}, false, nil // Put refuses such names: none is stored
 	}
 	path := filepath.Join(s.dir, file)
 	data, err := os.ReadFile(path)

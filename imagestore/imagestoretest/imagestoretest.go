@@ -104,9 +104,11 @@ func mustGet(t *testing.T, s imagestore.Store, name string) imagestore.Image {
 }
 
 func testGetUnknown(t *testing.T, s imagestore.Store) {
-	_, err := s.Get(ctx(t), "no-such-vm")
-	if !errors.Is(err, imagestore.ErrNotFound) {
-		t.Fatalf("Get of unknown image: err = %v, want one wrapping imagestore.ErrNotFound", err)
+	for _, name := range []string{"no-such-vm", "", "../no-such-vm"} {
+		_, err := s.Get(ctx(t), name)
+		if !errors.Is(err, imagestore.ErrNotFound) {
+			t.Errorf("Get(%q) of unknown image: err = %v, want one wrapping imagestore.ErrNotFound", name, err)
+		}
 	}
 }
 

@@ -59,6 +59,14 @@ type Config struct {
 	// Retries is how many times a request is re-sent after a timeout.
 	// Default 1, so an unreachable BMC is reported after about 2 s.
 	Retries int
+	// WatchdogPretimeout sets the watchdog's pre-timeout action to a
+	// messaging interrupt 0 s before expiry. Default false. OpenIPMI's
+	// ipmi_sim (2.0.33) needs it: without a pre-timeout action its Reset
+	// Watchdog Timer does not move a countdown that is already running, so
+	// kicks are lost. On a real server the interrupt reaches the OS IPMI
+	// driver, which may act on it (Linux ipmi_watchdog preop): leave it off
+	// there.
+	WatchdogPretimeout bool
 	// PowerPoll is the interval between power-state reads while a power
 	// operation is being confirmed. Default 250 ms.
 	PowerPoll time.Duration
@@ -167,8 +175,8 @@ func (c Config) String() string {
 	if c.Password != "" {
 		pw = "REDACTED"
 	}
-	return fmt.Sprintf("ipmibmc.Config{Host:%q Port:%d Username:%q Password:%s Interface:%s CipherSuite:%d AllowIPMI15:%t Timeout:%v Retries:%d PowerPoll:%v}",
-		c.Host, c.Port, c.Username, pw, c.Interface, c.CipherSuite, c.AllowIPMI15, c.Timeout, c.Retries, c.PowerPoll)
+	return fmt.Sprintf("ipmibmc.Config{Host:%q Port:%d Username:%q Password:%s Interface:%s CipherSuite:%d AllowIPMI15:%t Timeout:%v Retries:%d WatchdogPretimeout:%t PowerPoll:%v}",
+		c.Host, c.Port, c.Username, pw, c.Interface, c.CipherSuite, c.AllowIPMI15, c.Timeout, c.Retries, c.WatchdogPretimeout, c.PowerPoll)
 }
 
 // GoString is String, so %#v redacts too.

@@ -105,8 +105,13 @@ const (
 // encodeSetWatchdog builds a Set Watchdog Timer request for the SMS/OS
 // timer; the "don't stop" bit is clear, so the timer stops until the next
 // Reset Watchdog Timer. clear holds the expiration flags to clear.
-func encodeSetWatchdog(action watchdog.Action, countdown uint16, clear uint8) []byte {
-	return []byte{wdUseSMSOS, byte(action) & 0x07, 0, clear, byte(countdown), byte(countdown >> 8)}
+// pretimeout adds a messaging-interrupt pre-timeout action (interval 0).
+func encodeSetWatchdog(action watchdog.Action, countdown uint16, clear uint8, pretimeout bool) []byte {
+	actions := byte(action) & 0x07
+	if pretimeout {
+		actions |= 0x30
+	}
+	return []byte{wdUseSMSOS, actions, 0, clear, byte(countdown), byte(countdown >> 8)}
 }
 
 // chassis is a decoded Get Chassis Status answer.

@@ -19,7 +19,7 @@ func (b *BMC) Arm(ctx context.Context, timeout time.Duration, action watchdog.Ac
 		return fmt.Errorf("ipmibmc %s: %w: action %v unknown", b.cfg.target(), watchdog.ErrInvalidTimeout, action)
 	}
 	units := uint16((timeout + 100*time.Millisecond - 1) / (100 * time.Millisecond))
-	if _, err := b.s.raw(ctx, "Set Watchdog Timer", netFnApp, cmdSetWatchdog, encodeSetWatchdog(action, units, wdClearAll), true); err != nil {
+	if _, err := b.s.raw(ctx, "Set Watchdog Timer", netFnApp, cmdSetWatchdog, encodeSetWatchdog(action, units, wdClearAll, b.cfg.WatchdogPretimeout), true); err != nil {
 		return b.wdErr("arm", err)
 	}
 	if _, err := b.s.raw(ctx, "Reset Watchdog Timer", netFnApp, cmdResetWatchdog, nil, true); err != nil {
@@ -60,7 +60,7 @@ func (b *BMC) Disarm(ctx context.Context) error {
 	if units == 0 {
 		units = 1
 	}
-	if _, err := b.s.raw(ctx, "Set Watchdog Timer", netFnApp, cmdSetWatchdog, encodeSetWatchdog(watchdog.ActionNone, units, 0), true); err != nil {
+	if _, err := b.s.raw(ctx, "Set Watchdog Timer", netFnApp, cmdSetWatchdog, encodeSetWatchdog(watchdog.ActionNone, units, 0, false), true); err != nil {
 		return b.wdErr("disarm", err)
 	}
 	b.wdMu.Lock()

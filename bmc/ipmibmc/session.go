@@ -134,11 +134,17 @@ func (s *session) connect(ctx context.Context) error {
 		_ = c.Close(cctx)
 		cancel()
 		what := "open session"
-		if errors.Is(err, client.ErrRAKPAuthentication) || strings.Contains(err.Error(), "Unauthorized") ||
-			strings.Contains(err.Error(), "Invalid") && strings.Contains(err.Error(), "rakp") {
-			what = "open session (authentication refused: check user and password)"
+		msg := s.ctxOr(ctx, err).Error()
+		if errors.Is(err, client.ErrRAKPAuthentication) || strings.Contains(msg, "RAKP authentication failed") ||
+			strings.Contains(msg, "Unauthorized name") || strings.Contains(msg, "invalid name") {
+			what = "open session: authentication refused (check user and password)"
 		}
-		return fmt.Errorf("ipmibmc %s: %s: %w: %w", s.cfg.target(), what, bmc.ErrUnreachable, s.ctxOr(ctx, err))
+		// go-ipmi joins its attempts with newlines; keep one line.
+		msg = strings.Join(strings.Fields(msg), " ")
+		if cerr := ctx.Err(); cerr != nil {
+			return fmt.Errorf("ipmibmc %s: %s: %w: %w", s.cfg.target(), what, bmc.ErrUnreachable, cerr)
+		}
+		return fmt.Errorf("ipmibmc %s: %s: %w: %s", s.cfg.target(), what, bmc.ErrUnreachable, msg)
 	}
 	s.c = c
 	s.gen++

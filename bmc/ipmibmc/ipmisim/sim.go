@@ -173,6 +173,9 @@ console 127.0.0.1 %d
 	// Sensor 0 is the watchdog (Watchdog 2, sensor-specific): without it
 	// ipmi_sim never carries out a watchdog expiry.
 	emu.WriteString("sensor_add 0x20 0 0 0x23 0x6f\n")
+	// Log its expiry, hard reset, power down, power cycle and interrupt
+	// events (offsets 0-3 and 8) into the SEL.
+	emu.WriteString("sensor_set_event_support 0x20 0 0 enable scanning per-state 000000100001111 000000000000000 000000100001111 000000000000000\n")
 	for i, sn := range s.cfg.Sensors {
 		emu.WriteString(sensorLines(sn, uint16(i+1)))
 	}

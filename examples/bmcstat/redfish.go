@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/rackha/failover/bmc/redfishbmc"
+)
+
+// Redfish backend flags.
+var (
+	redfishURL      = flag.String("redfish", "", "Redfish service, https://HOST[:PORT]")
+	redfishCA       = flag.String("cacert", "", "Redfish: PEM file of the CA(s) to trust instead of the system roots")
+	redfishPin      = flag.String("pin", "", "Redfish: hex SHA-256 of the BMC's certificate to accept (self-signed BMCs)")
+	redfishInsecure = flag.Bool("insecure", false, "Redfish: do not verify the TLS certificate (lab use only)")
+	redfishSystem   = flag.String("system", "", "Redfish: ComputerSystem Id; empty lists every system of an enclosure")
+	redfishBasic    = flag.Bool("basic", false, "Redfish: HTTP basic auth instead of a session")
+)
+
+func init() {
+	register(backend{
+		name:    "redfish",
+		enabled: func() bool { return *redfishURL != "" },
+		open:    openRedfish,
+	})
+}
+
+func redfishConfig() redfishbmc.Config {
+	cfg := redfishbmc.DefaultConfig()
+	cfg.Endpoint = *redfishURL
+	cfg.Username, cfg.Password = *user, password()
+	cfg.CAFile, cfg.PinnedCertSHA256, cfg.InsecureSkipVerify = *redfishCA, *redfishPin, *redfishInsecure
+	cfg.BasicAuth = *redfishBasic
+	return cfg
+}
+
+// openRedfish opens the -system given, or every system of the service
+// (one session each). Redfish has no standard watchdog: that role is
+// reported as not offered.
+func openRedfish(ctx context.Context) ([]target, error) {
+	cfg := redfishConfig()
+	ids := []string{*redfishSystem}
+	if *redfishSystem == "" {
+		systems, err := redfishbmc.ListSystems(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("-redfish %s: %w", cfg.Endpoint, err)
+		}
+		ids = ids[:0]
+		for _, s := range systems {
+			ids = append(ids, s.ID)
+		}
+	}
+	var out []target
+	for _, id := range ids {
+		c := cfg
+		c.System = id
+		b, err := redfishbmc.Open(ctx, c)
+		if err != nil {
+			for _, t := range out {
+				_ = t.close()
+			}
+			return nil, fmt.Errorf("-redfish %s system %q: %w", cfg.Endpoint, id, err)
+		}
+		out = append(out, target{name: fmt.Sprintf("redfish %s system %s", cfg.Endpoint, b.System().ID),
+			sensors: b, health: b, power: b, close: b.Close})
+	}
+	return out, nil
+}

@@ -25,9 +25,10 @@ type BMC struct {
 	hc   *http.Client
 	host string // endpoint host:port, for same-host link checks
 
-	mu  sync.RWMutex
-	api *gofish.APIClient
-	gen int // login generation: relogin replaces api once per expiry
+	loginMu sync.Mutex // one relogin at a time
+	mu      sync.RWMutex
+	api     *gofish.APIClient
+	gen     int // login generation: relogin replaces api once per expiry
 
 	sys systemInfo // the system served, resolved at Open
 
@@ -115,6 +116,8 @@ func (b *BMC) client(ctx context.Context) (*gofish.APIClient, int, error) {
 // relogin opens a new session after the service refused the token,
 // unless another caller already did since generation gen.
 func (b *BMC) relogin(ctx context.Context, gen int) error {
+	b.loginMu.Lock()
+	defer b.loginMu.Unlock()
 	b.mu.RLock()
 	cur := b.gen
 	b.mu.RUnlock()

@@ -211,3 +211,31 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// Many callers hitting an expired session log in once, not once each.
+func TestReloginOnceUnderConcurrency(t *testing.T) {
+	s := startSim(t, "testdata/mini", redfishsim.Options{})
+	b := open(t, testConfig(s, ""))
+	if _, err := b.Readings(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	s.ExpireSessions()
+	done := make(chan error, 8)
+	for range 8 {
+		go func() {
+			_, err := b.Health(ctxT(t, 5*time.Second))
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Count("POST", "/redfish/v1/SessionService/Sessions"); n != 2 {
+		t.Errorf("%d logins, want 2 (Open and one relogin)", n)
+	}
+	if n := s.Sessions(); n != 1 {
+		t.Errorf("%d sessions open, want 1", n)
+	}
+}

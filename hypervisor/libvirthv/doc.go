@@ -11,6 +11,18 @@
 // With the test driver each connection is its own host, so a reopened
 // test:/// connection starts again from its node file.
 //
+// Start refuses a VM whose memory does not fit in the node's free memory
+// (Config.EnforceMemory), counting starts still under way, so backups
+// started in parallel cannot overfill a host. FreeCapacity counts CPUs
+// times Config.CPUOvercommit.
+//
+// For remote URIs, Config.KeepAliveInterval makes libvirt drop a peer that
+// stopped answering, so a call fails with ErrUnreachable within seconds
+// instead of hanging. Keep-alive needs an event loop: the package calls
+// libvirt.EventRegisterDefaultImpl once per process and runs the loop in
+// a goroutine. A program that runs its own libvirt event loop sets
+// KeepAliveInterval to 0 and keeps alive itself.
+//
 // # Concurrency
 //
 // Every method of *Hypervisor is safe for concurrent use. Calls about the

@@ -1,6 +1,7 @@
 package ipmibmc
 
 import (
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -55,7 +56,10 @@ func New(cfg Config) (*BMC, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &BMC{cfg: cfg, s: &session{cfg: cfg}, log: cfg.Logger}, nil
+	// Only the session, behind a pointer, keeps the password.
+	pub := cfg
+	pub.Password = ""
+	return &BMC{cfg: pub, s: &session{cfg: cfg}, log: cfg.Logger}, nil
 }
 
 // Close ends the session; later calls fail with bmc.ErrUnreachable.
@@ -63,3 +67,9 @@ func (b *BMC) Close() error { return b.s.close() }
 
 // String names the BMC without credentials.
 func (b *BMC) String() string { return "ipmibmc(" + b.cfg.target() + ")" }
+
+// GoString is String, so %#v does not print the configuration's password.
+func (b *BMC) GoString() string { return b.String() }
+
+// Format makes every verb print String, for the same reason.
+func (b *BMC) Format(f fmt.State, verb rune) { fmt.Fprint(f, b.String()) }

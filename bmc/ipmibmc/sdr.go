@@ -55,6 +55,7 @@ func parseSDR(rec []byte) (s sdrSensor, ok bool, err error) {
 	if int(rec[4])+5 > len(rec) {
 		return s, false, fmt.Errorf("%w: SDR record %#04x declares %d body bytes, has %d", bmc.ErrMalformed, le16(rec), rec[4], len(rec)-5)
 	}
+	rec = rec[:5+int(rec[4])] // trailing bytes beyond the declared length are not the record's
 	if rec[3] != sdrTypeFull {
 		return s, false, nil
 	}
@@ -84,7 +85,7 @@ func parseSDR(rec []byte) (s sdrSensor, ok bool, err error) {
 	}
 	// SDR order UNR, UCR, UNC, LNR, LCR, LNC at 36..41; kept as LNC..UNR.
 	s.sdrTh = [6]uint8{rec[41], rec[40], rec[39], rec[38], rec[37], rec[36]}
-	name, err := decodeIDString(rec[47], rec[48:5+int(rec[4])])
+	name, err := decodeIDString(rec[47], rec[48:])
 	if err != nil {
 		return s, false, fmt.Errorf("SDR record %#04x: %w", s.recordID, err)
 	}

@@ -98,6 +98,9 @@ func (h *Hypervisor) coldStart(c *libvirt.Connect, img imagestore.Image) error {
 
 func (h *Hypervisor) restore(c *libvirt.Connect, img imagestore.Image) error {
 	saved, err := c.DomainSaveImageGetXMLDesc(img.Checkpoint, 0)
+	if err != nil && isConnLost(err) {
+		return fmt.Errorf("libvirthv: start %q: read checkpoint: %w", img.Name, err)
+	}
 	if err != nil {
 		return badImage(img.Name, fmt.Errorf("checkpoint %q cannot be read: %s", img.Checkpoint, virMessage(err)))
 	}

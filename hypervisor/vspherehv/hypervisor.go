@@ -77,7 +77,7 @@ func New(ctx context.Context, cfg Config) (*Hypervisor, error) {
 		return nil, err
 	}
 	h.stop, h.done = make(chan struct{}), make(chan struct{})
-	go keepAlive(vc, cfg.KeepAlive, h.stop, h.done)
+	go keepAlive(vc, rl, cfg.KeepAlive, h.stop, h.done)
 	return h, nil
 }
 

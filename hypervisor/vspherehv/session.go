@@ -28,12 +28,12 @@ type relogin struct {
 }
 
 func (r *relogin) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
-	r.mu.Lock()
-	epoch := r.epoch
-	r.mu.Unlock()
-
+	if isLoginCall(req) {
+		return r.next.RoundTrip(ctx, req, res) // reauth holds mu around login
+	}
+	epoch := r.current()
 	err := r.next.RoundTrip(ctx, req, res)
-	if err == nil || !isNotAuthenticated(err) || isLoginCall(req) {
+	if !isNotAuthenticated(err) && !(err == nil && missingAuth(res)) {
 		return err
 	}
 	if lerr := r.reauth(ctx, epoch); lerr != nil {
@@ -59,6 +59,12 @@ func (r *relogin) reauth(ctx context.Context, seen uint64) error {
 	return err
 }
 
+func (r *relogin) current() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.epoch
+}
+
 func (r *relogin) count() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -69,6 +75,35 @@ func isLoginCall(req soap.HasFault) bool {
 	switch req.(type) {
 	case *methods.LoginBody, *methods.LogoutBody:
 		return true
+	}
+	return false
+}
+
+// missingAuth reports a property retrieval whose properties all came back
+// missing with NotAuthenticated: how the PropertyCollector answers a
+// session that is gone, instead of a fault.
+func missingAuth(res soap.HasFault) bool {
+	var objs []types.ObjectContent
+	switch r := res.(type) {
+	case *methods.RetrievePropertiesBody:
+		if r.Res != nil {
+			objs = r.Res.Returnval
+		}
+	case *methods.RetrievePropertiesExBody:
+		if r.Res != nil && r.Res.Returnval != nil {
+			objs = r.Res.Returnval.Objects
+		}
+	case *methods.ContinueRetrievePropertiesExBody:
+		if r.Res != nil {
+			objs = r.Res.Returnval.Objects
+		}
+	}
+	for _, o := range objs {
+		for _, m := range o.MissingSet {
+			if _, ok := m.Fault.Fault.(*types.NotAuthenticated); ok {
+				return true
+			}
+		}
 	}
 	return false
 }
@@ -86,10 +121,10 @@ func resetBody(res soap.HasFault) {
 	}
 }
 
-// keepAlive calls CurrentTime every interval until stop is closed. A
-// NotAuthenticated answer goes through relogin like any other call, so the
-// session comes back by itself.
-func keepAlive(c *vim25.Client, interval time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+// keepAlive reads the current session every interval until stop is
+// closed. That call keeps the session from idling out; when it finds no
+// session (vCenter dropped it), it logs in again at once.
+func keepAlive(c *vim25.Client, rl *relogin, interval time.Duration, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -98,8 +133,11 @@ func keepAlive(c *vim25.Client, interval time.Duration, stop <-chan struct{}, do
 		case <-stop:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), interval)
-			_, _ = methods.GetCurrentTime(ctx, c)
+			ctx, cancel := context.WithTimeout(context.Background(), max(interval, 10*time.Second))
+			epoch := rl.current()
+			if us, err := userSession(ctx, c); err == nil && us == nil {
+				_ = rl.reauth(ctx, epoch)
+			}
 			cancel()
 		}
 	}

@@ -15,12 +15,7 @@ import (
 // Config.DestroyReserve away, then destroys the domain. A domain that is
 // stopped or unknown is success. The domain stays defined.
 func (h *Hypervisor) Stop(ctx context.Context, name string) error {
-	graceful := h.cfg.ShutdownTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		left := time.Until(dl)
-		reserve := min(h.cfg.DestroyReserve, left/4)
-		graceful = min(graceful, left-reserve)
-	}
+	graceful := gracefulTime(ctx, h.cfg.ShutdownTimeout, h.cfg.DestroyReserve)
 	return h.withName(ctx, name, "stop", func(c *libvirt.Connect) error {
 		d, err := c.LookupDomainByName(name)
 		if isNoDomain(err) {
@@ -39,6 +34,18 @@ func (h *Hypervisor) Stop(ctx context.Context, name string) error {
 			},
 		})
 	})
+}
+
+// gracefulTime is how long a guest may take to shut down: ShutdownTimeout,
+// but never past ctx's deadline less the destroy reserve (at most a
+// quarter of the time left).
+func gracefulTime(ctx context.Context, timeout, reserve time.Duration) time.Duration {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return timeout
+	}
+	left := time.Until(dl)
+	return max(0, min(timeout, left-min(reserve, left/4)))
 }
 
 // domainOps is what stopDomain needs of a domain.

@@ -97,17 +97,44 @@ func TestStopDomainContextEnds(t *testing.T) {
 	}
 }
 
-// Stop keeps DestroyReserve of the caller's deadline for the destroy.
-func TestStopLeavesReserveForDestroy(t *testing.T) {
+func TestGracefulTime(t *testing.T) {
+	tests := []struct {
+		name             string
+		ctxLeft          time.Duration // 0: no deadline
+		timeout, reserve time.Duration
+		want             time.Duration
+	}{
+		{"no deadline", 0, 30 * time.Second, 2 * time.Second, 30 * time.Second},
+		{"deadline far", time.Hour, 30 * time.Second, 2 * time.Second, 30 * time.Second},
+		{"deadline near", 10 * time.Second, 30 * time.Second, 2 * time.Second, 8 * time.Second},
+		{"reserve capped at a quarter", 4 * time.Second, 30 * time.Second, 2 * time.Second, 3 * time.Second},
+		{"deadline passed", -time.Second, 30 * time.Second, 2 * time.Second, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			if tc.ctxLeft != 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.ctxLeft)
+				defer cancel()
+			}
+			got := gracefulTime(ctx, tc.timeout, tc.reserve)
+			if d := got - tc.want; d > 0 || d < -50*time.Millisecond {
+				t.Errorf("gracefulTime = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// Stop on the test driver with a deadline: the driver shuts a domain off
+// at once, so Stop returns well within it and the domain stays defined.
+func TestStopWithDeadlineOnTestDriver(t *testing.T) {
 	dir := t.TempDir()
 	h := openHost(t, "hostB.xml", dir, dir, dir)
-	h.hv.cfg.DestroyReserve = 40 * time.Millisecond
 	img := testImage(t, dir, "vm1", "b")
 	if err := h.hv.Start(testCtx(t), img); err != nil {
 		t.Fatal(err)
 	}
-	// The test driver shuts a domain off at once: Stop returns long
-	// before the deadline, and the domain stays defined, stopped.
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	if err := h.hv.Stop(ctx, "vm1"); err != nil {

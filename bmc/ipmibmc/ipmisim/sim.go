@@ -79,24 +79,38 @@ func Start(cfg Config) (*Sim, error) {
 	if cfg.KillWait <= 0 {
 		cfg.KillWait = time.Second
 	}
-	s := &Sim{cfg: cfg}
+	// A port found free may be taken by someone else before ipmi_sim
+	// binds it: try again with new ports.
+	var err error
+	for range 5 {
+		s := &Sim{cfg: cfg}
+		if err = s.pickPorts(); err != nil {
+			return nil, err
+		}
+		if err = s.write(); err != nil {
+			return nil, err
+		}
+		if err = s.start(); err == nil {
+			return s, nil
+		}
+		s.Stop()
+		if !strings.Contains(err.Error(), "in use") {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+func (s *Sim) pickPorts() error {
 	var err error
 	if s.Port, err = freePort("udp"); err != nil {
-		return nil, err
+		return err
 	}
 	if s.console, err = freePort("tcp"); err != nil {
-		return nil, err
+		return err
 	}
-	if s.serial, err = freePort("tcp"); err != nil {
-		return nil, err
-	}
-	if err := s.write(); err != nil {
-		return nil, err
-	}
-	if err := s.start(); err != nil {
-		return nil, err
-	}
-	return s, nil
+	s.serial, err = freePort("tcp")
+	return err
 }
 
 // Addr is the LAN channel's host:port.
@@ -216,7 +230,7 @@ func sensorLines(sn Sensor, id uint16) string {
 func (s *Sim) start() error {
 	cmd := exec.Command("ipmi_sim", "-c", s.path("lan.conf"), "-f", s.path("bmc.emu"), "-s", s.path("state"), "-n")
 	cmd.Dir = s.cfg.Dir
-	log, err := os.OpenFile(s.path("ipmi_sim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	log, err := os.OpenFile(s.path("ipmi_sim.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("ipmisim: %w", err)
 	}

@@ -125,8 +125,9 @@ func TestStartRefusesCopyRunningOnLiveHost(t *testing.T) {
 	a, b := s.hv(t, hostA), s.hv(t, hostB)
 	imgs := protect(t, s, a, 1)
 	err := b.Start(ctxT(t), imgs[0])
-	if !errors.Is(err, hypervisor.ErrAlreadyRunning) || !strings.Contains(err.Error(), hostA) {
-		t.Fatalf("Start while A runs it = %v; want ErrAlreadyRunning naming %s", err, hostA)
+	// Not ErrAlreadyRunning, which callers read as "runs here, success".
+	if !errors.Is(err, hypervisor.ErrNameTaken) || errors.Is(err, hypervisor.ErrAlreadyRunning) || !strings.Contains(err.Error(), hostA) {
+		t.Fatalf("Start while A runs it = %v; want ErrNameTaken naming %s", err, hostA)
 	}
 	if diff := cmp.Diff(map[string]string{"vm00": hostA + "/poweredOn"}, s.where(t)); diff != "" {
 		t.Errorf("inventory (-want +got):\n%s", diff)

@@ -122,8 +122,11 @@ func (h *Hypervisor) removeStale(ctx context.Context, v vmInfo) error {
 	vm := object.NewVirtualMachine(h.vc, v.ref)
 	if v.power == types.VirtualMachinePowerStatePoweredOn {
 		if hostDown == "" {
-			return fmt.Errorf("vspherehv: start %q: it runs on host %q, which is up: stop or fence it first: %w",
-				v.name, other.name, hypervisor.ErrAlreadyRunning)
+			// Not ErrAlreadyRunning: that means "runs here", and callers
+			// take it as success. vCenter may simply not have noticed the
+			// fence yet; a retry after it marks the host down succeeds.
+			return fmt.Errorf("vspherehv: start %q: it runs on host %q, which vCenter reports up: stop or fence it first: %w",
+				v.name, other.name, hypervisor.ErrNameTaken)
 		}
 		h.log.LogAttrs(ctx, 0, "vspherehv: powering off stale copy in inventory",
 			attr("vm", v.name), attr("host", other.name), attr("reason", hostDown))

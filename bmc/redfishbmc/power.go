@@ -79,15 +79,19 @@ func (b *BMC) SetPower(ctx context.Context, action bmc.PowerAction) error {
 		}
 		return perr
 	}
+	last, seen := bmc.PowerUnknown, false
 	for {
 		st, err := b.PowerState(ctx)
 		if err == nil && st == want {
 			return nil
 		}
+		if err == nil {
+			last, seen = st, true
+		}
 		if serr := b.sleep(ctx, b.cfg.PowerPollInterval); serr != nil {
-			why := fmt.Sprintf("read-back says %v", st)
-			if err != nil {
-				why = "read-back failed: " + err.Error()
+			why := "no read-back succeeded"
+			if seen {
+				why = fmt.Sprintf("last read-back says %v", last)
 			}
 			if perr != nil {
 				why = perr.Error() + "; " + why

@@ -162,16 +162,16 @@ func TestSetPowerConflictAlreadyOff(t *testing.T) {
 func TestSetPowerIndeterminate(t *testing.T) {
 	for _, f := range []redfishsim.Fault{
 		{Drop: true},
-		{Latency: time.Second},
+		{Latency: 3 * time.Second},
 		{Status: 500},
 	} {
 		s := startSim(t, "testdata/mini", redfishsim.Options{})
 		cfg := testConfig(s, "")
-		cfg.RequestTimeout = 200 * time.Millisecond
+		cfg.RequestTimeout = time.Second
 		b := open(t, cfg)
 		f.Path, f.Method = "/redfish/v1/Systems/1/ComputerSystem.Reset", "POST"
 		s.Inject(f)
-		err := b.SetPower(ctxT(t, 600*time.Millisecond), bmc.PowerActionOff)
+		err := b.SetPower(ctxT(t, 2*time.Second), bmc.PowerActionOff)
 		if !errors.Is(err, bmc.ErrIndeterminate) {
 			t.Errorf("%+v: err = %v, want ErrIndeterminate", f, err)
 		}
@@ -191,7 +191,7 @@ func TestSetPowerContextEnds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	err := b.SetPower(ctx, bmc.PowerActionOff)
-	if !errors.Is(err, bmc.ErrIndeterminate) || !strings.Contains(err.Error(), "unknown") {
+	if !errors.Is(err, bmc.ErrIndeterminate) || !strings.Contains(err.Error(), "last read-back says unknown") {
 		t.Fatalf("err = %v, want ErrIndeterminate with read-back unknown (PoweringOff)", err)
 	}
 }

@@ -165,7 +165,7 @@ func TestReadingsPartial(t *testing.T) {
 func TestReadingsFaults(t *testing.T) {
 	s := startSim(t, "testdata/mini", redfishsim.Options{})
 	cfg := testConfig(s, "")
-	cfg.RequestTimeout = 300 * time.Millisecond
+	cfg.RequestTimeout = time.Second
 	cfg.MaxBodyBytes = 64 << 10
 	b := open(t, cfg)
 	for _, tc := range []struct {
@@ -176,7 +176,7 @@ func TestReadingsFaults(t *testing.T) {
 	}{
 		{"503", redfishsim.Fault{Status: 503}, bmc.ErrUnreachable, "HTTP 503"},
 		{"dropped", redfishsim.Fault{Drop: true}, bmc.ErrUnreachable, ""},
-		{"slow", redfishsim.Fault{Latency: time.Second}, bmc.ErrUnreachable, "deadline"},
+		{"slow", redfishsim.Fault{Latency: 3 * time.Second}, bmc.ErrUnreachable, "deadline"},
 		{"malformed", redfishsim.Fault{Malformed: true}, bmc.ErrMalformed, ""},
 		{"huge", redfishsim.Fault{Oversize: 1 << 20}, bmc.ErrMalformed, "MaxBodyBytes"},
 		{"wrong types", redfishsim.Fault{Body: []byte(`{"Links":{"Chassis":"nope"}}`)}, bmc.ErrMalformed, ""},

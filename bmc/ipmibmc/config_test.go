@@ -2,11 +2,14 @@ package ipmibmc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rackha/failover/bmc"
 )
@@ -86,4 +89,27 @@ func TestPasswordRedacted(t *testing.T) {
 	if !strings.Contains(outs["%v"], "REDACTED") || !strings.Contains(outs["slog"], "password_set") {
 		t.Errorf("redacted forms do not say a password is set: %s / %s", outs["%v"], outs["slog"])
 	}
+}
+
+// TestInbandWithoutDevice: on a machine without /dev/ipmi0 the in-band
+// adapter reports the BMC unreachable, naming the cause. (With a device
+// present the test is skipped: it must not touch a real watchdog.)
+func TestInbandWithoutDevice(t *testing.T) {
+	for _, dev := range []string{"/dev/ipmi0", "/dev/ipmi/0", "/dev/ipmidev/0"} {
+		if _, err := os.Stat(dev); err == nil {
+			t.Skipf("%s exists: not touching a real BMC", dev)
+		}
+	}
+	b, err := New(DefaultInbandConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = b.State(ctx)
+	if !errors.Is(err, bmc.ErrUnreachable) || !strings.Contains(err.Error(), "in-band") {
+		t.Fatalf("State in-band without a device: %v", err)
+	}
+	t.Log(err)
 }

@@ -43,11 +43,9 @@ func (h *Hypervisor) create(ctx context.Context, img imagestore.Image, cs *creat
 		}
 		spec.DeviceChange = add
 	}
-	t, err := h.folder.CreateVM(ctx, spec, h.pool, h.host)
-	if err != nil {
-		return nil, wrap(err, hypervisor.ErrBadImage, "create %q on host %q", img.Name, hi.name)
-	}
-	info, err := t.WaitForResult(ctx)
+	info, err := h.run(ctx, func(ctx context.Context) (*object.Task, error) {
+		return h.folder.CreateVM(ctx, spec, h.pool, h.host)
+	})
 	if err != nil {
 		return nil, wrap(err, hypervisor.ErrBadImage, "create %q on host %q", img.Name, hi.name)
 	}

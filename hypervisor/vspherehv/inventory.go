@@ -145,15 +145,9 @@ func (h *Hypervisor) findHere(ctx context.Context, name string) (vmInfo, hostInf
 // matching returns every VM in the datacenter called name or registered
 // from vmx (when vmx is set): the candidates for a stale copy.
 func (h *Hypervisor) matching(ctx context.Context, name, vmx string) ([]vmInfo, error) {
-	m := view.NewManager(h.vc)
-	v, err := m.CreateContainerView(ctx, h.folder.Reference(), []string{"VirtualMachine"}, true)
+	ms, err := h.allVMs(ctx)
 	if err != nil {
-		return nil, wrap(err, hypervisor.ErrUnreachable, "list VMs of datacenter")
-	}
-	defer func() { _ = v.Destroy(context.WithoutCancel(ctx)) }()
-	var ms []mo.VirtualMachine
-	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, vmProps, &ms); err != nil {
-		return nil, wrap(err, hypervisor.ErrUnreachable, "list VMs of datacenter")
+		return nil, err
 	}
 	var out []vmInfo
 	for _, mv := range ms {
@@ -163,4 +157,39 @@ func (h *Hypervisor) matching(ctx context.Context, name, vmx string) ([]vmInfo, 
 		}
 	}
 	return out, nil
+}
+
+// allVMs reads every VM of the datacenter through a container view that
+// lives as long as the session. A view lost with an expired session is
+// made again once.
+func (h *Hypervisor) allVMs(ctx context.Context) ([]mo.VirtualMachine, error) {
+	var ms []mo.VirtualMachine
+	v, err := h.vmView(ctx, nil)
+	if err == nil {
+		if err = v.Retrieve(ctx, []string{"VirtualMachine"}, vmProps, &ms); err != nil {
+			if v, err = h.vmView(ctx, v); err == nil {
+				err = v.Retrieve(ctx, []string{"VirtualMachine"}, vmProps, &ms)
+			}
+		}
+	}
+	if err != nil {
+		return nil, wrap(err, hypervisor.ErrUnreachable, "list VMs of datacenter %q", h.dc.Name())
+	}
+	return ms, nil
+}
+
+// vmView returns the container view, making a new one when there is none
+// or the current one is stale.
+func (h *Hypervisor) vmView(ctx context.Context, stale *view.ContainerView) (*view.ContainerView, error) {
+	h.viewMu.Lock()
+	defer h.viewMu.Unlock()
+	if h.view != nil && h.view != stale {
+		return h.view, nil
+	}
+	v, err := view.NewManager(h.vc).CreateContainerView(ctx, h.folder.Reference(), []string{"VirtualMachine"}, true)
+	if err != nil {
+		return nil, err
+	}
+	h.view = v
+	return v, nil
 }

@@ -130,7 +130,7 @@ func (h *Hypervisor) removeStale(ctx context.Context, v vmInfo) error {
 		}
 		h.log.LogAttrs(ctx, 0, "vspherehv: powering off stale copy in inventory",
 			attr("vm", v.name), attr("host", other.name), attr("reason", hostDown))
-		if err := wait(ctx, vm.PowerOff); err != nil && !alreadyOff(err) {
+		if _, err := h.run(ctx, vm.PowerOff); err != nil && !alreadyOff(err) {
 			return wrap(err, hypervisor.ErrHostDown, "power off stale copy of %q on down host %q", v.name, other.name)
 		}
 	}
@@ -160,11 +160,9 @@ func (h *Hypervisor) checkFits(ctx context.Context, img imagestore.Image, hi hos
 
 // register adds vmx to the inventory on this host's pool.
 func (h *Hypervisor) register(ctx context.Context, name, vmx string, hi hostInfo) (*object.VirtualMachine, error) {
-	t, err := h.folder.RegisterVM(ctx, vmx, name, false, h.pool, h.host)
-	if err != nil {
-		return nil, wrap(err, hypervisor.ErrBadImage, "register %s as %q on host %q", vmx, name, hi.name)
-	}
-	info, err := t.WaitForResult(ctx)
+	info, err := h.run(ctx, func(ctx context.Context) (*object.Task, error) {
+		return h.folder.RegisterVM(ctx, vmx, name, false, h.pool, h.host)
+	})
 	if err != nil {
 		return nil, wrap(err, hypervisor.ErrBadImage, "register %s as %q on host %q", vmx, name, hi.name)
 	}
@@ -177,23 +175,11 @@ func (h *Hypervisor) register(ctx context.Context, name, vmx string, hi hostInfo
 
 // powerOn powers vm on (it is registered on this host's pool).
 func (h *Hypervisor) powerOn(ctx context.Context, vm *object.VirtualMachine, name string, hi hostInfo) error {
-	t, err := vm.PowerOn(ctx)
-	if err == nil {
-		err = t.Wait(ctx)
-	}
+	_, err := h.run(ctx, vm.PowerOn)
 	if err != nil {
 		return wrap(err, hypervisor.ErrUnreachable, "power on %q on host %q", name, hi.name)
 	}
 	return nil
-}
-
-// wait runs a task-returning call and waits for the task.
-func wait(ctx context.Context, call func(context.Context) (*object.Task, error)) error {
-	t, err := call(ctx)
-	if err != nil {
-		return err
-	}
-	return t.Wait(ctx)
 }
 
 func alreadyOff(err error) bool {

@@ -44,7 +44,7 @@ func (h *Hypervisor) Stop(ctx context.Context, name string) error {
 				attr("vm", name), attr("error", err.Error()))
 		}
 	}
-	if err := wait(ctx, vm.PowerOff); err != nil && !alreadyOff(err) {
+	if _, err := h.run(ctx, vm.PowerOff); err != nil && !alreadyOff(err) {
 		return wrap(err, hypervisor.ErrUnreachable, "power off %q on host %q", name, hi.name)
 	}
 	return nil
@@ -102,7 +102,7 @@ func (h *Hypervisor) Checkpoint(ctx context.Context, name string) (string, error
 		return "", fmt.Errorf("vspherehv: checkpoint %q: vCenter reports no .vmx path: %w", name, hypervisor.ErrCheckpointFailed)
 	}
 	vm := object.NewVirtualMachine(h.vc, v.ref)
-	if err := wait(ctx, vm.Suspend); err != nil {
+	if _, err := h.run(ctx, vm.Suspend); err != nil {
 		return "", wrap(err, hypervisor.ErrCheckpointFailed, "suspend %q on host %q", name, hi.name)
 	}
 	return v.vmx, nil

@@ -49,6 +49,11 @@ type Config struct {
 	// PollInterval is how often Stop reads the power state while a guest
 	// shuts down.
 	PollInterval time.Duration
+	// StaleHostWait bounds how long Start waits for vCenter to mark a
+	// fenced host down when a copy of the VM still shows as running there.
+	// vCenter notices a lost host when its heartbeat times out (about a
+	// minute by default). Zero refuses at once.
+	StaleHostWait time.Duration
 	// CheckCapacity makes Start refuse with hypervisor.ErrNoCapacity an
 	// image whose MemoryMiB or CPUs exceed FreeCapacity.
 	CheckCapacity bool
@@ -66,6 +71,7 @@ func DefaultConfig(url, host string) Config {
 		ShutdownTimeout: 60 * time.Second,       // guest OS shutdown budget
 		ForceReserve:    10 * time.Second,       // a power-off task needs a few seconds
 		PollInterval:    250 * time.Millisecond, // power-state polling during shutdown
+		StaleHostWait:   90 * time.Second,       // vCenter's host heartbeat timeout plus margin
 		CheckCapacity:   true,                   // refuse starts that do not fit
 	}
 }
@@ -103,6 +109,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: ShutdownTimeout %v is negative", ErrConfig, c.ShutdownTimeout)
 	case c.ForceReserve < 0:
 		return fmt.Errorf("%w: ForceReserve %v is negative", ErrConfig, c.ForceReserve)
+	case c.StaleHostWait < 0:
+		return fmt.Errorf("%w: StaleHostWait %v is negative", ErrConfig, c.StaleHostWait)
 	case c.PollInterval <= 0:
 		return fmt.Errorf("%w: PollInterval %v must be positive", ErrConfig, c.PollInterval)
 	}
@@ -125,9 +133,9 @@ func (c Config) String() string {
 	if c.Password != "" {
 		pw = "REDACTED"
 	}
-	return fmt.Sprintf("vspherehv.Config{URL: %q, Username: %q, Password: %q, Host: %q, Datacenter: %q, Server: %q, Thumbprint: %q, RootCAs: %t, Insecure: %t, KeepAlive: %v, ShutdownTimeout: %v, ForceReserve: %v, PollInterval: %v, CheckCapacity: %t}",
+	return fmt.Sprintf("vspherehv.Config{URL: %q, Username: %q, Password: %q, Host: %q, Datacenter: %q, Server: %q, Thumbprint: %q, RootCAs: %t, Insecure: %t, KeepAlive: %v, ShutdownTimeout: %v, ForceReserve: %v, PollInterval: %v, StaleHostWait: %v, CheckCapacity: %t}",
 		c.URL, c.Username, pw, c.Host, c.Datacenter, c.Server, c.Thumbprint, c.RootCAs != nil, c.Insecure,
-		c.KeepAlive, c.ShutdownTimeout, c.ForceReserve, c.PollInterval, c.CheckCapacity)
+		c.KeepAlive, c.ShutdownTimeout, c.ForceReserve, c.PollInterval, c.StaleHostWait, c.CheckCapacity)
 }
 
 // GoString is String, so %#v redacts too.

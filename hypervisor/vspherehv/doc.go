@@ -31,11 +31,11 @@
 // or powered off) is taken out of the inventory: first powered off in the
 // inventory if vCenter still believes it runs, then unregistered. The
 // caller has fenced that host; vCenter merely has not noticed. A copy that
-// runs on a host that vCenter reports up is never touched: Start refuses
-// with hypervisor.ErrNameTaken (not ErrAlreadyRunning, which means "runs
-// here"). After a fence, vCenter takes some time (about a minute on real
-// vCenter) to mark the host not responding; until then Start refuses, and a
-// retry succeeds. Start also refuses a target host that is
+// runs on a host that vCenter reports up is never touched. After a fence,
+// vCenter takes about a minute to mark the host not responding, so Start
+// waits up to Config.StaleHostWait for that (or for the copy to stop), then
+// refuses with hypervisor.ErrNameTaken (not ErrAlreadyRunning, which means
+// "runs here" and which callers take as success). Start also refuses a target host that is
 // itself down, not connected or in maintenance mode with
 // hypervisor.ErrHostDown: vCenter's simulator would power a VM on there.
 //

@@ -134,6 +134,33 @@ func TestStartRefusesCopyRunningOnLiveHost(t *testing.T) {
 	}
 }
 
+// vCenter notices the fenced host only after a while: Start waits for it.
+func TestStartWaitsForVCenterToSeeFence(t *testing.T) {
+	s := newSim(t)
+	s.sizeHost(t, hostB, 64<<10, 32)
+	a := s.hv(t, hostA)
+	c := s.config(hostB)
+	c.StaleHostWait = 10 * time.Second
+	b, err := New(ctxT(t), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	imgs := protect(t, s, a, 1)
+	lag := 400 * time.Millisecond
+	go func() { time.Sleep(lag); s.failHost(t, hostA) }()
+	begin := time.Now()
+	if err := b.Start(ctxT(t), imgs[0]); err != nil {
+		t.Fatalf("Start while vCenter catches up: %v", err)
+	}
+	if took := time.Since(begin); took < lag {
+		t.Errorf("Start returned after %v, before vCenter saw the fence (%v)", took, lag)
+	}
+	if diff := cmp.Diff(map[string]string{"vm00": hostB + "/poweredOn"}, s.where(t)); diff != "" {
+		t.Errorf("inventory (-want +got):\n%s", diff)
+	}
+}
+
 // Evacuation of a degraded but live host: suspend on A, resume on B.
 func TestCheckpointEvacuation(t *testing.T) {
 	s := newSim(t)

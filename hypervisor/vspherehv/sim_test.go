@@ -72,6 +72,7 @@ func (s *sim) config(host string) Config {
 	c.Username, c.Password = simUser, simPass
 	c.RootCAs = s.roots
 	c.ShutdownTimeout = 2 * time.Second
+	c.StaleHostWait = 300 * time.Millisecond
 	c.ForceReserve = 100 * time.Millisecond
 	c.PollInterval = 10 * time.Millisecond
 	return c

@@ -3,6 +3,7 @@ package vspherehv
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
@@ -119,15 +120,15 @@ func (h *Hypervisor) removeStale(ctx context.Context, v vmInfo) error {
 		}
 		hostDown = other.down()
 	}
+	if v.power == types.VirtualMachinePowerStatePoweredOn && hostDown == "" {
+		var err error
+		if other, v, err = h.awaitStale(ctx, v); err != nil {
+			return err
+		}
+		hostDown = other.down()
+	}
 	vm := object.NewVirtualMachine(h.vc, v.ref)
 	if v.power == types.VirtualMachinePowerStatePoweredOn {
-		if hostDown == "" {
-			// Not ErrAlreadyRunning: that means "runs here", and callers
-			// take it as success. vCenter may simply not have noticed the
-			// fence yet; a retry after it marks the host down succeeds.
-			return fmt.Errorf("vspherehv: start %q: it runs on host %q, which vCenter reports up: stop or fence it first: %w",
-				v.name, other.name, hypervisor.ErrNameTaken)
-		}
 		h.log.LogAttrs(ctx, 0, "vspherehv: powering off stale copy in inventory",
 			attr("vm", v.name), attr("host", other.name), attr("reason", hostDown))
 		if _, err := h.run(ctx, vm.PowerOff); err != nil && !alreadyOff(err) {
@@ -140,6 +141,43 @@ func (h *Hypervisor) removeStale(ctx context.Context, v vmInfo) error {
 		return wrap(err, hypervisor.ErrUnreachable, "unregister stale copy of %q on host %q", v.name, other.name)
 	}
 	return nil
+}
+
+// awaitStale waits, up to Config.StaleHostWait, for vCenter to see that the
+// host of a copy reported running has gone (the caller fenced it; vCenter
+// notices a lost host only after its heartbeat times out), or for the copy
+// to stop. It returns the host and VM as last read, or refuses.
+func (h *Hypervisor) awaitStale(ctx context.Context, v vmInfo) (hostInfo, vmInfo, error) {
+	begin := time.Now()
+	for {
+		hi, err := h.hostInfo(ctx, v.host)
+		if err != nil {
+			return hi, v, err
+		}
+		if hi.down() != "" {
+			return hi, v, nil
+		}
+		vs, err := h.vms(ctx, []ref{v.ref})
+		if err != nil {
+			return hi, v, err
+		}
+		if len(vs) == 1 && vs[0].power != types.VirtualMachinePowerStatePoweredOn {
+			return hi, vs[0], nil
+		}
+		waited := time.Since(begin)
+		if waited >= h.cfg.StaleHostWait {
+			// Not ErrAlreadyRunning: that means "runs here", and callers
+			// take it as success.
+			return hi, v, fmt.Errorf("vspherehv: start %q: it runs on host %q, which vCenter still reports up after %v: stop or fence it first: %w",
+				v.name, hi.name, waited.Round(time.Millisecond), hypervisor.ErrNameTaken)
+		}
+		select {
+		case <-ctx.Done():
+			return hi, v, fmt.Errorf("vspherehv: start %q: gave up waiting for vCenter to see host %q down: %w: %w",
+				v.name, hi.name, hypervisor.ErrNameTaken, ctx.Err())
+		case <-time.After(min(h.cfg.PollInterval, h.cfg.StaleHostWait-waited)):
+		}
+	}
 }
 
 // checkFits refuses an image larger than the host's free capacity.

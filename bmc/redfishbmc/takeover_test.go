@@ -11,6 +11,7 @@ import (
 	"time"
 
 	failover "github.com/rackha/failover"
+	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/bmc/redfishbmc"
 	"github.com/rackha/failover/bmc/redfishbmc/redfishsim"
 	"github.com/rackha/failover/hypervisor"
@@ -97,7 +98,7 @@ func newRig(t *testing.T) (*rig, context.Context) {
 	lcfg := rack.DefaultLocalConfig()
 	lcfg.Topology, lcfg.Interval, lcfg.CallTimeout, lcfg.PowerTimeout, lcfg.Logger = topo, 300*time.Millisecond, time.Second, 15*time.Second, quiet
 	for _, bl := range []*blade{r.a, r.b} {
-		lcfg.Servers = append(lcfg.Servers, rack.Server{Name: bl.name, Sensors: bl.bmc, Health: bl.bmc, Power: bl.bmc})
+		lcfg.Servers = append(lcfg.Servers, rack.Server{Name: bl.name, Sensors: bl.bmc, Health: bl.bmc, Power: fencedHost{bl}})
 	}
 	local, err := rack.NewLocal(lcfg)
 	if err != nil {
@@ -146,6 +147,21 @@ func newRig(t *testing.T) (*rig, context.Context) {
 	go func() { defer wg.Done(); _ = mon.Run(ctx) }()
 	return r, ctx
 }
+
+// fencedHost powers the host's hypervisor off as soon as the BMC confirms
+// power off, as a real server's VMs die with its power; followPower
+// alone would lag by its poll.
+type fencedHost struct{ *blade }
+
+func (f fencedHost) SetPower(ctx context.Context, a bmc.PowerAction) error {
+	err := f.bmc.SetPower(ctx, a)
+	if err == nil && a == bmc.PowerActionOff {
+		f.hv.PowerOff()
+	}
+	return err
+}
+
+func (f fencedHost) PowerState(ctx context.Context) (bmc.PowerState, error) { return f.bmc.PowerState(ctx) }
 
 // followPower makes bl's hypervisor lose its VMs when the simulated
 // system's PowerState goes Off, as a real host would.

@@ -161,7 +161,9 @@ func (f fencedHost) SetPower(ctx context.Context, a bmc.PowerAction) error {
 	return err
 }
 
-func (f fencedHost) PowerState(ctx context.Context) (bmc.PowerState, error) { return f.bmc.PowerState(ctx) }
+func (f fencedHost) PowerState(ctx context.Context) (bmc.PowerState, error) {
+	return f.bmc.PowerState(ctx)
+}
 
 // followPower makes bl's hypervisor lose its VMs when the simulated
 // system's PowerState goes Off, as a real host would.

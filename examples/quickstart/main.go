@@ -12,14 +12,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"time"
 
 	"github.com/rackha/failover"
 	"github.com/rackha/failover/failovertest"
@@ -37,15 +33,6 @@ func main() {
 	}
 }
 
-// faultLine is a fault in -json output.
-type faultLine struct {
-	Time   time.Time `json:"time"`
-	Type   string    `json:"type"`
-	Server string    `json:"server"`
-	Fault  string    `json:"fault"`
-	VMs    []string  `json:"vms"` // protected VMs the server owns
-}
-
 // The four detection modes of the method, in the order they are shown.
 var plan = []failovertest.FaultKind{
 	failovertest.PowerLoss,  // blade fault or no power
@@ -61,34 +48,27 @@ func run(ctx context.Context, w io.Writer, servers, vms int, jsonOut bool) error
 	// takeovers never run out of capacity.
 	cfg.Capacity.MemoryMiB = int64(servers*vms) * cfg.VMMemoryMiB
 	cfg.Capacity.CPUs = servers * vms * cfg.VMCPUs
-	var faultAt time.Time
-	enc := json.NewEncoder(w)
-	var werr error
-	show := func(ev failover.Event) {
-		if ev.Type == failover.EventReconciled && faultAt.IsZero() {
-			return // the VMs' first start at boot
+	var tl *failover.Timeline
+	booted := false
+	cfg.OnEvent = func(ev failover.Event) {
+		if booted { // the VMs' first start at boot is not shown
+			tl.Record(ev)
 		}
-		if jsonOut {
-			werr = errors.Join(werr, enc.Encode(ev))
-			return
-		}
-		_, err := fmt.Fprintf(w, "  %7s  (+%-6s)  %v\n", sim(ev.Time, cfg.Start), ev.Time.Sub(faultAt), ev)
-		werr = errors.Join(werr, err)
 	}
-	cfg.OnEvent = show
 	r, err := failovertest.New(cfg)
 	if err != nil {
 		return err
 	}
+	tl = failover.NewTimeline(w, jsonOut, r.Clock)
 	if !jsonOut {
 		fmt.Fprintf(w, "rack of %d blades, %d protected VMs each; each blade watches the next; poll every %v, debounce %d polls, watchdog %v\n",
 			servers, vms, cfg.PollInterval, cfg.Policy.DebouncePolls, cfg.WatchdogTimeout)
 		fmt.Fprintf(w, "simulated time; (+x) is time since the fault, a trailing +y time since detection\n")
 	}
 	r.Run(ctx, 3)
+	booted = true
 	for i, kind := range plan {
 		server := r.Servers[i%len(r.Servers)].Name
-		faultAt = r.Now()
 		owned, err := imagestore.OwnedBy(ctx, r.Store, server)
 		if err != nil {
 			return err
@@ -97,11 +77,7 @@ func run(ctx context.Context, w io.Writer, servers, vms int, jsonOut bool) error
 		for _, img := range owned {
 			names = append(names, img.Name)
 		}
-		if jsonOut {
-			werr = errors.Join(werr, enc.Encode(faultLine{Time: faultAt, Type: "fault", Server: server, Fault: string(kind), VMs: names}))
-		} else {
-			fmt.Fprintf(w, "\n%7s  FAULT %s on %s (running %s)\n", sim(faultAt, cfg.Start), kind, server, strings.Join(names, ", "))
-		}
+		tl.Mark(server, string(kind), names)
 		if err := r.Inject(failovertest.Fault{Kind: kind, Server: server, For: 2 * cfg.PollInterval}); err != nil {
 			return err
 		}
@@ -111,8 +87,8 @@ func run(ctx context.Context, w io.Writer, servers, vms int, jsonOut bool) error
 		}
 		r.Run(ctx, 2)
 	}
-	if werr != nil {
-		return werr
+	if err := tl.Err(); err != nil {
+		return err
 	}
 	if err := r.Check(); err != nil {
 		return err
@@ -122,5 +98,3 @@ func run(ctx context.Context, w io.Writer, servers, vms int, jsonOut bool) error
 	}
 	return nil
 }
-
-func sim(t, start time.Time) string { return "t=" + t.Sub(start).String() }

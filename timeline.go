@@ -16,10 +16,10 @@ import (
 // Mark). Its Record method is meant as Config.OnEvent. Safe for concurrent
 // use.
 type Timeline struct {
-	w       io.Writer
-	json    bool
-	clock   Clock
-	start   time.Time
+	w     io.Writer
+	json  bool
+	clock Clock
+	start time.Time
 
 	mu      sync.Mutex
 	changed chan struct{} // closed at each Record

@@ -92,6 +92,11 @@ func ccOf(err error) (uint8, bool) {
 	return 0, false
 }
 
+// recvBuffer bounds one received packet: an RMCP+ header (16 bytes), an
+// IPMI message of at most 255 bytes padded for AES (272) and the
+// integrity trailer (under 30) fit with room to spare.
+const recvBuffer = 1024
+
 // session is one go-ipmi client, opened on demand and dropped when it
 // stops answering. All exchanges are serialised by mu.
 type session struct {
@@ -115,7 +120,10 @@ func (s *session) newClient() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c = c.WithTimeout(s.cfg.Timeout).WithRetry(s.cfg.Retries).WithMaxPrivilegeLevel(types.PrivilegeLevelAdministrator)
+	// go-ipmi allocates a receive buffer of this size per exchange (4 KiB
+	// by default); IPMI LAN packets are a few hundred bytes at most.
+	c = c.WithTimeout(s.cfg.Timeout).WithRetry(s.cfg.Retries).WithBufferSize(recvBuffer).
+		WithMaxPrivilegeLevel(types.PrivilegeLevelAdministrator)
 	if s.cfg.Interface == InterfaceLAN {
 		return c.WithInterface(client.InterfaceLan), nil
 	}

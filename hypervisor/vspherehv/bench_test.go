@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vmware/govmomi/vim25/soap"
 
 	"github.com/rackha/failover/imagestore"
 )
@@ -31,14 +34,28 @@ func BenchmarkTakeover(b *testing.B) {
 					a, hb := s.hv(b, hostA), s.hv(b, hostB)
 					imgs := protect(b, s, a, n)
 					s.failHost(b, hostA)
+					calls := &countRT{next: hb.vc.RoundTripper}
+					hb.vc.RoundTripper = calls
 					b.StartTimer()
 					start := time.Now()
 					takeover(b, hb, imgs, workers)
 					b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(n), "ms/vm")
+					b.ReportMetric(float64(calls.n.Load())/float64(n), "calls/vm")
 				}
 			})
 		}
 	}
+}
+
+// countRT counts SOAP calls.
+type countRT struct {
+	next soap.RoundTripper
+	n    atomic.Int64
+}
+
+func (c *countRT) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
+	c.n.Add(1)
+	return c.next.RoundTrip(ctx, req, res)
 }
 
 func takeover(b *testing.B, h *Hypervisor, imgs []imagestore.Image, workers int) {

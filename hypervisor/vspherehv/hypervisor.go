@@ -11,7 +11,6 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/session"
-	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
@@ -31,9 +30,6 @@ type Hypervisor struct {
 	folder *object.Folder
 	dc     *object.Datacenter
 	names  keyedMutex
-
-	viewMu sync.Mutex
-	view   *view.ContainerView // every VM of the datacenter; see allVMs
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -120,12 +116,6 @@ func (h *Hypervisor) Close() error {
 		<-h.done
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		h.viewMu.Lock()
-		if h.view != nil {
-			_ = h.view.Destroy(ctx)
-			h.view = nil
-		}
-		h.viewMu.Unlock()
 		if lerr := session.NewManager(h.vc).Logout(ctx); lerr != nil {
 			err = wrap(lerr, hypervisor.ErrUnreachable, "log out of %s", h.cfg.URL)
 		}

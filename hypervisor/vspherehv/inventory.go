@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
-	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
@@ -142,54 +142,32 @@ func (h *Hypervisor) findHere(ctx context.Context, name string) (vmInfo, hostInf
 	return vmInfo{}, hi, fmt.Errorf("vspherehv: VM %q is not on host %q: %w", name, hi.name, hypervisor.ErrNotFound)
 }
 
-// matching returns every VM in the datacenter called name or registered
-// from vmx (when vmx is set): the candidates for a stale copy.
+// matching returns the VMs that could be a copy of the image: the VM
+// registered from vmx (when set), found through the datacenter's search
+// index wherever it sits, and the VM called name in the datacenter's root
+// VM folder, where Start registers and creates VMs. Two calls whatever the
+// inventory's size. A same-named VM an administrator moved to a subfolder
+// is not seen; registering its .vmx again then fails in vCenter
+// (AlreadyExists) or creating its files does (FileAlreadyExists), so Start
+// refuses rather than run a second copy.
 func (h *Hypervisor) matching(ctx context.Context, name, vmx string) ([]vmInfo, error) {
-	ms, err := h.allVMs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []vmInfo
-	for _, mv := range ms {
-		vi := toVMInfo(mv)
-		if vi.name == name || (vmx != "" && sameDatastorePath(vi.vmx, vmx)) {
-			out = append(out, vi)
+	si := object.NewSearchIndex(h.vc)
+	var refs []ref
+	if vmx != "" {
+		r, err := si.FindByDatastorePath(ctx, h.dc, vmx)
+		if err != nil {
+			return nil, wrap(err, hypervisor.ErrUnreachable, "look up %s", vmx)
+		}
+		if r != nil {
+			refs = append(refs, r.Reference())
 		}
 	}
-	return out, nil
-}
-
-// allVMs reads every VM of the datacenter through a container view that
-// lives as long as the session. A view lost with an expired session is
-// made again once.
-func (h *Hypervisor) allVMs(ctx context.Context) ([]mo.VirtualMachine, error) {
-	var ms []mo.VirtualMachine
-	v, err := h.vmView(ctx, nil)
-	if err == nil {
-		if err = v.Retrieve(ctx, []string{"VirtualMachine"}, vmProps, &ms); err != nil {
-			if v, err = h.vmView(ctx, v); err == nil {
-				err = v.Retrieve(ctx, []string{"VirtualMachine"}, vmProps, &ms)
-			}
-		}
-	}
+	r, err := si.FindChild(ctx, h.folder, name)
 	if err != nil {
-		return nil, wrap(err, hypervisor.ErrUnreachable, "list VMs of datacenter %q", h.dc.Name())
+		return nil, wrap(err, hypervisor.ErrUnreachable, "look up VM %q", name)
 	}
-	return ms, nil
-}
-
-// vmView returns the container view, making a new one when there is none
-// or the current one is stale.
-func (h *Hypervisor) vmView(ctx context.Context, stale *view.ContainerView) (*view.ContainerView, error) {
-	h.viewMu.Lock()
-	defer h.viewMu.Unlock()
-	if h.view != nil && h.view != stale {
-		return h.view, nil
+	if r != nil && r.Reference().Type == "VirtualMachine" && !slices.Contains(refs, r.Reference()) {
+		refs = append(refs, r.Reference())
 	}
-	v, err := view.NewManager(h.vc).CreateContainerView(ctx, h.folder.Reference(), []string{"VirtualMachine"}, true)
-	if err != nil {
-		return nil, err
-	}
-	h.view = v
-	return v, nil
+	return h.vms(ctx, refs)
 }

@@ -2,6 +2,7 @@ package vspherehv
 
 import (
 	"context"
+	pathpkg "path"
 	"crypto/tls"
 	"crypto/x509"
 	"net/url"
@@ -34,7 +35,11 @@ type sim struct {
 	roots *x509.CertPool
 }
 
-func newSim(t testing.TB) *sim {
+func newSim(t testing.TB) *sim { t.Helper(); return newSimWith(t, nil) }
+
+// newSimWith lets a test change the model (say, method delays) before the
+// server starts.
+func newSimWith(t testing.TB, edit func(*simulator.Model)) *sim {
 	t.Helper()
 	m := simulator.VPX()
 	m.Host = 0
@@ -42,6 +47,9 @@ func newSim(t testing.TB) *sim {
 	m.Machine = 0
 	if err := m.Create(); err != nil {
 		t.Fatalf("simulator model: %v", err)
+	}
+	if edit != nil {
+		edit(m)
 	}
 	m.Service.TLS = new(tls.Config)
 	m.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(simUser, simPass)}
@@ -217,4 +225,32 @@ func (s *sim) sizeHost(t testing.TB, name string, memMiB int64, threads int16) {
 	hw.MemorySize = memMiB << 20
 	hw.NumCpuThreads = threads
 	s.model.Service.Context.Update(h, []types.PropertyChange{{Name: "summary.hardware", Val: &hw}})
+}
+
+// createDisk makes a virtual disk file of kib KiB on the datastore.
+func (s *sim) createDisk(t testing.TB, path string, kib int64) {
+	t.Helper()
+	ctx := context.Background()
+	dc, err := find.NewFinder(s.admin.Client).DefaultDatacenter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fm := object.NewFileManager(s.admin.Client)
+	var p object.DatastorePath
+	p.FromString(path)
+	dir := object.DatastorePath{Datastore: p.Datastore, Path: pathpkg.Dir(p.Path)}
+	if err := fm.MakeDirectory(ctx, dir.String(), dc, true); err != nil {
+		t.Fatal(err)
+	}
+	spec := &types.FileBackedVirtualDiskSpec{
+		VirtualDiskSpec: types.VirtualDiskSpec{DiskType: string(types.VirtualDiskTypeThin), AdapterType: string(types.VirtualDiskAdapterTypeLsiLogic)},
+		CapacityKb:      kib,
+	}
+	task, err := object.NewVirtualDiskManager(s.admin.Client).CreateVirtualDisk(ctx, path, dc, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatalf("create disk %s: %v", path, err)
+	}
 }

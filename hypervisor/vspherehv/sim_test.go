@@ -2,10 +2,10 @@ package vspherehv
 
 import (
 	"context"
-	pathpkg "path"
 	"crypto/tls"
 	"crypto/x509"
 	"net/url"
+	pathpkg "path"
 	"testing"
 	"time"
 

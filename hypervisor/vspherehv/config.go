@@ -89,6 +89,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: URL does not parse", ErrConfig)
 	case u.User != nil:
 		return fmt.Errorf("%w: URL %s carries credentials: use Username and Password", ErrConfig, redactURL(u))
+	case u.Scheme == "http" && !c.Insecure:
+		return fmt.Errorf("%w: URL %s is plain http, which sends the password in clear: use https (http only with Insecure, for tests)", ErrConfig, c.URL)
 	case u.Scheme != "https" && u.Scheme != "http":
 		return fmt.Errorf("%w: URL scheme %q: want https", ErrConfig, u.Scheme)
 	case u.Host == "":

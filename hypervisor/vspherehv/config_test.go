@@ -27,6 +27,7 @@ func TestConfigValidate(t *testing.T) {
 		{"creds in URL", func(c *Config) { c.URL = "https://root:hunter2@vc.example/sdk" }, "credentials"},
 		{"ftp", func(c *Config) { c.URL = "ftp://vc.example/sdk" }, `"ftp"`},
 		{"no host in URL", func(c *Config) { c.URL = "https:///sdk" }, "no host"},
+		{"plain http", func(c *Config) { c.URL = "http://vc.example/sdk" }, "plain http"},
 		{"no user", func(c *Config) { c.Username = "" }, "Username"},
 		{"no password", func(c *Config) { c.Password = "" }, "Password"},
 		{"no Host", func(c *Config) { c.Host = "" }, "Host"},

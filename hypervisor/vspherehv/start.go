@@ -3,6 +3,7 @@ package vspherehv
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/vmware/govmomi/object"
@@ -129,13 +130,13 @@ func (h *Hypervisor) removeStale(ctx context.Context, v vmInfo) error {
 	}
 	vm := object.NewVirtualMachine(h.vc, v.ref)
 	if v.power == types.VirtualMachinePowerStatePoweredOn {
-		h.log.LogAttrs(ctx, 0, "vspherehv: powering off stale copy in inventory",
+		h.log.LogAttrs(ctx, slog.LevelInfo, "vspherehv: powering off stale copy in inventory",
 			attr("vm", v.name), attr("host", other.name), attr("reason", hostDown))
 		if _, err := h.run(ctx, vm.PowerOff); err != nil && !alreadyOff(err) {
 			return wrap(err, hypervisor.ErrHostDown, "power off stale copy of %q on down host %q", v.name, other.name)
 		}
 	}
-	h.log.LogAttrs(ctx, 0, "vspherehv: unregistering stale copy",
+	h.log.LogAttrs(ctx, slog.LevelInfo, "vspherehv: unregistering stale copy",
 		attr("vm", v.name), attr("host", other.name), attr("power", string(v.power)))
 	if err := vm.Unregister(ctx); err != nil {
 		return wrap(err, hypervisor.ErrUnreachable, "unregister stale copy of %q on host %q", v.name, other.name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/vmware/govmomi/object"
@@ -40,7 +41,7 @@ func (h *Hypervisor) Stop(ctx context.Context, name string) error {
 				return nil
 			}
 		} else {
-			h.log.LogAttrs(ctx, 0, "vspherehv: guest shutdown refused, powering off",
+			h.log.LogAttrs(ctx, slog.LevelInfo, "vspherehv: guest shutdown refused, powering off",
 				attr("vm", name), attr("error", err.Error()))
 		}
 	}

@@ -142,6 +142,17 @@ type Power interface {
 	PowerState(ctx context.Context) (PowerState, error)
 }
 
+// EventSource is the optional capability of an adapter that pushes events
+// (Redfish Server-Sent Events). rack.Local finds it by type assertion on a
+// server's HealthReader (or sensor.Source) and reads that server's status
+// at once for each event instead of waiting for its next poll. Without
+// it, polling alone finds changes.
+type EventSource interface {
+	// Events delivers events until ctx ends; then the channel is closed.
+	// A slow reader loses older events, never the newest.
+	Events(ctx context.Context) (<-chan Event, error)
+}
+
 // BMC is everything an adapter offers for one server. The rack manager
 // takes each role separately, so a server may mix sources.
 type BMC interface {

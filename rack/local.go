@@ -164,8 +164,32 @@ func (l *Local) Journal(server string) *Journal { return l.journals[server] }
 func (l *Local) Topology() Topology { return l.cfg.Topology }
 
 // Run polls every server each Interval, journals the statuses and delivers
-// them to their watchers, until ctx ends.
+// them to their watchers, until ctx ends. A server whose Health (or
+// Sensors) implements bmc.EventSource is also read at once after each of
+// its events; events that arrive while such a read runs are folded into
+// one more read.
 func (l *Local) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, s := range l.cfg.Servers {
+		src, ok := s.Health.(bmc.EventSource)
+		if !ok {
+			src, ok = s.Sensors.(bmc.EventSource)
+		}
+		if !ok {
+			continue
+		}
+		events, err := src.Events(ctx)
+		if err != nil {
+			l.cfg.Logger.Warn("rack: no event stream; polling only", "server", s.Name, "err", err)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.followEvents(ctx, s.Name, events)
+		}()
+	}
 	t := time.NewTicker(l.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -174,6 +198,22 @@ func (l *Local) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+	}
+}
+
+// followEvents reads server's status after each event until the stream
+// closes.
+func (l *Local) followEvents(ctx context.Context, server string, events <-chan bmc.Event) {
+	for range events {
+		for len(events) > 0 { // fold a burst into one read
+			<-events
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if _, err := l.PollServer(ctx, server); err != nil {
+			l.cfg.Logger.Warn("rack: read after event", "server", server, "err", err)
 		}
 	}
 }

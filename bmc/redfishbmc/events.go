@@ -14,15 +14,9 @@ import (
 	"github.com/rackha/failover/bmc"
 )
 
-// EventSource is the optional capability of an adapter that pushes
-// events: a rack manager finds it by type assertion on a sensor.Source
-// or bmc.HealthReader, and reads Health at once for each event instead of
-// waiting for its next poll. Without it, polling alone finds changes.
-type EventSource interface {
-	// Events delivers events until ctx ends; then the channel is closed.
-	// A slow reader loses older events, never the newest.
-	Events(ctx context.Context) (<-chan bmc.Event, error)
-}
+// EventSource is bmc.EventSource: rack.Local reads a blade's status at
+// once for each event instead of waiting for its next poll.
+type EventSource = bmc.EventSource
 
 var _ EventSource = (*BMC)(nil)
 

@@ -209,7 +209,7 @@ func run(ctx context.Context, w io.Writer, vms int, jsonOut bool) (err error) {
 			return err
 		}
 		if err := log.waitFor(ctx, f.server.name, failover.EventRecovered, bgErr); err != nil {
-			return fmt.Errorf("%s on %s: %w", f.kind, f.server.name, err)
+			return fmt.Errorf("%s on %s: %w (last status: %s)", f.kind, f.server.name, err, lastStatus(local, f.server.name))
 		}
 	}
 	if err := log.err(); err != nil {
@@ -257,6 +257,16 @@ func placement(ctx context.Context, w io.Writer, servers []*server, vms int, jso
 		fmt.Fprintln(w)
 	}
 	return nil
+}
+
+// lastStatus says why a server is not healthy, for errors.
+func lastStatus(l *rack.Local, server string) string {
+	st, ok := l.Journal(server).Last()
+	if !ok {
+		return "none"
+	}
+	return fmt.Sprintf("reachable=%v err=%q power=%v fault=%v %q watchdog=%+v known=%v %q",
+		st.Reachable, st.Err, st.Health.Power, st.Health.Fault, st.Health.Detail, st.Watchdog, st.WatchdogKnown, st.WatchdogErr)
 }
 
 func sensorNumber(s *ipmisim.Sim, name string) (ipmisim.Sensor, error) {

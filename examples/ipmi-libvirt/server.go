@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -31,10 +32,9 @@ type server struct {
 
 	newMonitor func() (*failover.Monitor, error) // set once the rack exists
 
-	mu      sync.Mutex
-	stopOS  context.CancelFunc // ends the updater and the monitor
-	osDone  sync.WaitGroup
-	powered bool
+	mu     sync.Mutex
+	stopOS context.CancelFunc // ends the updater and the monitor
+	osDone sync.WaitGroup
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -102,9 +102,28 @@ func (s *server) boot(ctx context.Context) error {
 	osCtx, cancel := context.WithCancel(ctx)
 	s.stopOS = cancel
 	s.osDone.Add(2)
-	go func() { defer s.osDone.Done(); up.Run(osCtx) }()  //nolint:errcheck // an arm failure shows as an expired watchdog
-	go func() { defer s.osDone.Done(); mon.Run(osCtx) }() //nolint:errcheck // Run fails only if the rack refuses the watch
+	go func() { defer s.osDone.Done(); keepArmed(osCtx, up) }() //nolint:errcheck // an arm failure shows as an expired watchdog
+	go func() { defer s.osDone.Done(); mon.Run(osCtx) }()       //nolint:errcheck // Run fails only if the rack refuses the watch
 	return nil
+}
+
+// keepArmed runs the updater, arming again after a refused arm (a BMC
+// still busy with the power-on), as a booting OS would retry.
+func keepArmed(ctx context.Context, up *watchdog.Updater) {
+	for {
+		err := up.Run(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if os.Getenv("IPMI_LIBVIRT_DEBUG") != "" {
+			fmt.Fprintln(os.Stderr, "arm failed, retrying:", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // hang freezes the blade's OS: the watchdog is no longer kicked and the
@@ -122,31 +141,36 @@ func (s *server) hang() {
 
 // followPower links the blade to its BMC's power: power off kills the OS
 // and every VM of the host (as losing power would); power on boots the OS.
+// The power child's PID tells the boots apart, so an off-and-on shorter
+// than a poll (a fence followed at once by the restart) is not missed.
+// The host's VMs are destroyed within a poll (20 ms) of the power loss;
+// a real blade loses them at once.
 func (s *server) followPower(ctx context.Context, onErr func(error)) {
-	t := time.NewTicker(50 * time.Millisecond)
+	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
+	last := 0 // PID of the power child seen last; 0 while off
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		on := s.sim.PowerChild() != 0
-		s.mu.Lock()
-		was := s.powered
-		s.powered = on
-		s.mu.Unlock()
-		switch {
-		case was && !on:
+		pid := s.sim.PowerChild()
+		if pid == last {
+			continue
+		}
+		if last != 0 { // the power went off, perhaps on again since
 			s.hang()
 			if err := s.killVMs(ctx); err != nil {
 				onErr(err)
 			}
-		case !was && on:
+		}
+		if pid != 0 {
 			if err := s.boot(ctx); err != nil {
 				onErr(err)
 			}
 		}
+		last = pid
 	}
 }
 

@@ -71,8 +71,8 @@ const (
 )
 
 func run(ctx context.Context, w io.Writer, mockup string, vms int, jsonOut bool) error {
-	if vms < 1 || vms > 20 {
-		return fmt.Errorf("-vms %d: want 1 to 20", vms)
+	if vms < 1 || vms > 25 {
+		return fmt.Errorf("-vms %d: want 1 to 25", vms)
 	}
 	if mockup == "" {
 		var err error
@@ -106,7 +106,7 @@ func run(ctx context.Context, w io.Writer, mockup string, vms int, jsonOut bool)
 	}()
 	store := memstore.New()
 	for _, bl := range blades {
-		if err := vc.sizeHost(bl.esx, 64<<10, 16); err != nil {
+		if err := vc.sizeHost(bl.esx, 64<<10, 64); err != nil { // room for every VM of both blades
 			return err
 		}
 		if err := vc.createVMs(ctx, bl.esx, bl.name, vms); err != nil {

@@ -15,9 +15,11 @@ import (
 	"github.com/rackha/failover/bmc/redfishbmc/redfishsim"
 )
 
+func mockupDirOrErr() (string, error) { return redfishsim.MockupDir("public-bladed") }
+
 func mockupOrSkip(t *testing.T) string {
 	t.Helper()
-	dir, err := redfishsim.MockupDir("public-bladed")
+	dir, err := mockupDirOrErr()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI: %v", err)

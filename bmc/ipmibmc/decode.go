@@ -114,10 +114,12 @@ func encodeSetWatchdog(action watchdog.Action, countdown uint16, clear uint8, pr
 	return []byte{wdUseSMSOS, actions, 0, clear, byte(countdown), byte(countdown >> 8)}
 }
 
-// chassis is a decoded Get Chassis Status answer.
+// chassis is a decoded Get Chassis Status answer (IPMI 2.0 table 28-3,
+// byte 1): bit 0 power on, 1 overload, 2 interlock, 3 main power fault,
+// 4 power control fault.
 type chassis struct {
-	on, overload, interlock, powerFault, controlFault bool
-	lastEvent                                         uint8
+	on, overload, interlock, mainFault, controlFault bool
+	lastEvent                                        uint8
 }
 
 func decodeChassis(d []byte) (chassis, error) {
@@ -128,7 +130,7 @@ func decodeChassis(d []byte) (chassis, error) {
 		on:           d[0]&0x01 != 0,
 		overload:     d[0]&0x02 != 0,
 		interlock:    d[0]&0x04 != 0,
-		powerFault:   d[0]&0x08 != 0,
+		mainFault:    d[0]&0x08 != 0,
 		controlFault: d[0]&0x10 != 0,
 		lastEvent:    d[1],
 	}, nil

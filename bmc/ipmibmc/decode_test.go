@@ -72,7 +72,7 @@ func TestDecodeChassis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := chassis{on: true, overload: true, interlock: true, powerFault: true, controlFault: true}
+	want := chassis{on: true, overload: true, interlock: true, mainFault: true, controlFault: true}
 	if d := cmp.Diff(want, c, cmp.AllowUnexported(chassis{})); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}

@@ -24,8 +24,8 @@ func (b *BMC) Health(ctx context.Context) (bmc.Health, error) {
 		Power:          bmc.PowerOff,
 		Overload:       c.overload,
 		Interlock:      c.interlock,
-		PowerFault:     c.powerFault,
-		MainPowerFault: c.controlFault,
+		PowerFault:     c.controlFault, // power control fault
+		MainPowerFault: c.mainFault,
 	}
 	if c.on {
 		h.Power = bmc.PowerOn

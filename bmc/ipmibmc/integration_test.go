@@ -232,20 +232,16 @@ func TestPowerInChassisStatus(t *testing.T) {
 	if err := b.SetPower(ctx, bmc.PowerActionOn); err != nil {
 		t.Fatal(err)
 	}
-	second := s.PowerChild()
-	if st, _ := b.PowerState(ctx); st != bmc.PowerOn || second == 0 || second == first {
+	second := s.WaitPowerChild(first, 5*time.Second)
+	if st, _ := b.PowerState(ctx); st != bmc.PowerOn || second == 0 {
 		t.Fatalf("after on: state %v, child %d (was %d)", st, second, first)
 	}
 	if err := b.SetPower(ctx, bmc.PowerActionCycle); err != nil {
 		t.Fatal(err)
 	}
 	// The cycle restarts the child: wait for the new one.
-	deadline := time.Now().Add(10 * time.Second)
-	for s.PowerChild() == second || s.PowerChild() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("power cycle did not restart the server (child %d)", s.PowerChild())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if s.WaitPowerChild(second, 10*time.Second) == 0 {
+		t.Fatalf("power cycle did not restart the server (child %d)", s.PowerChild())
 	}
 	if st, _ := b.PowerState(ctx); st != bmc.PowerOn {
 		t.Errorf("after cycle: %v", st)

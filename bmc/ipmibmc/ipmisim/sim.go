@@ -90,7 +90,10 @@ func Start(cfg Config) (*Sim, error) {
 		if err = s.write(); err != nil {
 			return nil, err
 		}
-		if err = s.start(); err == nil {
+		if err = s.start(); err == nil && cfg.PoweredOn {
+			err = s.waitPowered()
+		}
+		if err == nil {
 			return s, nil
 		}
 		s.Stop()
@@ -147,10 +150,10 @@ func (s *Sim) write() error {
 	child := fmt.Sprintf(`#!/bin/sh
 # Power child of ipmi_sim: "on" while it runs. It ends by itself when
 # ipmi_sim goes away, so a killed simulator leaves nothing behind.
-echo $$ > %q
+echo $$ > %q.tmp && mv %q.tmp %q
 trap 'exit 0' TERM
 while kill -0 $PPID 2>/dev/null; do sleep 0.2; done
-`, s.path("child.pid"))
+`, s.path("child.pid"), s.path("child.pid"), s.path("child.pid"))
 	if err := os.WriteFile(s.path("child.sh"), []byte(child), 0o755); err != nil {
 		return fmt.Errorf("ipmisim: %w", err)
 	}
@@ -407,4 +410,31 @@ func (s *Sim) lanAnswers() bool {
 	buf := make([]byte, 256)
 	n, err := c.Read(buf)
 	return err == nil && n > 0
+}
+
+// waitPowered waits until the power child has started.
+func (s *Sim) waitPowered() error {
+	deadline := time.Now().Add(5 * time.Second)
+	for s.PowerChild() == 0 {
+		if time.Now().After(deadline) {
+			return errors.New("ipmisim: the power child did not start within 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// WaitPowerChild waits until a power child other than not runs (0 for
+// any) and returns its PID, or 0 after timeout.
+func (s *Sim) WaitPowerChild(not int, timeout time.Duration) int {
+	deadline := time.Now().Add(timeout)
+	for {
+		if pid := s.PowerChild(); pid != 0 && pid != not {
+			return pid
+		}
+		if time.Now().After(deadline) {
+			return 0
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -1,0 +1,152 @@
+package ipmibmc
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rackha/failover/bmc"
+	"github.com/rackha/failover/bmc/ipmibmc/ipmisim"
+)
+
+// lossyProxy relays UDP between the adapter and a BMC on loopback and can
+// drop the BMC's answers: the requests still reach the BMC, so an
+// operation may happen while its answer is lost.
+type lossyProxy struct {
+	ln, up *net.UDPConn
+	mu     sync.Mutex
+	client *net.UDPAddr
+	drop   func(n int) bool // n counts requests from 1; true drops n's answer
+	n      int
+	lose   bool // the answer to the current request is dropped
+}
+
+func newLossyProxy(t *testing.T, bmcAddr string) *lossyProxy {
+	t.Helper()
+	ln, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra, err := net.ResolveUDPAddr("udp", bmcAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := net.DialUDP("udp", nil, ra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &lossyProxy{ln: ln, up: up}
+	t.Cleanup(func() { ln.Close(); up.Close() })
+	go func() { // client -> BMC
+		buf := make([]byte, 2048)
+		for {
+			n, addr, err := ln.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.client = addr
+			p.n++
+			p.lose = p.drop != nil && p.drop(p.n)
+			p.mu.Unlock()
+			_, _ = up.Write(buf[:n])
+		}
+	}()
+	go func() { // BMC -> client
+		buf := make([]byte, 2048)
+		for {
+			n, err := up.Read(buf)
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			c, lose := p.client, p.lose
+			p.mu.Unlock()
+			if c != nil && !lose {
+				_, _ = ln.WriteToUDP(buf[:n], c)
+			}
+		}
+	}()
+	return p
+}
+
+// setDrop sets the drop rule, counting requests from now.
+func (p *lossyProxy) setDrop(f func(n int) bool) {
+	p.mu.Lock()
+	p.n, p.drop, p.lose = 0, f, false
+	p.mu.Unlock()
+}
+
+func lossyAdapter(t *testing.T) (*ipmisim.Sim, *lossyProxy, *BMC) {
+	s := startSim(t, ipmisim.Config{PoweredOn: true})
+	p := newLossyProxy(t, s.Addr())
+	cfg := simConfig(s)
+	cfg.Port = p.ln.LocalAddr().(*net.UDPAddr).Port
+	cfg.Retries = 0 // go-ipmi would otherwise re-send the request and get the next answer
+	cfg.Timeout = 300 * time.Millisecond
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if _, err := b.PowerState(ctxT(t, 5*time.Second)); err != nil { // session open
+		t.Fatal(err)
+	}
+	return s, p, b
+}
+
+// TestPowerAnswerLostButConfirmed: the Chassis Control answer is lost,
+// the BMC did power off, and the read-back confirms it: success.
+func TestPowerAnswerLostButConfirmed(t *testing.T) {
+	s, p, b := lossyAdapter(t)
+	p.setDrop(func(n int) bool { return n == 2 }) // 1: state before, 2: chassis control
+	if err := b.SetPower(ctxT(t, 10*time.Second), bmc.PowerActionOff); err != nil {
+		t.Fatalf("SetPower(off) with its answer lost but the state read back off: %v", err)
+	}
+	if s.PowerChild() != 0 {
+		t.Error("server still on")
+	}
+}
+
+// TestPowerAnswerLostIndeterminate: the request reaches the BMC (the
+// server goes off), but no answer comes back at all: the outcome cannot
+// be confirmed, so the error says indeterminate, not unreachable.
+func TestPowerAnswerLostIndeterminate(t *testing.T) {
+	s, p, b := lossyAdapter(t)
+	p.setDrop(func(n int) bool { return n >= 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := b.SetPower(ctx, bmc.PowerActionOff)
+	if !errors.Is(err, bmc.ErrIndeterminate) {
+		t.Fatalf("SetPower(off) with every answer lost: %v, want bmc.ErrIndeterminate", err)
+	}
+	t.Log(err)
+	p.setDrop(nil)
+	st, err := b.PowerState(ctxT(t, 5*time.Second))
+	// The BMC did carry it out: exactly why it must not be retried blindly.
+	if err != nil || st != bmc.PowerOff || s.PowerChild() != 0 {
+		t.Errorf("after answers return: %v, %v; the request did reach the BMC", st, err)
+	}
+}
+
+// TestReadingsAnswerLost: a reading whose answer is lost fails the poll
+// with bmc.ErrUnreachable; the next poll recovers on a new session.
+func TestReadingsAnswerLost(t *testing.T) {
+	_, p, b := lossyAdapter(t)
+	if _, err := b.Readings(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	p.setDrop(func(n int) bool { return n >= 5 && n <= 7 }) // a few answers mid-poll, and the retry's
+	_, err := b.Readings(ctxT(t, 5*time.Second))
+	if !errors.Is(err, bmc.ErrUnreachable) {
+		t.Fatalf("poll with lost answers: %v, want bmc.ErrUnreachable", err)
+	}
+	p.setDrop(nil)
+	rs, err := b.Readings(ctxT(t, 5*time.Second))
+	if err != nil || len(rs) != 24 {
+		t.Fatalf("next poll: %d readings, %v", len(rs), err)
+	}
+}

@@ -43,13 +43,16 @@ const (
 	vmNeedsFence                       // not checkpointed: cold start after the fence
 	vmWaitFence                        // plain takeover: start after the fence
 	vmStarting                         // start asked
+	vmRetry                            // start failed; asked again at retryAt
 	vmRunning                          // backup runs
 	vmFailed                           // start failed; alerted
 )
 
 type vmState struct {
-	img   imagestore.Image
-	phase vmPhase
+	img     imagestore.Image
+	phase   vmPhase
+	starts  int       // start attempts so far
+	retryAt time.Time // when phase is vmRetry
 }
 
 type peerState struct {
@@ -253,31 +256,44 @@ func (e *Engine) tick(now time.Time, server string, ps *peerState) {
 			ps.retryAt = time.Time{}
 			e.emit(Action{Kind: ActionInventory, Server: server})
 		}
-	case PhaseEvacuating:
-		if now.Before(ps.deadline) {
-			return
-		}
-		late := false
-		for i := range ps.vms {
-			if ps.vms[i].phase == vmCheckpointing {
-				ps.vms[i].phase = vmNeedsFence
-				late = true
-			}
-		}
-		if late {
-			e.alert(now, server, ps, ps.cause, "", fmt.Sprintf("evacuation not done within %v; fencing", e.p.EvacuationTimeout))
-			e.finish(now, server, ps)
-		}
 	case PhaseFencing:
 		if !ps.retryAt.IsZero() && !now.Before(ps.retryAt) {
 			ps.retryAt = time.Time{}
 			e.fence(server, ps)
+		}
+	case PhaseStarting, PhaseEvacuating:
+		for i := range ps.vms {
+			if v := &ps.vms[i]; v.phase == vmRetry && !now.Before(v.retryAt) {
+				e.startVM(server, v)
+			}
+		}
+		if ps.phase == PhaseEvacuating {
+			e.evacuationDeadline(now, server, ps)
 		}
 	case PhaseRecovering:
 		if !ps.alertedRecovery && !now.Before(ps.recoverBy) {
 			ps.alertedRecovery = true
 			e.alert(now, server, ps, ps.cause, "", fmt.Sprintf("not healthy %v after restart", e.p.RecoveryTimeout))
 		}
+	}
+}
+
+// evacuationDeadline fences for every VM still being checkpointed once the
+// evacuation deadline has passed.
+func (e *Engine) evacuationDeadline(now time.Time, server string, ps *peerState) {
+	if now.Before(ps.deadline) {
+		return
+	}
+	late := false
+	for i := range ps.vms {
+		if ps.vms[i].phase == vmCheckpointing {
+			ps.vms[i].phase = vmNeedsFence
+			late = true
+		}
+	}
+	if late {
+		e.alert(now, server, ps, ps.cause, "", fmt.Sprintf("evacuation not done within %v; fencing", e.p.EvacuationTimeout))
+		e.finish(now, server, ps)
 	}
 }
 
@@ -344,9 +360,8 @@ func (e *Engine) checkpointed(now time.Time, server string, ps *peerState, in In
 		e.notify(now, server, ps, Event{Type: EventAlert, VM: v.img.Name, Message: fmt.Sprintf("checkpoint failed: %v; will fence", in.Err)})
 	} else {
 		v.img = in.Image
-		v.phase = vmStarting
 		e.notify(now, server, ps, Event{Type: EventEvacuated, VM: v.img.Name})
-		e.emit(Action{Kind: ActionStartBackup, Server: server, Image: v.img})
+		e.startVM(server, v)
 	}
 	e.finish(now, server, ps)
 }
@@ -384,11 +399,27 @@ func (e *Engine) fenced(now time.Time, server string, ps *peerState, err error) 
 	for i := range ps.vms {
 		v := &ps.vms[i]
 		if v.phase == vmNeedsFence || v.phase == vmWaitFence {
-			v.phase = vmStarting
-			e.emit(Action{Kind: ActionStartBackup, Server: server, Image: v.img})
+			e.startVM(server, v)
 		}
 	}
 	e.finish(now, server, ps)
+}
+
+func (e *Engine) startVM(server string, v *vmState) {
+	v.phase = vmStarting
+	v.starts++
+	e.emit(Action{Kind: ActionStartBackup, Server: server, Image: v.img})
+}
+
+// retryable reports whether a failed start may succeed if tried again: not
+// when the image is bad, the claim was lost or the VM does not fit.
+func retryable(err error) bool {
+	for _, final := range []error{hypervisor.ErrBadImage, hypervisor.ErrNoCapacity, imagestore.ErrStaleGeneration, ErrClaimedElsewhere} {
+		if errors.Is(err, final) {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *Engine) started(now time.Time, server string, ps *peerState, in Input) {
@@ -397,8 +428,14 @@ func (e *Engine) started(now time.Time, server string, ps *peerState, in Input) 
 		return
 	}
 	if in.Err != nil {
+		if v.starts < e.p.StartAttempts && retryable(in.Err) {
+			v.phase, v.retryAt = vmRetry, now.Add(e.p.RetryInterval)
+			e.alert(now, server, ps, ps.cause, v.img.Name, fmt.Sprintf("start attempt %d/%d on %s failed: %v; retrying in %v",
+				v.starts, e.p.StartAttempts, e.self, in.Err, e.p.RetryInterval))
+			return
+		}
 		v.phase = vmFailed
-		e.alert(now, server, ps, ps.cause, v.img.Name, fmt.Sprintf("backup did not start on %s: %v", e.self, in.Err))
+		e.alert(now, server, ps, ps.cause, v.img.Name, fmt.Sprintf("backup did not start on %s after %d attempts: %v", e.self, v.starts, in.Err))
 	} else {
 		v.phase = vmRunning
 		e.notify(now, server, ps, Event{Type: EventBackupStarted, VM: v.img.Name, Resumed: in.Image.Checkpoint != ""})
@@ -415,7 +452,7 @@ func (e *Engine) finish(now time.Time, server string, ps *peerState) {
 	fence := false
 	for i := range ps.vms {
 		switch ps.vms[i].phase {
-		case vmCheckpointing, vmStarting:
+		case vmCheckpointing, vmStarting, vmRetry:
 			return
 		case vmNeedsFence, vmWaitFence:
 			fence = true

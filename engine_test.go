@@ -314,3 +314,27 @@ func BenchmarkEngineStatus32Readings(b *testing.B) {
 		}
 	}
 }
+
+func TestEngineRetriesTransientStartFailures(t *testing.T) {
+	e := newEngine(t, nil)
+	now := detect(t, e, func(s *rack.Status) { s.Health.Power = bmc.PowerOff })
+	imgs := images(2)
+	var got []string
+	got = append(got, kinds(step(e, Input{Kind: InputInventory, Time: now, Server: "b1", Images: imgs}))...)
+	got = append(got, kinds(step(e, Input{Kind: InputFenced, Time: now, Server: "b1"}))...)
+	got = append(got, kinds(step(e, Input{Kind: InputStarted, Time: now, Server: "b1", Image: imgs[0], Err: fmt.Errorf("vCenter still sees the old copy: %w", hypervisor.ErrNameTaken)}))...)
+	got = append(got, kinds(step(e, Input{Kind: InputStarted, Time: now, Server: "b1", Image: imgs[1], Err: fmt.Errorf("broken XML: %w", hypervisor.ErrBadImage)}))...)
+	got = append(got, kinds(step(e, Input{Kind: InputTick, Time: now.Add(time.Second)}))...) // not yet
+	got = append(got, kinds(step(e, Input{Kind: InputTick, Time: now.Add(5 * time.Second)}))...)
+	got = append(got, kinds(step(e, Input{Kind: InputStarted, Time: now.Add(5 * time.Second), Server: "b1", Image: imgs[0]}))...)
+	want := []string{
+		"fence", "notify:fenced", "start-backup:vm0", "start-backup:vm1",
+		"notify:alert:vm0", // attempt 1 failed, retrying
+		"notify:alert:vm1", // bad image: given up at once
+		"start-backup:vm0",
+		"notify:backup-started:vm0", "restart:on",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("actions (-want +got):\n%s", d)
+	}
+}

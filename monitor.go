@@ -290,12 +290,21 @@ func (m *Monitor) startBackup(ctx context.Context, from string, img imagestore.I
 	claim.Checkpoint = ""
 	stored, err := imagestore.Claim(c, m.cfg.Store, claim, m.cfg.Server)
 	if err != nil {
-		if errors.Is(err, imagestore.ErrStaleGeneration) {
-			if cur, gerr := m.cfg.Store.Get(c, img.Name); gerr == nil && cur.Owner != from {
-				err = fmt.Errorf("%w: %q is owned by %s: %v", ErrClaimedElsewhere, img.Name, cur.Owner, err)
-			}
+		if !errors.Is(err, imagestore.ErrStaleGeneration) {
+			return img, err
 		}
-		return img, err
+		cur, gerr := m.cfg.Store.Get(c, img.Name)
+		switch {
+		case gerr != nil:
+			return img, errors.Join(err, gerr)
+		case cur.Owner == m.cfg.Server && from != m.cfg.Server && cur.Generation == img.Generation+1:
+			// Our own claim of an earlier attempt: the VM is ours to start.
+			stored = cur
+		case cur.Owner != from:
+			return img, fmt.Errorf("%w: %q is owned by %s: %v", ErrClaimedElsewhere, img.Name, cur.Owner, err)
+		default:
+			return img, err
+		}
 	}
 	run := stored.Clone()
 	run.Checkpoint = ckpt

@@ -39,8 +39,12 @@ type Policy struct {
 	// FenceAttempts is how many times a fence is tried before the watcher
 	// gives up and alerts. Default 3.
 	FenceAttempts int
-	// RetryInterval is the wait before retrying a failed fence or image
-	// store read. Default 5 s.
+	// StartAttempts is how many times a backup start is tried before the
+	// VM is given up on and alerted. Bad images, lost claims and missing
+	// capacity are not retried. Default 3.
+	StartAttempts int
+	// RetryInterval is the wait before retrying a failed fence, backup
+	// start or image store read. Default 5 s.
 	RetryInterval time.Duration
 	// RecoveryTimeout is how long a restarted server has to report healthy
 	// before an alert says it did not come back. Default 10 min.
@@ -60,6 +64,7 @@ func DefaultPolicy() Policy {
 		UnreachableAlertPolls: 3,
 		EvacuationTimeout:     2 * time.Minute,
 		FenceAttempts:         3,
+		StartAttempts:         3,
 		RetryInterval:         5 * time.Second,
 		RecoveryTimeout:       10 * time.Minute,
 		Evacuate:              true,
@@ -88,6 +93,8 @@ func (p Policy) Validate() error {
 		return bad("EvacuationTimeout", p.EvacuationTimeout, "must be positive")
 	case p.FenceAttempts < 1:
 		return bad("FenceAttempts", p.FenceAttempts, "must be at least 1")
+	case p.StartAttempts < 1:
+		return bad("StartAttempts", p.StartAttempts, "must be at least 1")
 	case p.RetryInterval <= 0:
 		return bad("RetryInterval", p.RetryInterval, "must be positive")
 	case p.RecoveryTimeout <= 0:

@@ -30,7 +30,7 @@ func (r *Rack) bound(f *injected) time.Duration {
 	case VoltageSag, Overheat:
 		b += p.EvacuationTimeout
 	}
-	b += time.Duration(p.FenceAttempts) * lat.Power
+	b += time.Duration(p.FenceAttempts)*lat.Power + time.Duration(p.StartAttempts)*p.RetryInterval
 	watcher := r.Topology.WatcherOf(f.Server)
 	for _, d := range r.faults {
 		if d.Kind.Real() || (d.Server != f.Server && d.Server != watcher) {

@@ -37,6 +37,9 @@ const (
 	// to the store and hypervisors (or at the end of the step) and is
 	// restarted at the next step, with its state lost.
 	MonitorCrash FaultKind = "monitor-crash"
+	// StartFails: starts on this server's hypervisor fail for Fault.For
+	// (storage briefly unavailable), then work again.
+	StartFails FaultKind = "start-fails"
 	// Noise: a CPU temperature reads past critical for Fault.For, shorter
 	// than the debounce: a healthy server with a noisy sensor.
 	Noise FaultKind = "noise"

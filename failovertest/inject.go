@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/rackha/failover/bmc"
+	"github.com/rackha/failover/hypervisor"
 	"github.com/rackha/failover/imagestore"
 )
 
@@ -66,6 +67,9 @@ func (r *Rack) Inject(f Fault) error {
 				s.sw.at = s.sw.ops + 1<<30 // end of step
 			}
 		}
+	case StartFails:
+		s.HV.FailStart(fmt.Errorf("datastore briefly unavailable: %w", hypervisor.ErrUnreachable))
+		in.until = r.Now().Add(f.For)
 	case Noise:
 		if err := s.BMC.SetValue("CPU1 Temp", 96); err != nil {
 			return err
@@ -88,6 +92,8 @@ func (r *Rack) undo(f *injected) {
 		s.BMC.SetUnreachable(false)
 	case FenceFails, FenceIndeterminate:
 		s.BMC.FailPower(nil)
+	case StartFails:
+		s.HV.FailStart(nil)
 	case Noise:
 		if err := s.BMC.SetValue("CPU1 Temp", s.baseline["CPU1 Temp"]); err != nil {
 			r.violate("end noise on %s: %v", s.Name, err)

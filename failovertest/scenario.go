@@ -21,7 +21,7 @@ const (
 // 4 servers with 1 to 4 VMs each (sometimes too little capacity to carry
 // a peer), real failures one at a time while the rack is quiet, each
 // sometimes paired with an unreachable BMC, a failing or indeterminate
-// fence, or a crash of the watcher's monitor, plus noise, BMC losses and
+// fence, a crash of the watcher's monitor or failing starts on the watcher, plus noise, BMC losses and
 // monitor crashes at random. The same seed gives the same run. It returns
 // the rack and the faults in the order injected; r.Check() judges it.
 func Scenario(ctx context.Context, seed uint64) (*Rack, []Fault, error) {
@@ -56,11 +56,13 @@ func Scenario(ctx context.Context, seed uint64) (*Rack, []Fault, error) {
 		switch x := rng.IntN(100); {
 		case x < 8 && r.quiet():
 			inject(Fault{Kind: reals[rng.IntN(len(reals))], Server: server, For: time.Duration(1+rng.IntN(3)) * poll})
-			switch rng.IntN(6) {
+			switch rng.IntN(7) {
 			case 0:
 				inject(Fault{Kind: disturb[rng.IntN(len(disturb))], Server: server, For: time.Duration(1+rng.IntN(12)) * poll})
 			case 1:
 				inject(Fault{Kind: MonitorCrash, Server: r.Topology.WatcherOf(server), AfterCalls: rng.IntN(8)})
+			case 2:
+				inject(Fault{Kind: StartFails, Server: r.Topology.WatcherOf(server), For: time.Duration(1+rng.IntN(15)) * poll})
 			}
 		case x < 13:
 			if r.byName[server].up {

@@ -19,7 +19,8 @@ type Hypervisor struct {
 	names nameLocks
 
 	resMu    sync.Mutex
-	reserved int64 // MiB of starts under way
+	reserved int64            // MiB of starts under way
+	pending  map[string]int64 // those starts, by domain name
 }
 
 // The capabilities this adapter offers.

@@ -22,7 +22,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,14 +49,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ipmi-libvirt:", err)
 		os.Exit(1)
 	}
-}
-
-// faultLine is a fault in -json output, as in the quickstart.
-type faultLine struct {
-	Time   time.Time `json:"time"`
-	Type   string    `json:"type"`
-	Server string    `json:"server"`
-	Fault  string    `json:"fault"`
 }
 
 const (
@@ -135,7 +126,7 @@ func run(ctx context.Context, w io.Writer, vms int, jsonOut bool) (err error) {
 		return err
 	}
 
-	log := newTimeline(w, jsonOut)
+	log := failover.NewTimeline(w, jsonOut, nil)
 	pol := failover.DefaultPolicy()
 	pol.DebouncePolls = 2
 	pol.RetryInterval = time.Second
@@ -151,7 +142,7 @@ func run(ctx context.Context, w io.Writer, vms int, jsonOut bool) (err error) {
 				ActionTimeout: 20 * time.Second,
 				TickInterval:  200 * time.Millisecond,
 				Logger:        quiet,
-				OnEvent:       log.event,
+				OnEvent:       log.Record,
 			})
 		}
 	}
@@ -198,21 +189,21 @@ func run(ctx context.Context, w io.Writer, vms int, jsonOut bool) (err error) {
 		{b, "hang-os", func() error { b.hang(); return nil }, func() error { return nil }},
 	}
 	for _, f := range faults {
-		log.fault(f.server.name, f.kind)
+		log.Mark(f.server.name, f.kind, nil)
 		if err := f.inject(); err != nil {
 			return fmt.Errorf("inject %s on %s: %w", f.kind, f.server.name, err)
 		}
-		if err := log.waitFor(ctx, f.server.name, failover.EventRestarted, bgErr); err != nil {
+		if err := settle(ctx, log, f.server.name, failover.EventRestarted, bgErr); err != nil {
 			return fmt.Errorf("%s on %s: %w", f.kind, f.server.name, err)
 		}
 		if err := f.repair(); err != nil {
 			return err
 		}
-		if err := log.waitFor(ctx, f.server.name, failover.EventRecovered, bgErr); err != nil {
+		if err := settle(ctx, log, f.server.name, failover.EventRecovered, bgErr); err != nil {
 			return fmt.Errorf("%s on %s: %w (last status: %s)", f.kind, f.server.name, err, lastStatus(local, f.server.name))
 		}
 	}
-	if err := log.err(); err != nil {
+	if err := log.Err(); err != nil {
 		return err
 	}
 	return placement(ctx, w, servers, vms, jsonOut)
@@ -287,5 +278,3 @@ func mkdirs(dirs ...string) error {
 	return nil
 }
 
-// encodeLine writes v as one JSON line.
-func encodeLine(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }

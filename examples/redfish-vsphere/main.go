@@ -25,7 +25,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -53,14 +52,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "redfish-vsphere:", err)
 		os.Exit(1)
 	}
-}
-
-// faultLine is a fault in -json output, as in the quickstart.
-type faultLine struct {
-	Time   time.Time `json:"time"`
-	Type   string    `json:"type"`
-	Server string    `json:"server"`
-	Fault  string    `json:"fault"`
 }
 
 const (
@@ -146,7 +137,7 @@ func run(ctx context.Context, w io.Writer, mockup string, vms int, jsonOut bool)
 		return err
 	}
 
-	log := newTimeline(w, jsonOut)
+	log := failover.NewTimeline(w, jsonOut, nil)
 	pol := failover.DefaultPolicy()
 	pol.DebouncePolls = 2
 	pol.RetryInterval = time.Second
@@ -162,7 +153,7 @@ func run(ctx context.Context, w io.Writer, mockup string, vms int, jsonOut bool)
 				ActionTimeout: 45 * time.Second,
 				TickInterval:  200 * time.Millisecond,
 				Logger:        quiet,
-				OnEvent:       log.event,
+				OnEvent:       log.Record,
 			})
 		}
 	}
@@ -237,21 +228,21 @@ func run(ctx context.Context, w io.Writer, mockup string, vms int, jsonOut bool)
 			func() error { return setHealth(b, "OK", "OK", "processor replaced") }},
 	}
 	for _, f := range faults {
-		log.fault(f.blade.name, f.kind)
+		log.Mark(f.blade.name, f.kind, nil)
 		if err := f.inject(); err != nil {
 			return fmt.Errorf("inject %s on %s: %w", f.kind, f.blade.name, err)
 		}
-		if err := log.waitFor(ctx, f.blade.name, failover.EventRestarted, bgErr); err != nil {
+		if err := settle(ctx, log, f.blade.name, failover.EventRestarted, bgErr); err != nil {
 			return fmt.Errorf("%s on %s: %w", f.kind, f.blade.name, err)
 		}
 		if err := f.repair(); err != nil {
 			return err
 		}
-		if err := log.waitFor(ctx, f.blade.name, failover.EventRecovered, bgErr); err != nil {
+		if err := settle(ctx, log, f.blade.name, failover.EventRecovered, bgErr); err != nil {
 			return fmt.Errorf("%s on %s: %w", f.kind, f.blade.name, err)
 		}
 	}
-	if err := log.err(); err != nil {
+	if err := log.Err(); err != nil {
 		return err
 	}
 	return placement(ctx, w, blades, vms, jsonOut)
@@ -298,5 +289,3 @@ func placement(ctx context.Context, w io.Writer, blades []*blade, vms int, jsonO
 	return nil
 }
 
-// encodeLine writes v as one JSON line.
-func encodeLine(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }

@@ -47,7 +47,7 @@ func TestTwoFaultsJSON(t *testing.T) {
 		t.Error("a password appears in the output")
 	}
 
-	var faults []faultLine
+	var faults []failover.FaultMark
 	byFault := map[string][]failover.Event{}
 	sc := bufio.NewScanner(&out)
 	for sc.Scan() {
@@ -56,7 +56,7 @@ func TestTwoFaultsJSON(t *testing.T) {
 			t.Fatalf("not JSON: %q: %v", sc.Text(), err)
 		}
 		if raw["type"] == "fault" {
-			var f faultLine
+			var f failover.FaultMark
 			if err := json.Unmarshal(sc.Bytes(), &f); err != nil || f.Fault == "" || f.Server == "" {
 				t.Fatalf("fault line %q: %+v, %v", sc.Text(), f, err)
 			}

@@ -277,4 +277,3 @@ func mkdirs(dirs ...string) error {
 	}
 	return nil
 }
-

@@ -288,4 +288,3 @@ func placement(ctx context.Context, w io.Writer, blades []*blade, vms int, jsonO
 	}
 	return nil
 }
-

@@ -14,14 +14,17 @@ import (
 
 // lossyProxy relays UDP between the adapter and a BMC on loopback and can
 // drop the BMC's answers: the requests still reach the BMC, so an
-// operation may happen while its answer is lost.
+// operation may happen while its answer is lost. Like a NAT, it keeps one
+// upstream socket per client socket, so answers go back to the socket
+// that asked (a new session's socket never gets an old session's answer).
 type lossyProxy struct {
-	ln, up *net.UDPConn
-	mu     sync.Mutex
-	client *net.UDPAddr
-	drop   func(n int) bool // n counts requests from 1; true drops n's answer
-	n      int
-	lose   bool // the answer to the current request is dropped
+	ln   *net.UDPConn
+	bmc  *net.UDPAddr
+	mu   sync.Mutex
+	ups  map[string]*net.UDPConn
+	drop func(n int) bool // n counts requests from 1; true drops n's answer
+	n    int
+	lose bool // the answer to the current request is dropped
 }
 
 func newLossyProxy(t *testing.T, bmcAddr string) *lossyProxy {
@@ -34,12 +37,15 @@ func newLossyProxy(t *testing.T, bmcAddr string) *lossyProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := net.DialUDP("udp", nil, ra)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &lossyProxy{ln: ln, up: up}
-	t.Cleanup(func() { ln.Close(); up.Close() })
+	p := &lossyProxy{ln: ln, bmc: ra, ups: map[string]*net.UDPConn{}}
+	t.Cleanup(func() {
+		ln.Close()
+		p.mu.Lock()
+		for _, u := range p.ups {
+			u.Close()
+		}
+		p.mu.Unlock()
+	})
 	go func() { // client -> BMC
 		buf := make([]byte, 2048)
 		for {
@@ -48,29 +54,39 @@ func newLossyProxy(t *testing.T, bmcAddr string) *lossyProxy {
 				return
 			}
 			p.mu.Lock()
-			p.client = addr
+			up, ok := p.ups[addr.String()]
+			if !ok {
+				if up, err = net.DialUDP("udp", nil, ra); err != nil {
+					p.mu.Unlock()
+					return
+				}
+				p.ups[addr.String()] = up
+				go p.back(up, addr)
+			}
 			p.n++
 			p.lose = p.drop != nil && p.drop(p.n)
 			p.mu.Unlock()
 			_, _ = up.Write(buf[:n])
 		}
 	}()
-	go func() { // BMC -> client
-		buf := make([]byte, 2048)
-		for {
-			n, err := up.Read(buf)
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			c, lose := p.client, p.lose
-			p.mu.Unlock()
-			if c != nil && !lose {
-				_, _ = ln.WriteToUDP(buf[:n], c)
-			}
-		}
-	}()
 	return p
+}
+
+// back relays the BMC's answers on up to client.
+func (p *lossyProxy) back(up *net.UDPConn, client *net.UDPAddr) {
+	buf := make([]byte, 2048)
+	for {
+		n, err := up.Read(buf)
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		lose := p.lose
+		p.mu.Unlock()
+		if !lose {
+			_, _ = p.ln.WriteToUDP(buf[:n], client)
+		}
+	}
 }
 
 // setDrop sets the drop rule, counting requests from now.

@@ -127,7 +127,10 @@ func (s *session) newClient() (*client.Client, error) {
 	if s.cfg.Interface == InterfaceLAN {
 		return c.WithInterface(client.InterfaceLan), nil
 	}
-	return c.WithInterface(client.InterfaceLanplus).WithCipherSuiteID(types.CipherSuiteID(s.cfg.CipherSuite)), nil
+	// guardDialer keeps datagrams of other sessions away from go-ipmi's
+	// decryption, which panics on them (see guard.go).
+	return c.WithInterface(client.InterfaceLanplus).WithCipherSuiteID(types.CipherSuiteID(s.cfg.CipherSuite)).
+		WithUDPProxy(guardDialer{}), nil
 }
 
 // connect opens a session; mu is held.

@@ -23,6 +23,7 @@ type BMC struct {
 	sdrInfo repoInfo
 	sdrGen  uint64 // session generation the cache was checked in
 	sdrOK   bool
+	thAt    time.Time // when the thresholds were last read
 
 	// SEL position (health.go).
 	selMu    sync.Mutex

@@ -67,6 +67,11 @@ type Config struct {
 	// driver, which may act on it (Linux ipmi_watchdog preop): leave it off
 	// there.
 	WatchdogPretimeout bool
+	// ThresholdRefresh is how often the sensors' thresholds are read
+	// again (Get Sensor Thresholds), so that thresholds changed on the BMC
+	// take effect without a change of the SDR repository. Default 1 min:
+	// one request per sensor per minute.
+	ThresholdRefresh time.Duration
 	// PowerPoll is the interval between power-state reads while a power
 	// operation is being confirmed. Default 250 ms.
 	PowerPoll time.Duration
@@ -79,16 +84,17 @@ type Config struct {
 // user and password.
 func DefaultConfig(host, user, password string) Config {
 	return Config{
-		Host:        host,
-		Port:        623,
-		Username:    user,
-		Password:    password,
-		Interface:   InterfaceLanplus,
-		CipherSuite: 17,
-		Timeout:     time.Second,
-		Retries:     1,
-		PowerPoll:   250 * time.Millisecond,
-		Logger:      slog.Default(),
+		Host:             host,
+		Port:             623,
+		Username:         user,
+		Password:         password,
+		Interface:        InterfaceLanplus,
+		CipherSuite:      17,
+		Timeout:          time.Second,
+		Retries:          1,
+		PowerPoll:        250 * time.Millisecond,
+		ThresholdRefresh: time.Minute,
+		Logger:           slog.Default(),
 	}
 }
 
@@ -144,6 +150,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Config.Retries %d out of 0..10", ErrInvalidConfig, c.Retries)
 	case c.PowerPoll <= 0:
 		return fmt.Errorf("%w: Config.PowerPoll %v must be positive", ErrInvalidConfig, c.PowerPoll)
+	case c.ThresholdRefresh <= 0:
+		return fmt.Errorf("%w: Config.ThresholdRefresh %v must be positive", ErrInvalidConfig, c.ThresholdRefresh)
 	}
 	return nil
 }
@@ -175,8 +183,8 @@ func (c Config) String() string {
 	if c.Password != "" {
 		pw = "REDACTED"
 	}
-	return fmt.Sprintf("ipmibmc.Config{Host:%q Port:%d Username:%q Password:%s Interface:%s CipherSuite:%d AllowIPMI15:%t Timeout:%v Retries:%d WatchdogPretimeout:%t PowerPoll:%v}",
-		c.Host, c.Port, c.Username, pw, c.Interface, c.CipherSuite, c.AllowIPMI15, c.Timeout, c.Retries, c.WatchdogPretimeout, c.PowerPoll)
+	return fmt.Sprintf("ipmibmc.Config{Host:%q Port:%d Username:%q Password:%s Interface:%s CipherSuite:%d AllowIPMI15:%t Timeout:%v Retries:%d WatchdogPretimeout:%t ThresholdRefresh:%v PowerPoll:%v}",
+		c.Host, c.Port, c.Username, pw, c.Interface, c.CipherSuite, c.AllowIPMI15, c.Timeout, c.Retries, c.WatchdogPretimeout, c.ThresholdRefresh, c.PowerPoll)
 }
 
 // GoString is String, so %#v redacts too.

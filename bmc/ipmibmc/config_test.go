@@ -37,6 +37,7 @@ func TestValidate(t *testing.T) {
 		{"bad port", func(c *Config) { c.Port = 70000 }, ErrInvalidConfig, "Port 70000"},
 		{"zero timeout", func(c *Config) { c.Timeout = 0 }, ErrInvalidConfig, "Timeout"},
 		{"negative retries", func(c *Config) { c.Retries = -1 }, ErrInvalidConfig, "Retries -1"},
+		{"zero threshold refresh", func(c *Config) { c.ThresholdRefresh = 0 }, ErrInvalidConfig, "ThresholdRefresh"},
 		{"long user", func(c *Config) { c.Username = strings.Repeat("u", 17) }, ErrInvalidConfig, "Username"},
 	}
 	for _, tc := range tests {

@@ -26,9 +26,8 @@
 // Get SDR Repository Info and one Get Sensor Reading per sensor, and the
 // records are read again when the repository changes (a sensor added or
 // removed) or a new session was needed. Thresholds come from Get Sensor
-// Thresholds when the records are read (the SDR's own copy when the BMC
-// does not answer it); thresholds changed on the BMC later are seen at
-// the next re-read. Only analog sensors owned by the BMC itself (slave
+// Thresholds (the SDR's own copy when the BMC does not answer it), read
+// with the records and again every Config.ThresholdRefresh (1 min). Only analog sensors owned by the BMC itself (slave
 // address 0x20, LUN 0) are polled. A sensor that gives no reading is
 // returned unavailable, never as zero.
 //

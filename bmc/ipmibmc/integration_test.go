@@ -362,3 +362,40 @@ func TestBMCKilledMidPoll(t *testing.T) {
 		t.Fatalf("after restart: %d readings, err %v", len(rs), err)
 	}
 }
+
+// TestThresholdsRefreshed: thresholds changed on the BMC are picked up
+// after Config.ThresholdRefresh, without any SDR change.
+func TestThresholdsRefreshed(t *testing.T) {
+	s := startSim(t, ipmisim.Config{})
+	cfg := simConfig(s)
+	cfg.ThresholdRefresh = 300 * time.Millisecond
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := ctxT(t, 10*time.Second)
+	if _, err := b.Readings(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// CPU0 Temp (sensor 12): UNC 70, UCR 80, UNR 90 instead of 85/90/95.
+	if err := s.Console("sensor_set_threshold 0x20 0 12 settable 111000 0x5a 0x50 0x46 0 0 0"); err != nil {
+		t.Fatal(err)
+	}
+	want := sensor.Thresholds{UpperCaution: sensor.At(70), UpperCritical: sensor.At(80), UpperFatal: sensor.At(90)}
+	rs, err := b.Readings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := find(rs, "CPU0 Temp"); r.Thresholds == want {
+		t.Error("thresholds re-read on every poll; they should be cached until ThresholdRefresh")
+	}
+	time.Sleep(cfg.ThresholdRefresh)
+	if rs, err = b.Readings(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := find(rs, "CPU0 Temp")
+	if d := cmp.Diff(want, r.Thresholds); d != "" {
+		t.Errorf("thresholds after refresh (-want +got):\n%s", d)
+	}
+}

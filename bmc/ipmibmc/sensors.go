@@ -3,6 +3,7 @@ package ipmibmc
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rackha/failover/bmc"
@@ -78,13 +79,25 @@ func (b *BMC) sensors(ctx context.Context) ([]sdrSensor, error) {
 	b.sdrMu.Lock()
 	defer b.sdrMu.Unlock()
 	if b.sdrOK && info == b.sdrInfo && gen == b.sdrGen {
-		return b.sdrs, nil
+		if time.Since(b.thAt) < b.cfg.ThresholdRefresh {
+			return b.sdrs, nil
+		}
+		// Thresholds may have been changed on the BMC: read them into a
+		// copy, since callers may still range over the current slice.
+		sdrs := slices.Clone(b.sdrs)
+		for i := range sdrs {
+			if err := b.readThresholds(ctx, &sdrs[i]); err != nil {
+				return nil, err
+			}
+		}
+		b.sdrs, b.thAt = sdrs, time.Now()
+		return sdrs, nil
 	}
 	sdrs, err := b.readSDRs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	b.sdrs, b.sdrInfo, b.sdrGen, b.sdrOK = sdrs, info, gen, true
+	b.sdrs, b.sdrInfo, b.sdrGen, b.sdrOK, b.thAt = sdrs, info, gen, true, time.Now()
 	return sdrs, nil
 }
 

@@ -60,7 +60,7 @@ func New(cfg Config) (*BMC, error) {
 	// Only the session, behind a pointer, keeps the password.
 	pub := cfg
 	pub.Password = ""
-	return &BMC{cfg: pub, s: &session{cfg: cfg}, log: cfg.Logger}, nil
+	return &BMC{cfg: pub, s: &session{cfg: cfg, guard: &guardDialer{password: cfg.Password}}, log: cfg.Logger}, nil
 }
 
 // Close ends the session; later calls fail with bmc.ErrUnreachable.

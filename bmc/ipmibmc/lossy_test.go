@@ -166,3 +166,20 @@ func TestReadingsAnswerLost(t *testing.T) {
 		t.Fatalf("next poll: %d readings, %v", len(rs), err)
 	}
 }
+
+// inject sends d to the latest client socket, as if from the BMC.
+func (p *lossyProxy) inject(t *testing.T, d []byte) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, up := range p.ups {
+		_ = up
+		ua, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.ln.WriteToUDP(d, ua); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -102,6 +102,8 @@ const recvBuffer = 1024
 type session struct {
 	cfg Config
 
+	guard *guardDialer // lanplus only
+
 	mu     sync.Mutex
 	c      *client.Client
 	closed bool
@@ -130,7 +132,7 @@ func (s *session) newClient() (*client.Client, error) {
 	// guardDialer keeps datagrams of other sessions away from go-ipmi's
 	// decryption, which panics on them (see guard.go).
 	return c.WithInterface(client.InterfaceLanplus).WithCipherSuiteID(types.CipherSuiteID(s.cfg.CipherSuite)).
-		WithUDPProxy(guardDialer{}), nil
+		WithUDPProxy(s.guard), nil
 }
 
 // connect opens a session; mu is held.

@@ -2,6 +2,10 @@ package ipmibmc
 
 import (
 	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"hash"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -66,8 +70,10 @@ type guardConn struct {
 	rc       []byte // console random (RAKP 1)
 	role     uint8
 	user     string
-	k1       []byte // integrity key, once RAKP 2 was seen
-	codeLen  int
+	k1       []byte    // integrity key, once RAKP 2 was seen
+	codeLen  int       // integrity code length
+	mac      hash.Hash // HMAC keyed with k1, reused; nil: go-ipmi computes the code
+	sum      []byte
 
 	dropped atomic.Int64
 }
@@ -159,7 +165,15 @@ func (g *guardConn) learn(typ uint8, pl []byte) {
 		if err != nil || len(code) == 0 {
 			return // no integrity: only the shape checks apply
 		}
-		g.k1, g.codeLen = k1, len(code)
+		g.k1, g.codeLen, g.mac = k1, len(code), nil
+		switch g.integAlg {
+		case types.IntegrityAlg_HMAC_SHA1_96:
+			g.mac = hmac.New(sha1.New, k1)
+		case types.IntegrityAlg_HMAC_SHA256_128:
+			g.mac = hmac.New(sha256.New, k1)
+		case types.IntegrityAlg_HMAC_MD5_128:
+			g.mac = hmac.New(md5.New, k1)
+		}
 	}
 }
 
@@ -191,6 +205,12 @@ func (g *guardConn) accept(d []byte) bool {
 		return false
 	}
 	end := len(d) - g.codeLen
-	want, err := crypto.SessionIntegrityAuthCode(g.integAlg, d[rmcpHeader:end], g.k1, g.password)
-	return err == nil && hmac.Equal(want, d[end:])
+	if g.mac == nil {
+		want, err := crypto.SessionIntegrityAuthCode(g.integAlg, d[rmcpHeader:end], g.k1, g.password)
+		return err == nil && hmac.Equal(want, d[end:])
+	}
+	g.mac.Reset()
+	g.mac.Write(d[rmcpHeader:end])
+	g.sum = g.mac.Sum(g.sum[:0])
+	return hmac.Equal(g.sum[:g.codeLen], d[end:])
 }

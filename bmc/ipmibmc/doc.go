@@ -18,7 +18,9 @@
 // asked for explicitly (Config.AllowIPMI15), the cipher suite is always
 // set (17 by default, 3 allowed, 0 and other suites without encryption
 // refused with bmc.ErrInsecure), empty passwords are refused, and the
-// password never appears in logs, errors or %v output.
+// password never appears in logs, errors or %v output. Every RMCP+ answer's
+// integrity code is verified before go-ipmi decrypts it (guard.go): go-ipmi
+// v0.9.1 would otherwise crash the process on a forged or stale datagram.
 //
 // # Sensors
 //

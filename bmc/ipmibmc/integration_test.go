@@ -399,3 +399,30 @@ func TestThresholdsRefreshed(t *testing.T) {
 		t.Errorf("thresholds after refresh (-want +got):\n%s", d)
 	}
 }
+
+// TestErrorsWithoutPassword: refused logins and unreachable BMCs give
+// errors that say so without quoting the password.
+func TestErrorsWithoutPassword(t *testing.T) {
+	s := startSim(t, ipmisim.Config{})
+	cfg := simConfig(s)
+	cfg.Password = "Wr0ng-pw-4711"
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_, err = b.Readings(ctxT(t, 5*time.Second))
+	if !errors.Is(err, bmc.ErrUnreachable) || !strings.Contains(err.Error(), "authentication refused") {
+		t.Errorf("wrong password: %v", err)
+	}
+	u := unreachable(t)
+	_, err2 := u.Health(ctxT(t, 5*time.Second))
+	for _, e := range []error{err, err2, u.SetPower(ctxT(t, 5*time.Second), bmc.PowerActionOff)} {
+		if e == nil {
+			t.Fatal("no error")
+		}
+		if strings.Contains(e.Error(), "Wr0ng-pw-4711") || strings.Contains(e.Error(), "secret") {
+			t.Errorf("error quotes a password: %v", e)
+		}
+	}
+}

@@ -82,7 +82,7 @@ func (vc *vcenter) sizeHost(name string, memMiB int64, threads int16) error {
 	}
 	hw := *h.Summary.Hardware
 	hw.MemorySize, hw.NumCpuThreads = memMiB<<20, threads
-	vc.model.Service.Context.Update(h, []types.PropertyChange{{Name: "summary.hardware", Val: &hw}})
+	vc.model.Service.Context.Map.AtomicUpdate(vc.model.Service.Context, h, []types.PropertyChange{{Name: "summary.hardware", Val: &hw}})
 	return nil
 }
 
@@ -98,7 +98,7 @@ func (vc *vcenter) setHostUp(name string, up bool) error {
 	if up {
 		conn, power = types.HostSystemConnectionStateConnected, types.HostSystemPowerStatePoweredOn
 	}
-	vc.model.Service.Context.Update(h, []types.PropertyChange{
+	vc.model.Service.Context.Map.AtomicUpdate(vc.model.Service.Context, h, []types.PropertyChange{
 		{Name: "runtime.connectionState", Val: conn},
 		{Name: "runtime.powerState", Val: power},
 		{Name: "summary.runtime.connectionState", Val: conn},

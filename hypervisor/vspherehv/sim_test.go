@@ -127,7 +127,7 @@ func (s *sim) hostObj(t testing.TB, name string) *simulator.HostSystem {
 func (s *sim) failHost(t testing.TB, name string) {
 	t.Helper()
 	h := s.hostObj(t, name)
-	s.model.Service.Context.Update(h, []types.PropertyChange{
+	s.model.Service.Context.Map.AtomicUpdate(s.model.Service.Context, h, []types.PropertyChange{
 		{Name: "runtime.connectionState", Val: types.HostSystemConnectionStateNotResponding},
 		{Name: "runtime.powerState", Val: types.HostSystemPowerStatePoweredOff},
 		{Name: "summary.runtime.connectionState", Val: types.HostSystemConnectionStateNotResponding},
@@ -139,7 +139,7 @@ func (s *sim) failHost(t testing.TB, name string) {
 func (s *sim) maintenance(t testing.TB, name string) {
 	t.Helper()
 	h := s.hostObj(t, name)
-	s.model.Service.Context.Update(h, []types.PropertyChange{
+	s.model.Service.Context.Map.AtomicUpdate(s.model.Service.Context, h, []types.PropertyChange{
 		{Name: "runtime.inMaintenanceMode", Val: true},
 	})
 }
@@ -224,7 +224,7 @@ func (s *sim) sizeHost(t testing.TB, name string, memMiB int64, threads int16) {
 	hw := *h.Summary.Hardware
 	hw.MemorySize = memMiB << 20
 	hw.NumCpuThreads = threads
-	s.model.Service.Context.Update(h, []types.PropertyChange{{Name: "summary.hardware", Val: &hw}})
+	s.model.Service.Context.Map.AtomicUpdate(s.model.Service.Context, h, []types.PropertyChange{{Name: "summary.hardware", Val: &hw}})
 }
 
 // createDisk makes a virtual disk file of kib KiB on the datastore.

@@ -3,6 +3,7 @@
 // as a table or, with -json, as one JSON document.
 //
 //	go run ./examples/bmcstat -ipmi 127.0.0.1:623 -user admin [-pass P] [-cipher 3]
+//	go run ./examples/bmcstat -redfish https://127.0.0.1:8443 -user admin [-pass P] [-cacert FILE | -pin SHA256 | -insecure] [-system ID]
 //
 // The password may also come from the environment variable BMC_PASSWORD,
 // so that it need not appear in the process list.

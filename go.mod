@@ -3,10 +3,17 @@ module github.com/rackha/failover
 go 1.26
 
 require (
-	github.com/bougou/go-ipmi v0.9.1 // indirect
+	github.com/bougou/go-ipmi v0.9.1
+	github.com/google/go-cmp v0.7.0
+	github.com/stmcginnis/gofish v0.26.0
+	github.com/vmware/govmomi v0.56.0
+	libvirt.org/go/libvirt v1.12002.0
+	pgregory.net/rapid v1.3.0
+)
+
+require (
 	github.com/fatih/color v1.15.0 // indirect
 	github.com/go-ole/go-ole v1.3.0 // indirect
-	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/kr/pretty v0.3.1 // indirect
 	github.com/kr/text v0.2.0 // indirect
@@ -18,12 +25,8 @@ require (
 	github.com/olekukonko/tablewriter v1.0.9 // indirect
 	github.com/rivo/uniseg v0.2.0 // indirect
 	github.com/rogpeppe/go-internal v1.9.0 // indirect
-	github.com/stmcginnis/gofish v0.26.0 // indirect
-	github.com/vmware/govmomi v0.56.0 // indirect
 	golang.org/x/net v0.43.0 // indirect
 	golang.org/x/sys v0.35.0 // indirect
 	golang.org/x/term v0.34.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
-	libvirt.org/go/libvirt v1.12002.0 // indirect
-	pgregory.net/rapid v1.3.0 // indirect
 )

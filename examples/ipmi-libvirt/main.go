@@ -22,13 +22,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -211,38 +211,23 @@ func run(ctx context.Context, w io.Writer, vms int, jsonOut bool) (err error) {
 
 // placement checks that every VM runs on exactly one blade and prints where.
 func placement(ctx context.Context, w io.Writer, servers []*server, vms int, jsonOut bool) error {
-	where := map[string][]string{}
-	for _, s := range servers {
-		list, err := s.hv.List(ctx)
-		if err != nil {
-			return err
-		}
-		for _, vm := range list {
-			if vm.State == hypervisor.StateRunning {
-				where[vm.Name] = append(where[vm.Name], s.name)
-			}
-		}
+	hvs := map[string]hypervisor.Hypervisor{}
+	for _, x := range servers {
+		hvs[x.name] = x.hv
 	}
-	var names []string
-	for n := range where {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var errs []error
-	for _, n := range names {
-		if len(where[n]) != 1 {
-			errs = append(errs, fmt.Errorf("VM %s runs on %v", n, where[n]))
-		}
-	}
-	if len(names) != len(servers)*vms {
-		errs = append(errs, fmt.Errorf("%d VMs run, want %d", len(names), len(servers)*vms))
-	}
-	if err := errors.Join(errs...); err != nil {
+	where, err := hypervisor.Placement(ctx, hvs)
+	if err != nil {
 		return err
+	}
+	if err := hypervisor.CheckPlacement(where); err != nil {
+		return err
+	}
+	if len(where) != len(servers)*vms {
+		return fmt.Errorf("%d VMs run, want %d", len(where), len(servers)*vms)
 	}
 	if !jsonOut {
 		fmt.Fprintf(w, "\nboth faults handled; every VM runs on exactly one blade:")
-		for _, n := range names {
+		for _, n := range slices.Sorted(maps.Keys(where)) {
 			fmt.Fprintf(w, " %s@%s", n, where[n][0])
 		}
 		fmt.Fprintln(w)

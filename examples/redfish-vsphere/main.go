@@ -25,12 +25,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -250,38 +250,23 @@ func run(ctx context.Context, w io.Writer, mockup string, vms int, jsonOut bool)
 
 // placement checks that every VM runs on exactly one blade and prints where.
 func placement(ctx context.Context, w io.Writer, blades []*blade, vms int, jsonOut bool) error {
-	where := map[string][]string{}
-	for _, bl := range blades {
-		list, err := bl.hv.List(ctx)
-		if err != nil {
-			return err
-		}
-		for _, vm := range list {
-			if vm.State == hypervisor.StateRunning {
-				where[vm.Name] = append(where[vm.Name], bl.name)
-			}
-		}
+	hvs := map[string]hypervisor.Hypervisor{}
+	for _, x := range blades {
+		hvs[x.name] = x.hv
 	}
-	var names []string
-	for n := range where {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var errs []error
-	for _, n := range names {
-		if len(where[n]) != 1 {
-			errs = append(errs, fmt.Errorf("VM %s runs on %v", n, where[n]))
-		}
-	}
-	if len(names) != len(blades)*vms {
-		errs = append(errs, fmt.Errorf("%d VMs run, want %d", len(names), len(blades)*vms))
-	}
-	if err := errors.Join(errs...); err != nil {
+	where, err := hypervisor.Placement(ctx, hvs)
+	if err != nil {
 		return err
+	}
+	if err := hypervisor.CheckPlacement(where); err != nil {
+		return err
+	}
+	if len(where) != len(blades)*vms {
+		return fmt.Errorf("%d VMs run, want %d", len(where), len(blades)*vms)
 	}
 	if !jsonOut {
 		fmt.Fprintf(w, "\nboth faults handled; every VM runs on exactly one blade:")
-		for _, n := range names {
+		for _, n := range slices.Sorted(maps.Keys(where)) {
 			fmt.Fprintf(w, " %s@%s", n, where[n][0])
 		}
 		fmt.Fprintln(w)

@@ -111,18 +111,9 @@ func newRig(t *testing.T) (*rig, context.Context) {
 	pol.RecoveryTimeout = 30 * time.Second
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = local.Run(ctx) }()
+	// local.Run reads a blade at once on each of its events (bmc.EventSource).
+	wg.Add(2)
 	for _, bl := range []*blade{r.a, r.b} {
-		evs, err := bl.bmc.Events(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(2)
-		go func() { // the event -> immediate poll bridge
-			defer wg.Done()
-			for range evs {
-				_, _ = local.PollServer(ctx, bl.name)
-			}
-		}()
 		go func() { defer wg.Done(); r.followPower(ctx, bl) }()
 	}
 	mon, err := failover.NewMonitor(failover.Config{

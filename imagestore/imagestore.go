@@ -30,8 +30,17 @@ type Image struct {
 	// Checkpoint references saved memory state on shared storage, or is
 	// empty. A backup resumes from it when set, else cold-starts.
 	Checkpoint string
+	// CheckpointGeneration is the Generation the image was stored at by
+	// the Put that recorded Checkpoint. A checkpoint may be resumed once,
+	// by the claim that directly follows it: only while Generation is
+	// CheckpointGeneration+1. Hypervisors refuse any other resume
+	// (hypervisor.ErrBadImage): old memory over newer disks corrupts them.
+	CheckpointGeneration uint64
 	// Owner is the server that may run the VM. Only the owner runs it.
 	Owner string
+	// PreviousOwner is the server Owner took the VM over from (set by
+	// Claim), or empty. Alerts about a VM that did not come back name it.
+	PreviousOwner string
 	// Generation counts changes; 0 means never stored.
 	Generation uint64
 	// Priority orders takeover: higher first.
@@ -80,6 +89,9 @@ type Store interface {
 // fencing step before a backup starts. It returns the stored image.
 func Claim(ctx context.Context, s Store, img Image, owner string) (Image, error) {
 	img = img.Clone()
+	if img.Owner != owner {
+		img.PreviousOwner = img.Owner
+	}
 	img.Owner = owner
 	out, err := s.Put(ctx, img)
 	if err != nil {

@@ -37,4 +37,16 @@ type Status struct {
 	Watchdog      watchdog.State
 	WatchdogKnown bool
 	WatchdogErr   string
+
+	// Fast marks a fast poll: only Health (chassis power and fault bits)
+	// was read. Readings and Watchdog are absent, which says nothing
+	// about them.
+	Fast bool
+
+	// RackFailed is how many servers of the rack the rack manager saw
+	// failed (off, faulted, watchdog expired or unreachable) within its
+	// storm window, this one included; RackSize is how many servers the
+	// rack has. Zero RackSize: not known (no storm guard).
+	RackFailed int
+	RackSize   int
 }

@@ -1,13 +1,7 @@
 package failover
 
-import "time"
+import "github.com/rackha/failover/clock"
 
-// Clock tells the time. Monitors use the real clock unless a simulation
-// gives them a manual one (failovertest.Clock).
-type Clock interface {
-	Now() time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
+// Clock tells the time; see package clock. Monitors use clock.Real unless
+// given another.
+type Clock = clock.Clock

@@ -11,3 +11,7 @@ var (
 	// ErrClaimedElsewhere: a VM's image is owned by a third server.
 	ErrClaimedElsewhere = errors.New("failover: VM claimed by another server")
 )
+
+// ErrRunningElsewhere: the VM's last host reports it running, so it is
+// not started here.
+var ErrRunningElsewhere = errors.New("failover: VM reported running elsewhere")

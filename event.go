@@ -46,6 +46,9 @@ type Event struct {
 	Peer   string
 	Cause  Cause
 	VM     string
+	// VMs lists the VMs an alert is about when there are several (a storm
+	// hold, a fence never confirmed).
+	VMs []string
 	// Resumed: the backup was resumed from a checkpoint, not cold-started.
 	Resumed bool
 	// Sensor, Value, Unit and Threshold describe a voltage or temperature
@@ -67,6 +70,7 @@ type eventJSON struct {
 	Peer      string    `json:"peer,omitempty"`
 	Cause     Cause     `json:"cause,omitempty"`
 	VM        string    `json:"vm,omitempty"`
+	VMs       []string  `json:"vms,omitempty"`
 	Resumed   bool      `json:"resumed,omitempty"`
 	Sensor    string    `json:"sensor,omitempty"`
 	Value     *float64  `json:"value,omitempty"`
@@ -80,7 +84,7 @@ type eventJSON struct {
 // type, server, peer, cause, vm, resumed, sensor, value, unit, threshold,
 // since_ms and message; empty ones are left out.
 func (e Event) MarshalJSON() ([]byte, error) {
-	j := eventJSON{Time: e.Time, Type: e.Type, Server: e.Server, Peer: e.Peer, Cause: e.Cause, VM: e.VM,
+	j := eventJSON{Time: e.Time, Type: e.Type, Server: e.Server, Peer: e.Peer, Cause: e.Cause, VM: e.VM, VMs: e.VMs,
 		Resumed: e.Resumed, Sensor: e.Sensor, Unit: e.Unit, Message: e.Message}
 	if e.Sensor != "" {
 		j.Value, j.Threshold = &e.Value, &e.Threshold
@@ -98,7 +102,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*e = Event{Time: j.Time, Type: j.Type, Server: j.Server, Peer: j.Peer, Cause: j.Cause, VM: j.VM,
+	*e = Event{Time: j.Time, Type: j.Type, Server: j.Server, Peer: j.Peer, Cause: j.Cause, VM: j.VM, VMs: j.VMs,
 		Resumed: j.Resumed, Sensor: j.Sensor, Unit: j.Unit, Message: j.Message}
 	if j.Value != nil {
 		e.Value = *j.Value

@@ -10,12 +10,20 @@ import (
 
 // Policy is how a watcher judges its peers and acts on a failure.
 type Policy struct {
-	// DebouncePolls is how many consecutive polls a condition must hold
-	// before it counts. Default 3: one bad poll is noise.
+	// DebouncePolls is how many consecutive full polls a condition must
+	// hold before it counts. Default 4: healthy BMCs spike for a poll or
+	// two often and glitch for three now and then (a sensor re-scan, a
+	// fan ramp); four is the first count such noise does not reach.
 	DebouncePolls int
 	// DebounceDwell is how long a condition must hold besides
 	// DebouncePolls. Default 0 (polls alone decide).
 	DebounceDwell time.Duration
+	// FastDwell is how long power off or a blade fault must hold, seen by
+	// fast polls (rack.Status.Fast) or full ones, before it counts; hard
+	// faults are judged by time, not poll count, so a fast poll detects
+	// them within about FastDwell plus one fast interval. Default 500 ms:
+	// two fast polls at 250 ms confirm the first.
+	FastDwell time.Duration
 	// DangerLevel is the threshold level at which a voltage or temperature
 	// is a failure. Default sensor.LevelCritical, the BMC's own critical
 	// thresholds.
@@ -39,6 +47,24 @@ type Policy struct {
 	// FenceAttempts is how many times a fence is tried before the watcher
 	// gives up and alerts. Default 3.
 	FenceAttempts int
+	// FenceSettle is how long to wait after a power-off is read back
+	// before any backup starts: some BMCs (iLO among them, which is why
+	// fence_ipmilan has power_wait) report off before the host really is.
+	// Default 1 s; raise it for BMCs known to report early.
+	FenceSettle time.Duration
+	// MaxParallelStarts bounds how many backup starts (with their claims)
+	// run at once on the watcher, and how many checkpoints at once on one
+	// failed server. Default 32, as vSphere HA powers on up to 32 VMs at
+	// once per host: enough that a blade's VMs start together, few enough
+	// that shared storage is not swamped.
+	MaxParallelStarts int
+	// StormFraction: while more than this fraction of the rack has failed
+	// within the rack manager's storm window (rack.Status.RackFailed of
+	// RackSize), new takeovers are held and one alert names the VMs held;
+	// a PDU or switch failure must not set off a storm of fences. Default
+	// 0.5, as Kubernetes' Node Health Check stops remediating below 51%
+	// healthy. 1 turns the guard off.
+	StormFraction float64
 	// StartAttempts is how many times a backup start is tried before the
 	// VM is given up on and alerted. Bad images, lost claims and missing
 	// capacity are not retried. Default 3.
@@ -57,7 +83,11 @@ type Policy struct {
 // DefaultPolicy returns the defaults documented on Policy.
 func DefaultPolicy() Policy {
 	return Policy{
-		DebouncePolls:         3,
+		DebouncePolls:         4,
+		FastDwell:             500 * time.Millisecond,
+		FenceSettle:           time.Second,
+		MaxParallelStarts:     32,
+		StormFraction:         0.5,
 		DangerLevel:           sensor.LevelCritical,
 		Hysteresis:            0.02,
 		ZeroVolts:             0.5,
@@ -81,6 +111,14 @@ func (p Policy) Validate() error {
 		return bad("DebouncePolls", p.DebouncePolls, "must be at least 1")
 	case p.DebounceDwell < 0:
 		return bad("DebounceDwell", p.DebounceDwell, "must not be negative")
+	case p.FastDwell < 0:
+		return bad("FastDwell", p.FastDwell, "must not be negative")
+	case p.FenceSettle < 0:
+		return bad("FenceSettle", p.FenceSettle, "must not be negative")
+	case p.MaxParallelStarts < 1:
+		return bad("MaxParallelStarts", p.MaxParallelStarts, "must be at least 1")
+	case math.IsNaN(p.StormFraction) || p.StormFraction <= 0 || p.StormFraction > 1:
+		return bad("StormFraction", p.StormFraction, "must be in (0, 1]")
 	case p.DangerLevel < sensor.LevelCaution || p.DangerLevel > sensor.LevelFatal:
 		return bad("DangerLevel", p.DangerLevel, "must be caution, critical or fatal")
 	case math.IsNaN(p.Hysteresis) || p.Hysteresis < 0 || p.Hysteresis >= 1:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rackha/failover/clock"
 	"io"
 	"sync"
 	"time"
@@ -39,11 +40,11 @@ type FaultMark struct {
 
 // NewTimeline writes to w, as JSON lines if jsonLines. clock gives the
 // start and the fault times (nil: the real clock).
-func NewTimeline(w io.Writer, jsonLines bool, clock Clock) *Timeline {
-	if clock == nil {
-		clock = realClock{}
+func NewTimeline(w io.Writer, jsonLines bool, c Clock) *Timeline {
+	if c == nil {
+		c = clock.Real{}
 	}
-	return &Timeline{w: w, json: jsonLines, clock: clock, start: clock.Now(), changed: make(chan struct{})}
+	return &Timeline{w: w, json: jsonLines, clock: c, start: c.Now(), changed: make(chan struct{})}
 }
 
 // Mark notes that fault was injected on server, which owned vms.

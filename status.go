@@ -1,0 +1,161 @@
+package failover
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/rackha/failover/bmc"
+	"github.com/rackha/failover/rack"
+)
+
+// Causes judged by time on fast polls as well as by count on full ones.
+const (
+	fastNoPower    = 1 // index of CauseNoPower in causeOrder
+	fastBladeFault = 2 // index of CauseBladeFault in causeOrder
+	// fastObservations: a timed cause also needs this many statuses in a
+	// row, so one stale answer spanning FastDwell is not enough.
+	fastObservations = 3
+)
+
+// status judges one status of a watched server.
+func (e *Engine) status(now time.Time, st *rack.Status) {
+	if st.RackSize > 0 {
+		e.storm = stormView{failed: st.RackFailed, size: st.RackSize}
+	}
+	ps := e.peer(st.Server)
+	if !st.Reachable {
+		if st.Fast {
+			return // full polls count unreachability
+		}
+		ps.count = [numCauses]int{}
+		ps.fastN = [numCauses]int{}
+		ps.healthy = 0
+		ps.unreachable++
+		if ps.unreachable >= e.p.UnreachableAlertPolls && !ps.alertedLost {
+			ps.alertedLost = true
+			e.alert(now, ps, CauseBMCUnreachable, "",
+				fmt.Sprintf("BMC unreachable for %d polls (%s); no takeover without a confirmed fence", ps.unreachable, st.Err))
+			if ps.phase == PhaseWatching {
+				e.act(Action{Kind: ActionInventory, Server: ps.name}, pending{server: ps.name, atRisk: true})
+			}
+		}
+		return
+	}
+	if !st.Fast {
+		ps.unreachable, ps.alertedLost = 0, false
+	}
+	var held [numCauses]bool
+	var hits [numCauses]hit
+	if st.Fast {
+		held = e.judgeHealth(st)
+	} else {
+		held, hits = e.judge(st, ps.danger)
+	}
+
+	switch ps.phase {
+	case PhaseWatching:
+	case PhaseRecovering, PhaseStuck:
+		if st.Fast {
+			return // recovery is judged on full statuses
+		}
+		if held == ([numCauses]bool{}) {
+			ps.healthy++
+		} else {
+			ps.healthy = 0
+		}
+		if ps.healthy >= e.p.DebouncePolls {
+			ps.phase = PhaseWatching
+			ps.count = [numCauses]int{}
+			ps.fastN = [numCauses]int{}
+			e.notify(now, ps, Event{Type: EventRecovered, Message: "reports healthy; watching again"})
+			ps.detectedAt, ps.cause, ps.vms = time.Time{}, CauseNone, nil
+		}
+		return
+	default:
+		return // a takeover is under way
+	}
+
+	fired := -1
+	for c := range numCauses {
+		timed := c == fastNoPower || c == fastBladeFault
+		if !held[c] {
+			if timed {
+				ps.fastN[c] = 0
+			}
+			if !st.Fast {
+				ps.count[c] = 0
+			}
+			continue
+		}
+		if timed {
+			if ps.fastN[c] == 0 {
+				ps.fastSince[c] = now
+			}
+			ps.fastN[c]++
+			if fired < 0 && ps.fastN[c] >= fastObservations && now.Sub(ps.fastSince[c]) >= e.p.FastDwell {
+				fired = c
+			}
+		}
+		if st.Fast {
+			continue
+		}
+		if ps.count[c] == 0 {
+			ps.since[c] = now
+		}
+		ps.count[c]++
+		if fired < 0 && ps.count[c] >= e.p.DebouncePolls && now.Sub(ps.since[c]) >= e.p.DebounceDwell {
+			fired = c
+		}
+	}
+	if fired < 0 {
+		return
+	}
+	e.detected(now, ps, st, fired, hits[fired])
+}
+
+// judgeHealth is judge for a fast status: power and fault bits only.
+func (e *Engine) judgeHealth(st *rack.Status) (held [numCauses]bool) {
+	if st.HealthErr != "" {
+		return held
+	}
+	h := st.Health
+	held[fastNoPower] = h.Power == bmc.PowerOff || h.MainPowerFault
+	held[fastBladeFault] = h.Fault || h.PowerFault || h.Overload || h.Interlock
+	return held
+}
+
+func (e *Engine) detected(now time.Time, ps *peerState, st *rack.Status, fired int, h hit) {
+	ps.cause = causeOrder[fired]
+	ps.detectedAt = now
+	ps.degraded = (ps.cause == CauseTemperature || ps.cause == CauseVoltage) && st.HealthErr == "" && st.Health.Power == bmc.PowerOn
+	ps.fences, ps.fenced, ps.vms, ps.alertedHeld = 0, false, nil, false
+	ps.retryAt, ps.settleUntil = time.Time{}, time.Time{}
+	ev := Event{Type: EventDetected, Cause: ps.cause}
+	if h.name != "" {
+		ev.Sensor, ev.Value, ev.Unit, ev.Threshold = h.name, h.value, h.unit, h.threshold
+	}
+	if ps.cause == CauseBladeFault && st.Health.Detail != "" {
+		ev.Message = st.Health.Detail
+	}
+	if st.Fast {
+		if ev.Message != "" {
+			ev.Message += "; "
+		}
+		ev.Message += "seen by fast polls"
+	}
+	e.notify(now, ps, ev)
+	ps.phase = PhaseInventory
+	e.act(Action{Kind: ActionInventory, Server: ps.name}, pending{server: ps.name})
+}
+
+// atRisk names, one alert each, the VMs of a server whose BMC is lost:
+// none of them will be taken over until it answers again.
+func (e *Engine) atRisk(now time.Time, ps *peerState, in Input) {
+	if in.Err != nil {
+		e.alert(now, ps, CauseBMCUnreachable, "", fmt.Sprintf("cannot list its VMs: %v", in.Err))
+		return
+	}
+	for _, img := range in.Images {
+		e.alert(now, ps, CauseBMCUnreachable, img.Name, "at risk: not taken over while the BMC is unreachable")
+	}
+}

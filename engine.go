@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sort"
 	"time"
-
 )
 
 // Phase is where the engine stands with one watched server.

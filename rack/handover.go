@@ -42,34 +42,50 @@ func (l *Local) dead(watcher string, at time.Time) bool {
 	return !s.live && at.Sub(s.since) >= l.cfg.HandoverAfter
 }
 
-// assignWatcher chooses server's watcher at time at. It returns the
-// previous watcher when that changed, for the caller to log once l.mu is
-// released. Called with l.mu held.
-func (l *Local) assignWatcher(server string, at time.Time) (from string, changed bool) {
+// move is a change of who watches a server, to be logged once l.mu is
+// released.
+type move struct {
+	server, from, to string
+	moved            bool
+	orphan           int // +1: nobody live can watch it now; -1: somebody can again
+}
+
+// assignWatcher chooses server's watcher at time at. Called with l.mu
+// held.
+func (l *Local) assignWatcher(server string, at time.Time) move {
 	own := l.cfg.Topology.WatcherOf(server)
-	chosen := own
+	chosen, orphan := own, true
 	seen := map[string]bool{}
 	for w := own; w != "" && w != server && !seen[w]; w = l.cfg.Topology.WatcherOf(w) {
 		seen[w] = true
 		if !l.dead(w, at) {
-			chosen = w
+			chosen, orphan = w, false
 			break
 		}
 	}
 	s := l.state[server]
-	if chosen == s.watcher {
-		return "", false
+	m := move{server: server, from: s.watcher, to: chosen, moved: chosen != s.watcher}
+	if orphan != s.orphan {
+		m.orphan = 1
+		if !orphan {
+			m.orphan = -1
+		}
 	}
-	from, s.watcher = s.watcher, chosen
-	return from, true
+	s.watcher, s.orphan = chosen, orphan
+	return m
 }
 
-// logMove logs that server's statuses now go to watcher to instead of from.
-func (l *Local) logMove(server, from, to string) {
-	if own := l.cfg.Topology.WatcherOf(server); to == own {
-		l.cfg.Logger.Info("rack: watching handed back", "server", server, "from", from, "to", to)
-	} else {
-		l.cfg.Logger.Info("rack: watching handed over", "server", server, "from", from, "to", to, "gone", own)
+func (l *Local) logMove(m move) {
+	own := l.cfg.Topology.WatcherOf(m.server)
+	switch {
+	case m.orphan > 0:
+		l.cfg.Logger.Warn("rack: nobody live can watch server; its statuses go to its gone watcher", "server", m.server, "watcher", own)
+	case m.moved && m.to == own:
+		l.cfg.Logger.Info("rack: watching handed back", "server", m.server, "from", m.from, "to", m.to)
+	case m.moved:
+		l.cfg.Logger.Info("rack: watching handed over", "server", m.server, "from", m.from, "to", m.to, "gone", own)
+	case m.orphan < 0:
+		l.cfg.Logger.Info("rack: watcher back", "server", m.server, "watcher", own)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -220,6 +221,14 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 // Journal returns server's journal, or nil for an unknown server.
 func (l *Local) Journal(server string) *Journal { return l.journals[server] }
 
+// Config returns the configuration in effect: the caller's, with its
+// unset optional fields filled by NewLocal.
+func (l *Local) Config() LocalConfig {
+	c := l.cfg
+	c.Servers = slices.Clone(c.Servers)
+	return c
+}
+
 // Topology returns the rack's topology.
 func (l *Local) Topology() Topology { return l.cfg.Topology }
 
@@ -410,17 +419,14 @@ func (l *Local) record(st *Status) {
 	l.mu.Lock()
 	l.noteFailure(st)
 	l.updateLiveness(st.Server, st.Time)
-	from, moved := l.assignWatcher(st.Server, st.Time)
-	to := l.state[st.Server].watcher
+	m := l.assignWatcher(st.Server, st.Time)
 	j := l.journals[st.Server]
 	if last, ok := j.Last(); !st.Fast || !ok || news(last, *st) {
 		j.Append(*st)
 	}
 	l.deliverLocked(*st)
 	l.mu.Unlock()
-	if moved {
-		l.logMove(st.Server, from, to)
-	}
+	l.logMove(m)
 }
 
 // deliverLocked sends st to every subscription of st.Server's current

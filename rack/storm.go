@@ -17,6 +17,7 @@ type serverState struct {
 	live    bool      // subs > 0 and not failed
 	since   time.Time // when live last changed
 	watcher string    // who receives its statuses now
+	orphan  bool      // its watcher and all who could stand in are dead
 }
 
 func (s *serverState) failed() bool { return s.healthFailed || s.wdExpired }

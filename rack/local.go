@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,9 +32,18 @@ type LocalConfig struct {
 	Topology Topology
 	// Servers of the rack; each must appear in Topology. Required.
 	Servers []Server
-	// Interval between polls of every server in Run. Default 1 s: with
-	// three-poll debounce a failure is acted on within about 3 s.
+	// Interval between full polls of every server in Run. Default 1 s:
+	// with three-poll debounce a failure is acted on within about 3 s.
 	Interval time.Duration
+	// FastInterval between fast polls in Run, which read only Health
+	// (power state and fault bits: one chassis-status read on IPMI,
+	// PowerState and Status on Redfish; PowerState alone without a
+	// HealthReader). Default 250 ms: a power loss or fault bit reaches the
+	// watcher four times sooner than at Interval, and one small read per
+	// server four times a second is light for a BMC. Negative turns the
+	// fast poll off; 0 in a config given to NewLocal means the default. A
+	// FastInterval not shorter than Interval only adds reads.
+	FastInterval time.Duration
 	// CallTimeout bounds each read of one BMC. Default 2 s, so one slow
 	// BMC cannot stall a round for long.
 	CallTimeout time.Duration
@@ -41,14 +51,30 @@ type LocalConfig struct {
 	// Default 60 s: real BMCs take tens of seconds to confirm power off.
 	PowerTimeout time.Duration
 	// JournalSize is how many statuses each server's Journal keeps.
-	// Default 512: over 8 minutes at the default interval.
+	// Default 512: over 8 minutes at the default interval (fast statuses
+	// are journaled only when they differ, so they do not shorten it).
 	JournalSize int
 	// Parallel is how many servers are read at once in a round. Default
 	// 16. 1 reads them in order, which deterministic simulations use.
 	Parallel int
-	// Now gives the time stamped on statuses. Default time.Now.
+	// StormWindow is how far back a server seen failed still counts in
+	// Status.RackFailed. Default 30 s: a PDU or switch outage takes its
+	// servers down within seconds, but their failures are seen over
+	// several polls, BMC timeouts and watchdog timeouts; 30 s gathers
+	// them into one storm while independent failures minutes apart do
+	// not add up.
+	StormWindow time.Duration
+	// HandoverAfter is how long a watcher may be gone (no Watch open) or
+	// failed before the servers it watched are delivered to the next live
+	// server. Default 10 s: longer than a monitor's restart, so a restart
+	// does not move the watching, and short next to the takeover it
+	// enables.
+	HandoverAfter time.Duration
+	// Now gives the time stamped on statuses; the storm guard and the
+	// hand-over follow it, never the wall clock. Default time.Now.
 	Now func() time.Time
-	// Logger receives collection failures. Default slog.Default().
+	// Logger receives collection failures and hand-overs. Default
+	// slog.Default().
 	Logger *slog.Logger
 }
 
@@ -56,13 +82,16 @@ type LocalConfig struct {
 // no servers.
 func DefaultLocalConfig() LocalConfig {
 	return LocalConfig{
-		Interval:     time.Second,
-		CallTimeout:  2 * time.Second,
-		PowerTimeout: 60 * time.Second,
-		JournalSize:  512,
-		Parallel:     16,
-		Now:          time.Now,
-		Logger:       slog.Default(),
+		Interval:      time.Second,
+		FastInterval:  250 * time.Millisecond,
+		CallTimeout:   2 * time.Second,
+		PowerTimeout:  60 * time.Second,
+		JournalSize:   512,
+		Parallel:      16,
+		StormWindow:   30 * time.Second,
+		HandoverAfter: 10 * time.Second,
+		Now:           time.Now,
+		Logger:        slog.Default(),
 	}
 }
 
@@ -71,6 +100,8 @@ func (c LocalConfig) Validate() error {
 	switch {
 	case c.Interval <= 0:
 		return fmt.Errorf("%w: LocalConfig.Interval %v must be positive", ErrInvalidConfig, c.Interval)
+	case c.FastInterval == 0:
+		return fmt.Errorf("%w: LocalConfig.FastInterval %v must be positive, or negative for no fast poll", ErrInvalidConfig, c.FastInterval)
 	case c.CallTimeout <= 0:
 		return fmt.Errorf("%w: LocalConfig.CallTimeout %v must be positive", ErrInvalidConfig, c.CallTimeout)
 	case c.PowerTimeout <= 0:
@@ -79,6 +110,14 @@ func (c LocalConfig) Validate() error {
 		return fmt.Errorf("%w: LocalConfig.JournalSize %d must be at least 1", ErrInvalidConfig, c.JournalSize)
 	case c.Parallel < 1:
 		return fmt.Errorf("%w: LocalConfig.Parallel %d must be at least 1", ErrInvalidConfig, c.Parallel)
+	case c.StormWindow <= 0:
+		return fmt.Errorf("%w: LocalConfig.StormWindow %v must be positive", ErrInvalidConfig, c.StormWindow)
+	case c.HandoverAfter <= 0:
+		return fmt.Errorf("%w: LocalConfig.HandoverAfter %v must be positive", ErrInvalidConfig, c.HandoverAfter)
+	case c.Now == nil:
+		return fmt.Errorf("%w: LocalConfig.Now is nil", ErrInvalidConfig)
+	case c.Logger == nil:
+		return fmt.Errorf("%w: LocalConfig.Logger is nil", ErrInvalidConfig)
 	case len(c.Servers) == 0:
 		return fmt.Errorf("%w: LocalConfig.Servers is empty", ErrInvalidConfig)
 	}
@@ -106,27 +145,33 @@ func (c LocalConfig) Validate() error {
 	return nil
 }
 
-// Local is the in-process rack manager. Safe for concurrent use.
+// Local is the in-process rack manager. Safe for concurrent use (see the
+// package doc for the ordering it guarantees).
 type Local struct {
 	cfg      LocalConfig
 	servers  map[string]Server
 	journals map[string]*Journal
+	reading  map[string]*sync.Mutex // held across one server's read, journal append and delivery
 
-	mu   sync.Mutex
-	subs map[*subscription]struct{}
+	mu    sync.Mutex // guards what follows; taken after a reading lock, never before
+	subs  map[*subscription]struct{}
+	state map[string]*serverState
 }
 
 type subscription struct {
-	watched map[string]bool
+	watcher string
 	ch      chan Status
 }
 
 // NewLocal checks cfg, fills unset optional fields with their defaults,
-// and returns a rack manager.
+// and returns a rack manager. Fields the caller set are kept as given.
 func NewLocal(cfg LocalConfig) (*Local, error) {
 	def := DefaultLocalConfig()
 	if cfg.Interval == 0 {
 		cfg.Interval = def.Interval
+	}
+	if cfg.FastInterval == 0 {
+		cfg.FastInterval = def.FastInterval
 	}
 	if cfg.CallTimeout == 0 {
 		cfg.CallTimeout = def.CallTimeout
@@ -140,19 +185,35 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 	if cfg.Parallel == 0 {
 		cfg.Parallel = def.Parallel
 	}
+	if cfg.StormWindow == 0 {
+		cfg.StormWindow = def.StormWindow
+	}
+	if cfg.HandoverAfter == 0 {
+		cfg.HandoverAfter = def.HandoverAfter
+	}
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = def.Now
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = def.Logger
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Local{cfg: cfg, servers: map[string]Server{}, journals: map[string]*Journal{}, subs: map[*subscription]struct{}{}}
+	l := &Local{
+		cfg:      cfg,
+		servers:  map[string]Server{},
+		journals: map[string]*Journal{},
+		reading:  map[string]*sync.Mutex{},
+		subs:     map[*subscription]struct{}{},
+		state:    map[string]*serverState{},
+	}
+	start := cfg.Now()
 	for _, s := range cfg.Servers {
 		l.servers[s.Name] = s
 		l.journals[s.Name] = NewJournal(cfg.JournalSize)
+		l.reading[s.Name] = new(sync.Mutex)
+		l.state[s.Name] = &serverState{since: start, watcher: cfg.Topology.WatcherOf(s.Name)}
 	}
 	return l, nil
 }
@@ -160,14 +221,23 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 // Journal returns server's journal, or nil for an unknown server.
 func (l *Local) Journal(server string) *Journal { return l.journals[server] }
 
+// Config returns the configuration in effect: the caller's, with its
+// unset optional fields filled by NewLocal.
+func (l *Local) Config() LocalConfig {
+	c := l.cfg
+	c.Servers = slices.Clone(c.Servers)
+	return c
+}
+
 // Topology returns the rack's topology.
 func (l *Local) Topology() Topology { return l.cfg.Topology }
 
-// Run polls every server each Interval, journals the statuses and delivers
-// them to their watchers, until ctx ends. A server whose Health (or
-// Sensors) implements bmc.EventSource is also read at once after each of
-// its events; events that arrive while such a read runs are folded into
-// one more read.
+// Run polls every server each Interval and, unless FastInterval is
+// negative, reads every server's health each FastInterval; it journals
+// the statuses and delivers them to their watchers, until ctx ends. A
+// server whose Health (or Sensors) implements bmc.EventSource is also read
+// at once after each of its events; events that arrive while such a read
+// runs are folded into one more read.
 func (l *Local) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -188,6 +258,13 @@ func (l *Local) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			l.followEvents(ctx, s.Name, events)
+		}()
+	}
+	if l.cfg.FastInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.runFast(ctx)
 		}()
 	}
 	t := time.NewTicker(l.cfg.Interval)
@@ -219,31 +296,12 @@ func (l *Local) followEvents(ctx context.Context, server string, events <-chan b
 }
 
 // Poll reads every server once, journals each status, delivers it to the
-// server's watchers and returns the statuses in configuration order.
+// server's watcher and returns the statuses in configuration order.
 func (l *Local) Poll(ctx context.Context) []Status {
 	out := make([]Status, len(l.cfg.Servers))
-	if l.cfg.Parallel == 1 {
-		for i, s := range l.cfg.Servers {
-			out[i] = l.read(ctx, s)
-		}
-	} else {
-		sem := make(chan struct{}, l.cfg.Parallel)
-		var wg sync.WaitGroup
-		for i, s := range l.cfg.Servers {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				out[i] = l.read(ctx, s)
-				<-sem
-			}()
-		}
-		wg.Wait()
-	}
-	for _, st := range out {
-		l.journals[st.Server].Append(st)
-		l.deliver(st)
-	}
+	l.each(func(i int, s Server) {
+		out[i], _ = l.collect(ctx, s, false, true)
+	})
 	return out
 }
 
@@ -253,14 +311,52 @@ func (l *Local) PollServer(ctx context.Context, server string) (Status, error) {
 	if !ok {
 		return Status{}, fmt.Errorf("%w: %q", ErrUnknownServer, server)
 	}
-	st := l.read(ctx, s)
-	l.journals[server].Append(st)
-	l.deliver(st)
+	st, _ := l.collect(ctx, s, false, true)
 	return st, nil
 }
 
-func (l *Local) read(ctx context.Context, s Server) Status {
-	st := Status{Server: s.Name, Time: l.cfg.Now()}
+// each calls f for every server, Parallel at a time; with Parallel 1 in
+// configuration order.
+func (l *Local) each(f func(i int, s Server)) {
+	if l.cfg.Parallel == 1 {
+		for i, s := range l.cfg.Servers {
+			f(i, s)
+		}
+		return
+	}
+	sem := make(chan struct{}, l.cfg.Parallel)
+	var wg sync.WaitGroup
+	for i, s := range l.cfg.Servers {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			f(i, s)
+			<-sem
+		}()
+	}
+	wg.Wait()
+}
+
+// collect reads s (only its health when fast), then records the status,
+// all under s's reading lock so that its statuses are recorded in the
+// order they were read. Unless wait, it gives up at once (ok false) when
+// s is being read.
+func (l *Local) collect(ctx context.Context, s Server, fast, wait bool) (st Status, ok bool) {
+	lock := l.reading[s.Name]
+	if wait {
+		lock.Lock()
+	} else if !lock.TryLock() {
+		return Status{}, false
+	}
+	defer lock.Unlock()
+	st = l.read(ctx, s, fast)
+	l.record(&st)
+	return st, true
+}
+
+func (l *Local) read(ctx context.Context, s Server, fast bool) Status {
+	st := Status{Server: s.Name, Time: l.cfg.Now(), Fast: fast}
 	var answered, unreachable int
 	note := func(err error) string {
 		if err == nil {
@@ -284,7 +380,7 @@ func (l *Local) read(ctx context.Context, s Server) Status {
 	} else if s.Power != nil {
 		st.HealthErr = note(call(func(c context.Context) (err error) { st.Health.Power, err = s.Power.PowerState(c); return }))
 	}
-	if s.Sensors != nil {
+	if s.Sensors != nil && !fast {
 		st.ReadingsErr = note(call(func(c context.Context) (err error) { st.Readings, err = s.Sensors.Readings(c); return }))
 		for i := range st.Readings {
 			if err := st.Readings[i].Validate(); err != nil {
@@ -295,7 +391,7 @@ func (l *Local) read(ctx context.Context, s Server) Status {
 			}
 		}
 	}
-	if s.Watchdog != nil {
+	if s.Watchdog != nil && !fast {
 		st.WatchdogErr = note(call(func(c context.Context) (err error) { st.Watchdog, err = s.Watchdog.State(c); return }))
 		st.WatchdogKnown = st.WatchdogErr == ""
 	}
@@ -315,11 +411,30 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-func (l *Local) deliver(st Status) {
+// record stamps the storm guard's input on st, moves the watching of
+// st.Server if its watcher is gone, journals st (a fast status only when
+// it says something new) and delivers it. Called under st.Server's
+// reading lock.
+func (l *Local) record(st *Status) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.noteFailure(st)
+	l.updateLiveness(st.Server, st.Time)
+	m := l.assignWatcher(st.Server, st.Time)
+	j := l.journals[st.Server]
+	if last, ok := j.Last(); !st.Fast || !ok || news(last, *st) {
+		j.Append(*st)
+	}
+	l.deliverLocked(*st)
+	l.mu.Unlock()
+	l.logMove(m)
+}
+
+// deliverLocked sends st to every subscription of st.Server's current
+// watcher. Called with l.mu held.
+func (l *Local) deliverLocked(st Status) {
+	watcher := l.state[st.Server].watcher
 	for sub := range l.subs {
-		if !sub.watched[st.Server] {
+		if sub.watcher != watcher {
 			continue
 		}
 		select {
@@ -337,31 +452,37 @@ func (l *Local) deliver(st Status) {
 	}
 }
 
-// Watch implements Manager.
+// Watch implements Manager: it delivers the statuses of the servers
+// watcher watches now (its own in the topology, and any handed over to
+// it; see WatcherOf). The buffer holds four statuses per server of the
+// rack. An open Watch is half of what makes watcher live for the
+// hand-over; the other half is its own latest status not being failed.
 func (l *Local) Watch(ctx context.Context, watcher string) (<-chan Status, error) {
 	if _, ok := l.servers[watcher]; !ok {
 		return nil, fmt.Errorf("%w: watcher %q", ErrUnknownServer, watcher)
 	}
-	sub := &subscription{watched: map[string]bool{}}
-	for _, s := range l.cfg.Topology.Watched(watcher) {
-		sub.watched[s] = true
-	}
-	sub.ch = make(chan Status, 4*len(sub.watched)+4)
+	sub := &subscription{watcher: watcher, ch: make(chan Status, 4*len(l.cfg.Servers)+4)}
 	l.mu.Lock()
 	l.subs[sub] = struct{}{}
+	l.state[watcher].subs++
+	l.updateLiveness(watcher, l.cfg.Now())
 	l.mu.Unlock()
 	go func() {
 		<-ctx.Done()
 		l.mu.Lock()
 		delete(l.subs, sub)
 		close(sub.ch)
+		l.state[watcher].subs--
+		l.updateLiveness(watcher, l.cfg.Now())
 		l.mu.Unlock()
 	}()
 	return sub.ch, nil
 }
 
 // Power implements Manager: it carries out action on server's BMC within
-// PowerTimeout; the BMC adapter confirms it by read-back.
+// PowerTimeout; the BMC adapter confirms it by read-back. Local trusts its
+// caller; a network rack manager checks MayPower for the authenticated
+// watcher first.
 func (l *Local) Power(ctx context.Context, server string, action bmc.PowerAction) error {
 	s, ok := l.servers[server]
 	if !ok {

@@ -1,11 +1,3 @@
-// Package rack is the patent's rack manager: it collects every server's
-// status from its BMC on a schedule, keeps each server's recent history in a
-// bounded Journal (the patent's "debug library"), delivers each server's
-// status to the servers watching it, and fences, powers on and restarts
-// servers through a power interface that reads the state back.
-//
-// Monitors reach the rack manager through the Manager interface, so a
-// network client can stand in for the in-process Local manager.
 package rack
 
 import (

@@ -1,0 +1,127 @@
+package rack
+
+import (
+	"slices"
+	"time"
+)
+
+// Hand-over: nobody watches a server whose watcher is gone, so when a
+// watcher is not live for HandoverAfter, its servers go to the next live
+// server. A watcher is live while it has a Watch open and its own latest
+// status is not failed (power off, a fault bit, watchdog expired or
+// unreachable: the storm guard's hard signals).
+//
+// The current watcher of server X is the first server along the chain
+// WatcherOf(X), WatcherOf(WatcherOf(X)), ... (stopping before X itself or
+// a repeat) that is not dead, dead meaning not live for at least
+// HandoverAfter; if all are dead, X's watcher in the topology. So in a
+// ring the dead watcher's own watcher takes over, skipping dead ones, and
+// the watching returns to X's own watcher as soon as it is live again.
+// In Pairs the chain is X's partner alone: nobody else can take over.
+//
+// The choice is made at each status of X, at its Time, and that status
+// goes to the chosen watcher. Around a move two watchers may both hold
+// statuses of X for a moment: the previous one may still read what its
+// buffer held, and a power operation it started while it watched X is
+// not cancelled. That is safe because VM ownership moves only by
+// compare-and-swap in the image store; the window is one status of X
+// (at most FastInterval, or Interval without fast polls) plus what the
+// previous watcher has not yet read.
+
+// updateLiveness records at time at whether watcher is live now. Called
+// with l.mu held.
+func (l *Local) updateLiveness(watcher string, at time.Time) {
+	s := l.state[watcher]
+	if live := s.subs > 0 && !s.failed(); live != s.live {
+		s.live, s.since = live, at
+	}
+}
+
+func (l *Local) dead(watcher string, at time.Time) bool {
+	s := l.state[watcher]
+	return !s.live && at.Sub(s.since) >= l.cfg.HandoverAfter
+}
+
+// move is a change of who watches a server, to be logged once l.mu is
+// released.
+type move struct {
+	server, from, to string
+	moved            bool
+	orphan           int // +1: nobody live can watch it now; -1: somebody can again
+}
+
+// assignWatcher chooses server's watcher at time at. Called with l.mu
+// held.
+func (l *Local) assignWatcher(server string, at time.Time) move {
+	own := l.cfg.Topology.WatcherOf(server)
+	chosen, orphan := own, true
+	seen := map[string]bool{}
+	for w := own; w != "" && w != server && !seen[w]; w = l.cfg.Topology.WatcherOf(w) {
+		seen[w] = true
+		if !l.dead(w, at) {
+			chosen, orphan = w, false
+			break
+		}
+	}
+	s := l.state[server]
+	m := move{server: server, from: s.watcher, to: chosen, moved: chosen != s.watcher}
+	if orphan != s.orphan {
+		m.orphan = 1
+		if !orphan {
+			m.orphan = -1
+		}
+	}
+	s.watcher, s.orphan = chosen, orphan
+	return m
+}
+
+func (l *Local) logMove(m move) {
+	own := l.cfg.Topology.WatcherOf(m.server)
+	switch {
+	case m.orphan > 0:
+		l.cfg.Logger.Warn("rack: nobody live can watch server; its statuses go to its gone watcher", "server", m.server, "watcher", own)
+	case m.moved && m.to == own:
+		l.cfg.Logger.Info("rack: watching handed back", "server", m.server, "from", m.from, "to", m.to)
+	case m.moved:
+		l.cfg.Logger.Info("rack: watching handed over", "server", m.server, "from", m.from, "to", m.to, "gone", own)
+	case m.orphan < 0:
+		l.cfg.Logger.Info("rack: watcher back", "server", m.server, "watcher", own)
+	}
+}
+
+// WatcherOf returns the server that receives server's statuses now: its
+// watcher in the topology, or the server that took over the watching
+// while that one is gone. "" for an unknown server.
+func (l *Local) WatcherOf(server string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s, ok := l.state[server]; ok {
+		return s.watcher
+	}
+	return ""
+}
+
+// Watching returns the servers whose statuses watcher receives now, in
+// configuration order.
+func (l *Local) Watching(watcher string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, s := range l.cfg.Servers {
+		if l.state[s.Name].watcher == watcher {
+			out = append(out, s.Name)
+		}
+	}
+	return slices.Clip(out)
+}
+
+// MayPower reports whether watcher may fence or restart server now: only
+// its current watcher may (see WatcherOf). Local.Power does not check it,
+// since in-process callers are trusted; a network rack manager checks it
+// for the authenticated caller before each Power.
+func (l *Local) MayPower(watcher, server string) bool {
+	if watcher == "" || watcher == server {
+		return false
+	}
+	return l.WatcherOf(server) == watcher
+}

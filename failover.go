@@ -112,7 +112,7 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 func isZeroPolicy(p Policy) bool {
-	return p.DebouncePolls == 0 && p.DebounceDwell == 0 && p.FastDwell == 0 && p.DangerLevel == 0 &&
+	return p.DebouncePolls == 0 && p.DebounceDwell == 0 && p.MaxStatusGap == 0 && p.FastDwell == 0 && p.DangerLevel == 0 &&
 		p.Hysteresis == 0 && p.Overrides == nil && p.ZeroVolts == 0 && p.UnreachableAlertPolls == 0 &&
 		p.EvacuationTimeout == 0 && p.FenceAttempts == 0 && p.FenceSettle == 0 && p.MaxParallelStarts == 0 &&
 		p.StormFraction == 0 && p.StartAttempts == 0 && p.RetryInterval == 0 && p.RecoveryTimeout == 0 && !p.Evacuate

@@ -18,6 +18,14 @@ type Policy struct {
 	// DebounceDwell is how long a condition must hold besides
 	// DebouncePolls. Default 0 (polls alone decide).
 	DebounceDwell time.Duration
+	// MaxStatusGap: when a full status comes later than this after the
+	// previous one (a rack manager restart, a lost stream), the polls
+	// before the gap no longer count toward DebouncePolls: the condition
+	// was not seen to hold meanwhile. Likewise for FastDwell. Default
+	// 1.5 s: one and a half of the rack manager's default 1 s polls, so
+	// one lost poll breaks the count (slower, never falser); set
+	// it from your rack manager's interval.
+	MaxStatusGap time.Duration
 	// FastDwell is how long power off or a blade fault must hold, seen by
 	// fast polls (rack.Status.Fast) or full ones, before it counts; hard
 	// faults are judged by time, not poll count, so a fast poll detects
@@ -84,6 +92,7 @@ type Policy struct {
 func DefaultPolicy() Policy {
 	return Policy{
 		DebouncePolls:         4,
+		MaxStatusGap:          1500 * time.Millisecond,
 		FastDwell:             500 * time.Millisecond,
 		FenceSettle:           time.Second,
 		MaxParallelStarts:     32,
@@ -111,6 +120,8 @@ func (p Policy) Validate() error {
 		return bad("DebouncePolls", p.DebouncePolls, "must be at least 1")
 	case p.DebounceDwell < 0:
 		return bad("DebounceDwell", p.DebounceDwell, "must not be negative")
+	case p.MaxStatusGap <= 0:
+		return bad("MaxStatusGap", p.MaxStatusGap, "must be positive")
 	case p.FastDwell < 0:
 		return bad("FastDwell", p.FastDwell, "must not be negative")
 	case p.FenceSettle < 0:

@@ -31,6 +31,13 @@ func (e *Engine) scanned(now time.Time, in Input) {
 		if v := ps.vm(img.Name); v != nil && v.phase != vmRunning && v.phase != vmFailed {
 			continue // already being started
 		}
+		if img.Checkpoint != "" {
+			// Checkpointed and stopped: a watcher is evacuating it, or
+			// gave up doing so. Resuming it here could run it twice.
+			e.notify(now, ps, Event{Type: EventAlert, VM: img.Name, Message: fmt.Sprintf(
+				"owned by %s and stopped with a checkpoint (an evacuation under way or abandoned): not started by reconcile", e.self)})
+			continue
+		}
 		probe := img.PreviousOwner
 		if probe == e.self {
 			probe = ""

@@ -164,12 +164,19 @@ func (e *Engine) claimed(now time.Time, ps *peerState, v *vmState, in Input) {
 			e.starts++
 			e.start(ps, v)
 			return
-		case cur.Owner == v.from && cur.Generation > v.img.Generation && v.reclaims < 3:
+		case cur.Owner == v.from && cur.Checkpoint != "" && cur.CheckpointGeneration == cur.Generation &&
+			cur.Generation > v.img.Generation && v.reclaims < 3:
+			// A checkpoint recorded since it was read (an answer that came
+			// after the evacuation deadline): claim it as it is now.
 			v.reclaims++
 			v.img = usable(cur)
 			e.starts++
 			e.claim(ps, v)
 			return
+		case cur.Owner == v.from:
+			// Its owner is alive and changed it (a reconcile, say): ask
+			// its host again before the next claim.
+			v.img = usable(cur)
 		case cur.Owner != v.from:
 			e.fail(now, ps, v, fmt.Sprintf("%v: owned by %s now (generation %d); not started on %s",
 				ErrClaimedElsewhere, cur.Owner, cur.Generation, e.self))

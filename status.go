@@ -23,6 +23,17 @@ func (e *Engine) status(now time.Time, st *rack.Status) {
 		e.storm = stormView{failed: st.RackFailed, size: st.RackSize}
 	}
 	ps := e.peer(st.Server)
+	if !ps.lastStatus.IsZero() && now.Sub(ps.lastStatus) > e.p.MaxStatusGap {
+		ps.fastN = [numCauses]int{} // nothing was seen meanwhile
+	}
+	ps.lastStatus = now
+	if !st.Fast {
+		if !ps.lastFull.IsZero() && now.Sub(ps.lastFull) > e.p.MaxStatusGap {
+			ps.count = [numCauses]int{}
+			ps.healthy = 0
+		}
+		ps.lastFull = now
+	}
 	if !st.Reachable {
 		if st.Fast {
 			return // full polls count unreachability
@@ -54,7 +65,7 @@ func (e *Engine) status(now time.Time, st *rack.Status) {
 
 	switch ps.phase {
 	case PhaseWatching:
-	case PhaseRecovering, PhaseStuck:
+	case PhaseRecovering, PhaseStuck, PhaseHeld:
 		if st.Fast {
 			return // recovery is judged on full statuses
 		}
@@ -64,15 +75,25 @@ func (e *Engine) status(now time.Time, st *rack.Status) {
 			ps.healthy = 0
 		}
 		if ps.healthy >= e.p.DebouncePolls {
-			ps.phase = PhaseWatching
 			ps.count = [numCauses]int{}
 			ps.fastN = [numCauses]int{}
-			e.notify(now, ps, Event{Type: EventRecovered, Message: "reports healthy; watching again"})
+			msg := "reports healthy; watching again"
+			if ps.phase == PhaseHeld {
+				msg = "reports healthy again while its takeover was held; takeover dropped"
+			}
+			ps.phase = PhaseWatching
+			e.notify(now, ps, Event{Type: EventRecovered, Message: msg})
 			ps.detectedAt, ps.cause, ps.vms = time.Time{}, CauseNone, nil
 		}
 		return
 	default:
-		return // a takeover is under way
+		// A takeover is under way. A fast poll sees a hung server's
+		// watchdog power it down before a full poll shows why: name the
+		// watchdog from then on.
+		if ps.cause == CauseNoPower && !st.Fast && st.WatchdogKnown && st.Watchdog.Expired {
+			ps.cause = CauseWatchdog
+		}
+		return
 	}
 
 	fired := -1

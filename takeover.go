@@ -55,6 +55,8 @@ type peerState struct {
 	fastN       [numCauses]int
 	fastSince   [numCauses]time.Time
 	danger      map[string]bool
+	lastStatus  time.Time
+	lastFull    time.Time
 	unreachable int
 	alertedLost bool
 

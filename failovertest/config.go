@@ -21,9 +21,16 @@ type Config struct {
 	// Capacity of each server's hypervisor. Default room for twice its own
 	// VMs, so a server can carry its peer's.
 	Capacity hypervisor.Capacity
-	// PollInterval is both the rack manager's poll and the time one Step
-	// advances the clock. Default 1 s.
+	// PollInterval is both the rack manager's full poll and the time one
+	// Step advances the clock. Default 1 s.
 	PollInterval time.Duration
+	// FastPollInterval is the rack manager's fast poll of chassis power
+	// and health (rack.LocalConfig.FastInterval); negative turns it off.
+	// Default 250 ms.
+	FastPollInterval time.Duration
+	// Seed orders operations that complete at the same simulated moment.
+	// Default 1.
+	Seed uint64
 	// WatchdogTimeout armed by each server's watchdog updater, with
 	// expiry action power-down. Default 10 s.
 	WatchdogTimeout time.Duration
@@ -40,15 +47,24 @@ type Config struct {
 	OnEvent func(failover.Event)
 }
 
-// Latency is the simulated duration of operations. While one runs, the
-// clock moves and every running server keeps kicking its watchdog.
+// Latency is the simulated duration of operations. Each operation takes
+// effect when it completes; many run at once, and those completing at
+// the same moment do so in an order drawn from Config.Seed.
 type Latency struct {
-	// Power: a power operation with its read-back. Default 3 s.
+	// Power: a power operation that changes the state, with its
+	// read-back. Default 3 s.
 	Power time.Duration
+	// PowerNoop: a power operation on a server already in that state (a
+	// fence of a server that lost power): one exchange. Default 200 ms.
+	PowerNoop time.Duration
 	// Checkpoint: saving a VM's memory and stopping it. Default 2 s.
 	Checkpoint time.Duration
 	// Start: starting or resuming a VM. Default 1 s.
 	Start time.Duration
+	// Store: one image store call (inventory, claim, scan). Default 20 ms.
+	Store time.Duration
+	// Query: asking a hypervisor for a VM's state. Default 20 ms.
+	Query time.Duration
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -57,16 +73,19 @@ func DefaultConfig() Config {
 	p.EvacuationTimeout = 30 * time.Second
 	p.RetryInterval = 2 * time.Second
 	return Config{
-		Servers:         2,
-		VMsPerServer:    3,
-		VMMemoryMiB:     2048,
-		VMCPUs:          2,
-		Capacity:        hypervisor.Capacity{MemoryMiB: 2 * 3 * 2048, CPUs: 2 * 3 * 2},
-		PollInterval:    time.Second,
-		WatchdogTimeout: 10 * time.Second,
-		Latency:         Latency{Power: 3 * time.Second, Checkpoint: 2 * time.Second, Start: time.Second},
-		Policy:          p,
-		Start:           time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		Servers:          2,
+		VMsPerServer:     3,
+		VMMemoryMiB:      2048,
+		VMCPUs:           2,
+		Capacity:         hypervisor.Capacity{MemoryMiB: 2 * 3 * 2048, CPUs: 2 * 3 * 2},
+		PollInterval:     time.Second,
+		FastPollInterval: 250 * time.Millisecond,
+		Seed:             1,
+		WatchdogTimeout:  10 * time.Second,
+		Latency: Latency{Power: 3 * time.Second, PowerNoop: 200 * time.Millisecond, Checkpoint: 2 * time.Second,
+			Start: time.Second, Store: 20 * time.Millisecond, Query: 20 * time.Millisecond},
+		Policy: p,
+		Start:  time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 	}
 }
 
@@ -79,7 +98,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: failovertest.Config.VMsPerServer %d is negative", failover.ErrInvalidConfig, c.VMsPerServer)
 	case c.PollInterval <= 0:
 		return fmt.Errorf("%w: failovertest.Config.PollInterval %v must be positive", failover.ErrInvalidConfig, c.PollInterval)
-	case c.Latency.Power < 0 || c.Latency.Checkpoint < 0 || c.Latency.Start < 0:
+	case c.Latency.Power < 0 || c.Latency.PowerNoop < 0 || c.Latency.Checkpoint < 0 || c.Latency.Start < 0 ||
+		c.Latency.Store < 0 || c.Latency.Query < 0:
 		return fmt.Errorf("%w: failovertest.Config.Latency %+v must not be negative", failover.ErrInvalidConfig, c.Latency)
 	case c.WatchdogTimeout <= c.PollInterval:
 		return fmt.Errorf("%w: failovertest.Config.WatchdogTimeout %v must exceed PollInterval %v", failover.ErrInvalidConfig, c.WatchdogTimeout, c.PollInterval)

@@ -3,7 +3,7 @@ package failovertest
 import (
 	"context"
 	"errors"
-	"time"
+	"fmt"
 
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/hypervisor"
@@ -14,9 +14,12 @@ import (
 // errCrashed is what a crashed monitor's calls return: the process is gone.
 var errCrashed = errors.New("failovertest: monitor crashed")
 
+var errStoreDown = errors.New("failovertest: image store unavailable")
+
 // crashSwitch kills a monitor after a given number of calls to the store,
-// the hypervisors and the rack manager's power control: the call that reaches the count is carried out, every
-// later one fails. This puts a crash at any point of a takeover.
+// the hypervisors and the rack manager's power control: the call that
+// reaches the count is carried out, every later one fails. This puts a
+// crash at any point of a takeover.
 type crashSwitch struct {
 	ops, at int
 	crashed bool
@@ -38,32 +41,43 @@ func (c *crashSwitch) after() {
 
 // crashStore is the store as one monitor sees it.
 type crashStore struct {
-	s  imagestore.Store
+	r  *Rack
 	sw *crashSwitch
 }
 
-func (c crashStore) Get(ctx context.Context, name string) (imagestore.Image, error) {
+func (c crashStore) enter() error {
 	if err := c.sw.before(); err != nil {
+		return err
+	}
+	if c.r.storeDown {
+		c.sw.after()
+		return errStoreDown
+	}
+	return nil
+}
+
+func (c crashStore) Get(ctx context.Context, name string) (imagestore.Image, error) {
+	if err := c.enter(); err != nil {
 		return imagestore.Image{}, err
 	}
 	defer c.sw.after()
-	return c.s.Get(ctx, name)
+	return c.r.Store.Get(ctx, name)
 }
 
 func (c crashStore) List(ctx context.Context) ([]imagestore.Image, error) {
-	if err := c.sw.before(); err != nil {
+	if err := c.enter(); err != nil {
 		return nil, err
 	}
 	defer c.sw.after()
-	return c.s.List(ctx)
+	return c.r.Store.List(ctx)
 }
 
 func (c crashStore) Put(ctx context.Context, img imagestore.Image) (imagestore.Image, error) {
-	if err := c.sw.before(); err != nil {
+	if err := c.enter(); err != nil {
 		return imagestore.Image{}, err
 	}
 	defer c.sw.after()
-	return c.s.Put(ctx, img)
+	return c.r.Store.Put(ctx, img)
 }
 
 // hv is what the simulated hypervisors offer.
@@ -73,29 +87,42 @@ type hv interface {
 	hypervisor.CapacityReporter
 }
 
-// crashHV is a hypervisor as one monitor sees it; it also checks, after
-// every start, that the VM runs nowhere else.
+// crashHV is owner's hypervisor as viewer's monitor sees it. It checks
+// the invariants of every start and checkpoint.
 type crashHV struct {
-	h     hv
-	sw    *crashSwitch
-	check func(name string)
-	wait  func(time.Duration)
-	lat   Latency
+	r             *Rack
+	h             hv
+	sw            *crashSwitch
+	viewer, owner string
 }
 
-func (c crashHV) Start(ctx context.Context, img imagestore.Image) error {
+func (c crashHV) enter() error {
 	if err := c.sw.before(); err != nil {
 		return err
 	}
+	if c.viewer != c.owner && c.r.partitions[[2]string{c.viewer, c.owner}] {
+		c.sw.after()
+		return fmt.Errorf("failovertest: %s cannot reach %s: %w", c.viewer, c.owner, hypervisor.ErrUnreachable)
+	}
+	return nil
+}
+
+func (c crashHV) Start(ctx context.Context, img imagestore.Image) error {
+	if err := c.enter(); err != nil {
+		return err
+	}
 	defer c.sw.after()
-	c.wait(c.lat.Start)
+	c.r.beforeStart(c.owner, img)
 	err := c.h.Start(ctx, img)
-	c.check(img.Name)
+	if err == nil {
+		c.r.started(c.owner, img)
+	}
+	c.r.checkUnique(img.Name)
 	return err
 }
 
 func (c crashHV) Stop(ctx context.Context, name string) error {
-	if err := c.sw.before(); err != nil {
+	if err := c.enter(); err != nil {
 		return err
 	}
 	defer c.sw.after()
@@ -103,7 +130,7 @@ func (c crashHV) Stop(ctx context.Context, name string) error {
 }
 
 func (c crashHV) State(ctx context.Context, name string) (hypervisor.VMState, error) {
-	if err := c.sw.before(); err != nil {
+	if err := c.enter(); err != nil {
 		return hypervisor.StateUnknown, err
 	}
 	defer c.sw.after()
@@ -111,7 +138,7 @@ func (c crashHV) State(ctx context.Context, name string) (hypervisor.VMState, er
 }
 
 func (c crashHV) List(ctx context.Context) ([]hypervisor.VM, error) {
-	if err := c.sw.before(); err != nil {
+	if err := c.enter(); err != nil {
 		return nil, err
 	}
 	defer c.sw.after()
@@ -119,31 +146,36 @@ func (c crashHV) List(ctx context.Context) ([]hypervisor.VM, error) {
 }
 
 func (c crashHV) Checkpoint(ctx context.Context, name string) (string, error) {
-	if err := c.sw.before(); err != nil {
+	if err := c.enter(); err != nil {
 		return "", err
 	}
 	defer c.sw.after()
-	c.wait(c.lat.Checkpoint)
-	return c.h.Checkpoint(ctx, name)
+	ref, err := c.h.Checkpoint(ctx, name)
+	if err == nil {
+		c.r.ckptAt[ref] = c.r.Now()
+	}
+	return ref, err
 }
 
 func (c crashHV) FreeCapacity(ctx context.Context) (hypervisor.Capacity, error) {
-	if err := c.sw.before(); err != nil {
+	if err := c.enter(); err != nil {
 		return hypervisor.Capacity{}, err
 	}
 	defer c.sw.after()
 	return c.h.FreeCapacity(ctx)
 }
 
-// crashManager is the rack manager as one monitor sees it.
+// crashManager is the rack manager as one monitor sees it; a partition
+// between the monitor and a server's BMC, or the rack manager being down,
+// makes power calls fail.
 type crashManager struct {
-	m    rack.Manager
+	r    *Rack
 	sw   *crashSwitch
-	wait func()
+	from string
 }
 
 func (c crashManager) Watch(ctx context.Context, watcher string) (<-chan rack.Status, error) {
-	return c.m.Watch(ctx, watcher)
+	return c.r.Manager.Watch(ctx, watcher)
 }
 
 func (c crashManager) Power(ctx context.Context, server string, action bmc.PowerAction) error {
@@ -151,7 +183,11 @@ func (c crashManager) Power(ctx context.Context, server string, action bmc.Power
 		return err
 	}
 	defer c.sw.after()
-	err := c.m.Power(ctx, server, action)
-	c.wait()
-	return err
+	switch {
+	case c.r.managerDown:
+		return fmt.Errorf("failovertest: rack manager down: %w", bmc.ErrUnreachable)
+	case c.r.partitions[[2]string{c.from, server}]:
+		return fmt.Errorf("failovertest: %s cannot reach the BMC of %s: %w", c.from, server, bmc.ErrUnreachable)
+	}
+	return c.r.Manager.Power(ctx, server, action)
 }

@@ -25,6 +25,11 @@ const (
 	// HangOS: the OS hangs: VMs keep running but the watchdog updater stops
 	// kicking, so the watchdog expires and powers the server down.
 	HangOS FaultKind = "hang-os"
+	// LyingBMC: the BMC reports power off while the host runs on, for
+	// Fault.For, and a power-off reaches the host only Fault.Lag after the
+	// BMC confirms it (BMCs that report off early). The watcher cannot tell
+	// this from a power loss, so the server is fenced: a real failure.
+	LyingBMC FaultKind = "lying-bmc"
 
 	// Unreachable: the BMC stops answering for Fault.For.
 	Unreachable FaultKind = "bmc-unreachable"
@@ -40,16 +45,29 @@ const (
 	// StartFails: starts on this server's hypervisor fail for Fault.For
 	// (storage briefly unavailable), then work again.
 	StartFails FaultKind = "start-fails"
-	// Noise: a CPU temperature reads past critical for Fault.For, shorter
-	// than the debounce: a healthy server with a noisy sensor.
+	// Noise: a CPU temperature reads past critical for Fault.For: a
+	// healthy server with a noisy sensor.
 	Noise FaultKind = "noise"
+	// Partition: Fault.Watcher cannot reach Server's BMC (its power
+	// calls fail) nor its hypervisor for Fault.For, while the rack manager
+	// still polls the BMC.
+	Partition FaultKind = "partition"
+	// ManagerCrash: the rack manager stops for Fault.For (no statuses, no
+	// power) and restarts with no memory (journals, storm window,
+	// hand-overs).
+	ManagerCrash FaultKind = "manager-crash"
+	// StoreSlow: every image store call takes 50 times Latency.Store for
+	// Fault.For.
+	StoreSlow FaultKind = "store-slow"
+	// StoreDown: every image store call fails for Fault.For.
+	StoreDown FaultKind = "store-down"
 )
 
 // Real reports whether the fault is a failure the server does not survive
 // without help.
 func (k FaultKind) Real() bool {
 	switch k {
-	case PowerLoss, BladeFault, VoltageSag, Overheat, HangOS:
+	case PowerLoss, BladeFault, VoltageSag, Overheat, HangOS, LyingBMC:
 		return true
 	}
 	return false
@@ -64,12 +82,22 @@ type Fault struct {
 	For time.Duration
 	// AfterCalls places a MonitorCrash; 0 crashes at the end of the step.
 	AfterCalls int
+	// Watcher is the cut-off side of a Partition.
+	Watcher string
+	// Lag is how late a LyingBMC's power-off reaches the host.
+	Lag time.Duration
 }
 
 func (f Fault) String() string {
 	s := fmt.Sprintf("%s on %s", f.Kind, f.Server)
 	if f.For > 0 {
 		s += fmt.Sprintf(" for %v", f.For)
+	}
+	if f.Watcher != "" {
+		s += " from " + f.Watcher
+	}
+	if f.Lag > 0 {
+		s += fmt.Sprintf(" lag %v", f.Lag)
 	}
 	if f.AfterCalls > 0 {
 		s += fmt.Sprintf(" after %d calls", f.AfterCalls)

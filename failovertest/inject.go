@@ -1,9 +1,12 @@
 package failovertest
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rackha/failover"
 	"io"
 	"log/slog"
 
@@ -18,8 +21,11 @@ var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 // this moment, so the checker can follow each of them.
 func (r *Rack) Inject(f Fault) error {
 	s := r.byName[f.Server]
-	if s == nil {
+	if s == nil && f.Kind != ManagerCrash && f.Kind != StoreSlow && f.Kind != StoreDown {
 		return fmt.Errorf("failovertest: inject %s: no server %q", f.Kind, f.Server)
+	}
+	if f.Kind == Partition && r.byName[f.Watcher] == nil {
+		return fmt.Errorf("failovertest: inject %s: no watcher %q", f.Kind, f.Watcher)
 	}
 	if f.For <= 0 {
 		f.For = r.cfg.PollInterval
@@ -60,13 +66,29 @@ func (r *Rack) Inject(f Fault) error {
 	case FenceIndeterminate:
 		s.BMC.FailPower(fmt.Errorf("chassis control: answer lost: %w", bmc.ErrIndeterminate))
 		in.until = r.Now().Add(f.For)
+	case LyingBMC:
+		s.lies, s.offLag = true, f.Lag
+		in.until = r.Now().Add(f.For)
 	case MonitorCrash:
-		if s.sw != nil && !s.sw.crashed {
-			s.sw.at = s.sw.ops + max(f.AfterCalls, 0)
-			if f.AfterCalls <= 0 {
-				s.sw.at = s.sw.ops + 1<<30 // end of step
+		if m := s.mon.live(); m != nil {
+			if f.AfterCalls > 0 {
+				m.sw.at = m.sw.ops + f.AfterCalls
+			} else {
+				m.crashAtStep = true
 			}
 		}
+	case Partition:
+		r.partitions[[2]string{f.Watcher, f.Server}] = true
+		in.until = r.Now().Add(f.For)
+	case ManagerCrash:
+		r.managerDown = true
+		in.until = r.Now().Add(f.For)
+	case StoreSlow:
+		r.storeSlow = true
+		in.until = r.Now().Add(f.For)
+	case StoreDown:
+		r.storeDown = true
+		in.until = r.Now().Add(f.For)
 	case StartFails:
 		s.HV.FailStart(fmt.Errorf("datastore briefly unavailable: %w", hypervisor.ErrUnreachable))
 		in.until = r.Now().Add(f.For)
@@ -79,6 +101,14 @@ func (r *Rack) Inject(f Fault) error {
 		return fmt.Errorf("failovertest: unknown fault kind %q", f.Kind)
 	}
 	r.faults = append(r.faults, in)
+	if !in.until.IsZero() {
+		r.at(in.until, func() {
+			if !in.over {
+				in.over = true
+				r.undo(in)
+			}
+		})
+	}
 	return nil
 }
 
@@ -86,6 +116,23 @@ func (r *Rack) Inject(f Fault) error {
 func (r *Rack) undo(f *injected) {
 	s := r.byName[f.Server]
 	switch f.Kind {
+	case LyingBMC:
+		s.lies, s.offLag = false, 0
+		if s.up && !r.detectedSince(f.Server, f.at) {
+			// Nobody acted on the lie: the server was healthy all along.
+			f.ended, f.judged = r.Now(), true
+		}
+	case Partition:
+		delete(r.partitions, [2]string{f.Watcher, f.Server})
+	case ManagerCrash:
+		r.managerDown = false
+		if err := r.newManager(); err != nil {
+			r.violate("restart rack manager: %v", err)
+		}
+	case StoreSlow:
+		r.storeSlow = false
+	case StoreDown:
+		r.storeDown = false
 	case PowerLoss:
 		s.BMC.RestorePower()
 	case Unreachable:
@@ -99,4 +146,13 @@ func (r *Rack) undo(f *injected) {
 			r.violate("end noise on %s: %v", s.Name, err)
 		}
 	}
+}
+
+func (r *Rack) detectedSince(server string, at time.Time) bool {
+	for _, ev := range r.events {
+		if ev.Type == failover.EventDetected && ev.Server == server && !ev.Time.Before(at) {
+			return true
+		}
+	}
+	return false
 }

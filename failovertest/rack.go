@@ -3,6 +3,7 @@ package failovertest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/rackha/failover"
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/bmc/simbmc"
+	"github.com/rackha/failover/clock"
 	"github.com/rackha/failover/hypervisor"
 	"github.com/rackha/failover/hypervisor/memhv"
 	"github.com/rackha/failover/imagestore"
@@ -25,20 +27,22 @@ type Server struct {
 	HV   *memhv.Hypervisor
 
 	r        *Rack
-	powered  bool // as the BMC last said
+	powered  bool // the host has power (may lag the BMC's word)
 	up       bool // booted: OS running
 	hung     bool
 	armed    bool
-	monitor  *failover.Monitor
-	sw       *crashSwitch
+	mon      *simMonitor
 	baseline map[string]float64
-	frozen   bool // test hook: the monitor silently does nothing
+	drifted  map[string]float64 // the workload's slow drift, reset at boot
+	frozen   bool               // test hook: the monitor silently does nothing
+	lies     bool               // the BMC reports power off while the host runs
+	offLag   time.Duration      // a power-off reaches the host this much later
 }
 
 // Rack is a simulated rack. See the package doc.
 type Rack struct {
 	cfg      Config
-	Clock    *simbmc.ManualClock
+	Clock    *clock.Manual
 	Store    *memstore.Store
 	Storage  *memhv.Storage
 	Manager  *rack.Local
@@ -46,16 +50,37 @@ type Rack struct {
 	Servers  []*Server
 
 	byName     map[string]*Server
-	steps      int
+	rng        *rand.Rand
+	q          queue
+	seq        uint64
+	mut        mutation
 	events     []failover.Event
 	faults     []*injected
 	violations []string
+
+	managerDown bool
+	storeDown   bool
+	storeSlow   bool
+	partitions  map[[2]string]bool // watcher, server
+	ckptAt      map[string]time.Time
+	resumed     map[string]bool
+	startedAt   map[string]time.Time
+	startsOn    map[string][]startRec // per server: start attempts, in order
 }
 
-// New builds a rack from cfg (zero fields take DefaultConfig's values):
-// servers powered on, each running its protected VMs, each watchdog armed
-// and every monitor reconciled.
-func New(cfg Config) (*Rack, error) {
+type startRec struct {
+	vm string
+	at time.Time
+}
+
+// New builds a rack from cfg (zero fields take DefaultConfig's values; a
+// zero Policy means DefaultConfig's, any other is used as given): servers
+// powered on, each watchdog armed, and every monitor reconciled. It
+// returns once every protected VM runs on its server (about a second of
+// simulated time: each start takes Latency.Start).
+func New(cfg Config) (*Rack, error) { return newRack(cfg, 0) }
+
+func newRack(cfg Config, mut mutation) (*Rack, error) {
 	def := DefaultConfig()
 	if cfg.Servers == 0 {
 		cfg.Servers = def.Servers
@@ -75,22 +100,34 @@ func New(cfg Config) (*Rack, error) {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = def.PollInterval
 	}
+	if cfg.FastPollInterval == 0 {
+		cfg.FastPollInterval = def.FastPollInterval
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = def.Seed
+	}
 	if cfg.WatchdogTimeout == 0 {
 		cfg.WatchdogTimeout = def.WatchdogTimeout
 	}
 	if cfg.Latency == (Latency{}) {
 		cfg.Latency = def.Latency
 	}
-	if cfg.Policy.DebouncePolls == 0 {
+	if isZeroPolicy(cfg.Policy) {
 		cfg.Policy = def.Policy
 	}
 	if cfg.Start.IsZero() {
 		cfg.Start = def.Start
 	}
+	if mut == mutDebounce1 {
+		cfg.Policy.DebouncePolls = 1
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Rack{cfg: cfg, Clock: simbmc.NewManualClock(cfg.Start), Store: memstore.New(), Storage: memhv.NewStorage(), byName: map[string]*Server{}}
+	r := &Rack{cfg: cfg, Clock: clock.NewManual(cfg.Start), Store: memstore.New(), Storage: memhv.NewStorage(),
+		byName: map[string]*Server{}, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5851f42d4c957f2d)), mut: mut,
+		partitions: map[[2]string]bool{}, ckptAt: map[string]time.Time{}, resumed: map[string]bool{},
+		startedAt: map[string]time.Time{}, startsOn: map[string][]startRec{}}
 	var names []string
 	for i := range cfg.Servers {
 		names = append(names, fmt.Sprintf("blade-%d", i+1))
@@ -101,7 +138,6 @@ func New(cfg Config) (*Rack, error) {
 	}
 	r.Topology = topo
 	ctx := context.Background()
-	var rs []rack.Server
 	for _, name := range names {
 		s := &Server{Name: name, r: r, powered: true, baseline: map[string]float64{}}
 		bcfg := simbmc.DefaultConfig(name)
@@ -118,7 +154,6 @@ func New(cfg Config) (*Rack, error) {
 		}
 		r.Servers = append(r.Servers, s)
 		r.byName[name] = s
-		rs = append(rs, rack.Server{Name: name, Sensors: s.BMC, Health: s.BMC, Watchdog: s.BMC, Power: s.BMC})
 		for v := range cfg.VMsPerServer {
 			img := imagestore.Image{
 				Name:       fmt.Sprintf("%s-vm%d", name, v+1),
@@ -132,16 +167,78 @@ func New(cfg Config) (*Rack, error) {
 			}
 		}
 	}
-	r.Manager, err = rack.NewLocal(rack.LocalConfig{Topology: topo, Servers: rs, Interval: cfg.PollInterval, Parallel: 1, Now: r.Clock.Now})
-	if err != nil {
+	if err := r.newManager(); err != nil {
 		return nil, err
 	}
 	for _, s := range r.Servers {
-		if err := s.boot(ctx); err != nil {
+		if err := s.boot(); err != nil {
 			return nil, err
 		}
 	}
+	r.after(cfg.PollInterval, r.fullPoll)
+	if cfg.FastPollInterval > 0 {
+		r.after(cfg.FastPollInterval, r.fastPoll)
+	}
+	// The boot reconciles: each server starts its VMs.
+	for deadline := r.Now().Add(30 * time.Second); r.Now().Before(deadline) && !r.allRunning(); {
+		r.runUntil(r.Now().Add(10 * time.Millisecond))
+	}
+	if !r.allRunning() {
+		return nil, fmt.Errorf("failovertest: the VMs did not start at boot: %v", r.Check())
+	}
 	return r, nil
+}
+
+func isZeroPolicy(p failover.Policy) bool {
+	return p.DebouncePolls == 0 && p.FenceAttempts == 0 && p.StartAttempts == 0 && p.RetryInterval == 0 &&
+		p.MaxParallelStarts == 0 && p.EvacuationTimeout == 0 && p.RecoveryTimeout == 0 && p.UnreachableAlertPolls == 0
+}
+
+// newManager (re)starts the rack manager with no memory; every server
+// keeps a watch open on it (a server's monitor restarts within a poll, so
+// liveness is judged by the server's own status).
+func (r *Rack) newManager() error {
+	var rs []rack.Server
+	for _, s := range r.Servers {
+		rs = append(rs, rack.Server{Name: s.Name, Sensors: s.BMC, Health: lyingHealth{s}, Watchdog: s.BMC, Power: s.BMC})
+	}
+	fast := r.cfg.FastPollInterval
+	if fast <= 0 {
+		fast = -1
+	}
+	m, err := rack.NewLocal(rack.LocalConfig{Topology: r.Topology, Servers: rs, Interval: r.cfg.PollInterval, FastInterval: fast,
+		Parallel: 1, Now: r.Clock.Now, Logger: discardLogger})
+	if err != nil {
+		return err
+	}
+	for _, s := range r.Servers {
+		if _, err := m.Watch(context.Background(), s.Name); err != nil {
+			return err
+		}
+	}
+	r.Manager = m
+	return nil
+}
+
+// lyingHealth is a BMC's health as the rack manager reads it: while the
+// server's BMC lies, it reports power off.
+type lyingHealth struct{ s *Server }
+
+func (l lyingHealth) Health(ctx context.Context) (bmc.Health, error) {
+	h, err := l.s.BMC.Health(ctx)
+	if err == nil && l.s.lies {
+		h.Power = bmc.PowerOff
+	}
+	return h, err
+}
+
+func (r *Rack) allRunning() bool {
+	for _, img := range r.storeImages() {
+		if len(r.Storage.Running(img.Name)) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Server returns the server called name, or nil.
@@ -154,23 +251,42 @@ func (r *Rack) Now() time.Time { return r.Clock.Now() }
 func (r *Rack) Events() []failover.Event { return slices.Clone(r.events) }
 
 // onPower follows the BMC: power off ends the OS (its VMs and monitor die
-// with it); power on boots at the next step. Called with the BMC locked.
+// with it), offLag later when the BMC is one that reports early; power on
+// boots a second later. Called with the BMC locked.
 func (s *Server) onPower(p bmc.PowerState) {
 	switch p {
 	case bmc.PowerOff:
-		s.powered, s.up, s.hung, s.armed = false, false, false, false
-		s.monitor = nil
-		s.HV.PowerOff()
+		if s.offLag > 0 {
+			s.r.after(s.offLag, s.hostOff)
+			return
+		}
+		s.hostOff()
 	case bmc.PowerOn:
 		s.powered = true
+		s.r.after(s.r.cfg.PollInterval, func() {
+			if s.powered && !s.up {
+				if err := s.boot(); err != nil {
+					s.r.violate("boot %s: %v", s.Name, err)
+				}
+			}
+		})
 	}
+}
+
+func (s *Server) hostOff() {
+	s.powered, s.up, s.hung, s.armed, s.lies = false, false, false, false, false
+	if s.mon != nil {
+		s.mon.dead = true
+	}
+	s.HV.PowerOff()
 }
 
 // boot starts the OS: the hypervisor comes up empty, injected sensor and
 // blade faults are gone, the watchdog updater arms, and the monitor starts
 // and reconciles (restarting any VM this server still owns).
-func (s *Server) boot(ctx context.Context) error {
-	s.up, s.hung = true, false
+func (s *Server) boot() error {
+	ctx := context.Background()
+	s.up, s.hung, s.drifted = true, false, nil
 	s.HV.PowerOn()
 	s.BMC.SetFault(false, "")
 	for name, v := range s.baseline {
@@ -187,47 +303,13 @@ func (s *Server) boot(ctx context.Context) error {
 		return fmt.Errorf("failovertest: arm watchdog of %s: %w", s.Name, err)
 	}
 	s.armed = true
-	return s.startMonitor(ctx)
-}
-
-func (s *Server) startMonitor(ctx context.Context) error {
-	r := s.r
-	s.sw = &crashSwitch{}
-	sw := s.sw
-	check := r.checkUnique
-	peers := map[string]hypervisor.Hypervisor{}
-	for _, p := range r.Topology.Watched(s.Name) {
-		peers[p] = crashHV{h: r.byName[p].HV, sw: sw, check: check, wait: r.advance, lat: r.cfg.Latency}
-	}
-	m, err := failover.NewMonitor(failover.Config{
-		Server:     s.Name,
-		Manager:    crashManager{m: r.Manager, sw: sw, wait: func() { r.advance(r.cfg.Latency.Power) }},
-		Store:      crashStore{s: r.Store, sw: sw},
-		Hypervisor: crashHV{h: s.HV, sw: sw, check: check, wait: r.advance, lat: r.cfg.Latency},
-		Peers:      peers,
-		Policy:     r.cfg.Policy,
-		Clock:      r.Clock,
-		Logger:     discardLogger,
-		OnEvent: func(ev failover.Event) {
-			if !sw.crashed {
-				r.record(ev)
-			}
-		},
-	})
-	if err != nil {
-		return err
-	}
-	s.monitor = m
-	// A VM reconcile cannot start (no room left here) is named in an
-	// alert event; invariant (b) judges that.
-	_ = m.Reconcile(ctx)
-	return nil
+	return s.r.startMonitor(s)
 }
 
 func (r *Rack) record(ev failover.Event) {
 	r.events = append(r.events, ev)
 	if ev.Type == failover.EventDetected && !r.realFaultActive(ev.Server, ev.Time) {
-		r.violate("takeover without a real failure: %s detected on %s (cause %s) at %v", ev.Peer, ev.Server, ev.Cause, r.since(ev.Time))
+		r.violate("takeover of a healthy server: %s detected on %s (cause %s) at %v", ev.Peer, ev.Server, ev.Cause, r.since(ev.Time))
 	}
 	if r.cfg.OnEvent != nil {
 		r.cfg.OnEvent(ev)
@@ -256,72 +338,68 @@ func (r *Rack) realFaultActive(server string, at time.Time) bool {
 	return false
 }
 
-// advance moves the clock by d while an operation runs; running servers
-// go on kicking their watchdogs meanwhile.
-func (r *Rack) advance(d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	r.Clock.Advance(d)
+// fullPoll is the rack manager's 1 Hz round: running servers kick their
+// watchdogs, crashed monitors restart, every BMC is read and each status
+// goes to its current watcher, and every monitor lets time pass. (Two
+// copies can only appear at a start, where invariant (a) is checked.)
+func (r *Rack) fullPoll() {
+	ctx := context.Background()
+	r.after(r.cfg.PollInterval, r.fullPoll)
 	for _, s := range r.Servers {
-		if s.up && !s.hung && s.armed {
-			if err := s.BMC.InBand().Kick(context.Background()); err != nil {
-				r.violate("kick watchdog of %s: %v", s.Name, err)
-			}
-		}
-	}
-}
-
-// Step advances the clock by one poll interval and runs the rack for it:
-// transient faults end, powered servers boot, running servers kick their
-// watchdogs, the rack manager polls every BMC, and every live monitor acts
-// on its peers' statuses and on time passing.
-func (r *Rack) Step(ctx context.Context) {
-	r.Clock.Advance(r.cfg.PollInterval)
-	r.steps++
-	now := r.Now()
-	for _, f := range r.faults {
-		if !f.over && !f.until.IsZero() && !now.Before(f.until) {
-			f.over = true
-			r.undo(f)
-		}
-	}
-	for _, s := range r.Servers {
-		if s.powered && !s.up {
-			if err := s.boot(ctx); err != nil {
-				r.violate("boot %s: %v", s.Name, err)
-			}
-		}
-		if s.up && s.sw.crashed {
-			if err := s.startMonitor(ctx); err != nil {
-				r.violate("restart monitor of %s: %v", s.Name, err)
-			}
-		}
 		if s.up && !s.hung && s.armed {
 			if err := s.BMC.InBand().Kick(ctx); err != nil {
 				r.violate("kick watchdog of %s: %v", s.Name, err)
 			}
 		}
-	}
-	statuses := r.Manager.Poll(ctx)
-	for _, s := range r.Servers {
-		if s.monitor == nil || s.hung || s.sw.crashed || s.frozen {
-			continue
-		}
-		for _, st := range statuses {
-			if r.Topology.WatcherOf(st.Server) == s.Name && s.monitor != nil && !s.sw.crashed {
-				s.monitor.Step(ctx, st)
+		if s.up && !s.hung && (s.mon == nil || s.mon.dead) {
+			if err := r.startMonitor(s); err != nil {
+				r.violate("restart monitor of %s: %v", s.Name, err)
 			}
 		}
-		if s.monitor != nil && !s.sw.crashed {
-			s.monitor.Tick(ctx)
-		}
-		if s.sw.at > 0 {
-			s.sw.crashed = true // a crash scheduled for this step happens by its end
+	}
+	if !r.managerDown {
+		r.deliver(r.Manager.Poll(ctx))
+	}
+	for _, s := range r.Servers {
+		if m := s.mon.live(); m != nil {
+			m.feed(failover.Input{Kind: failover.InputTick})
 		}
 	}
-	for _, img := range r.storeImages() {
-		r.checkUnique(img.Name)
+}
+
+func (r *Rack) fastPoll() {
+	r.after(r.cfg.FastPollInterval, r.fastPoll)
+	if !r.managerDown {
+		r.deliver(r.Manager.FastPoll(context.Background()))
+	}
+}
+
+func (r *Rack) deliver(sts []rack.Status) {
+	for _, st := range sts {
+		w := r.byName[r.Manager.WatcherOf(st.Server)]
+		if w == nil {
+			continue
+		}
+
+		if m := w.mon.live(); m != nil && !w.hung {
+			if r.mut == mutUnreachableFailed && !st.Reachable {
+				st.Reachable, st.Err = true, ""
+				st.Health = bmc.Health{Power: bmc.PowerOff}
+			}
+			m.feed(failover.Input{Kind: failover.InputStatus, Status: &st})
+		}
+	}
+}
+
+// Step advances the clock by one poll interval, running every operation,
+// poll and fault that falls due meanwhile in time order, then judges the
+// invariants.
+func (r *Rack) Step(ctx context.Context) {
+	r.runUntil(r.Now().Add(r.cfg.PollInterval))
+	for _, s := range r.Servers {
+		if s.mon != nil && s.mon.crashAtStep {
+			s.mon.dead = true // a crash scheduled for this step happens by its end
+		}
 	}
 	r.judgeDue()
 }

@@ -49,34 +49,101 @@ func Scenario(ctx context.Context, seed uint64) (*Rack, []Fault, error) {
 		log = append(log, f)
 	}
 	poll := cfg.PollInterval
-	reals := [...]FaultKind{PowerLoss, BladeFault, VoltageSag, Overheat, HangOS}
+	reals := [...]FaultKind{PowerLoss, BladeFault, VoltageSag, Overheat, HangOS, LyingBMC}
 	disturb := [...]FaultKind{Unreachable, FenceFails, FenceIndeterminate}
+	rackWide := [...]FaultKind{StoreSlow, StoreDown, ManagerCrash}
+	real := func(server string) {
+		f := Fault{Kind: reals[rng.IntN(len(reals))], Server: server, For: time.Duration(1+rng.IntN(3)) * poll}
+		if f.Kind == LyingBMC {
+			f.For = time.Duration(5+rng.IntN(20)) * poll
+			f.Lag = time.Duration(rng.IntN(2000)) * time.Millisecond
+		}
+		inject(f)
+	}
 	for range ScenarioSteps {
 		server := r.Servers[rng.IntN(len(r.Servers))].Name
+		watcher := r.Topology.WatcherOf(server)
 		switch x := rng.IntN(100); {
 		case x < 8 && r.quiet():
-			inject(Fault{Kind: reals[rng.IntN(len(reals))], Server: server, For: time.Duration(1+rng.IntN(3)) * poll})
-			switch rng.IntN(7) {
+			real(server)
+			if len(r.Servers) > 2 && rng.IntN(6) == 0 { // two failures in one rack at once; one server lives
+				if other := r.Servers[rng.IntN(len(r.Servers))].Name; other != server {
+					real(other)
+				}
+			}
+			switch rng.IntN(10) {
 			case 0:
 				inject(Fault{Kind: disturb[rng.IntN(len(disturb))], Server: server, For: time.Duration(1+rng.IntN(12)) * poll})
 			case 1:
-				inject(Fault{Kind: MonitorCrash, Server: r.Topology.WatcherOf(server), AfterCalls: rng.IntN(8)})
+				inject(Fault{Kind: MonitorCrash, Server: watcher, AfterCalls: rng.IntN(8)})
 			case 2:
-				inject(Fault{Kind: StartFails, Server: r.Topology.WatcherOf(server), For: time.Duration(1+rng.IntN(15)) * poll})
+				inject(Fault{Kind: StartFails, Server: watcher, For: time.Duration(1+rng.IntN(15)) * poll})
+			case 3:
+				inject(Fault{Kind: Partition, Server: server, Watcher: watcher, For: time.Duration(1+rng.IntN(12)) * poll})
+			case 4:
+				inject(Fault{Kind: rackWide[rng.IntN(len(rackWide))], For: time.Duration(1+rng.IntN(8)) * poll})
 			}
-		case x < 13:
-			if r.byName[server].up {
-				inject(Fault{Kind: Noise, Server: server, For: time.Duration(1+rng.IntN(cfg.Policy.DebouncePolls)) * poll})
+		case x < 14:
+			// The workload's noise, whatever the policy: spikes of a poll
+			// or two often, now and then a glitch of three.
+			if r.byName[server].up && !r.noisy(server) {
+				n := 1 + rng.IntN(2)
+				if x == 13 {
+					n = 3
+				}
+				inject(Fault{Kind: Noise, Server: server, For: time.Duration(n) * poll})
 			}
-		case x < 16:
+		case x < 17:
 			inject(Fault{Kind: Unreachable, Server: server, For: time.Duration(1+rng.IntN(6)) * poll})
-		case x < 19:
+		case x < 20:
 			inject(Fault{Kind: MonitorCrash, Server: server, AfterCalls: rng.IntN(6)})
+		case x < 21:
+			inject(Fault{Kind: rackWide[rng.IntN(len(rackWide))], For: time.Duration(1+rng.IntN(4)) * poll})
 		}
+		r.drift(rng)
 		r.Step(ctx)
 	}
 	r.Run(ctx, ScenarioTail)
 	return r, log, nil
+}
+
+// noisy reports whether a noise on server is open or ended within the
+// last poll: the workload's glitches do not run into each other.
+func (r *Rack) noisy(server string) bool {
+	for _, f := range r.faults {
+		if f.Kind == Noise && f.Server == server && r.Now().Sub(f.until) < r.cfg.PollInterval {
+			return true
+		}
+	}
+	return false
+}
+
+// drift moves healthy servers' CPU temperature and 12 V rail a little,
+// well inside their thresholds: the slow drift of a real rack.
+func (r *Rack) drift(rng *rand.Rand) {
+	for _, s := range r.Servers {
+		if !s.up || r.realFaultActive(s.Name, r.Now()) {
+			continue
+		}
+		for _, d := range [...]struct {
+			name     string
+			step     float64
+			min, max float64
+		}{{"CPU0 Temp", 0.5, 45, 75}, {"P12V", 0.02, 11.8, 12.2}} {
+			if s.drifted == nil {
+				s.drifted = map[string]float64{}
+			}
+			v, ok := s.drifted[d.name]
+			if !ok {
+				v = s.baseline[d.name]
+			}
+			v = min(max(v+(rng.Float64()-0.5)*2*d.step, d.min), d.max)
+			s.drifted[d.name] = v
+			if err := s.BMC.SetValue(d.name, v); err != nil {
+				r.violate("drift %s on %s: %v", d.name, s.Name, err)
+			}
+		}
+	}
 }
 
 // Quiet reports whether every server is up, no real failure is open and
@@ -97,11 +164,12 @@ func (r *Rack) RunUntilQuiet(ctx context.Context, max int) bool {
 
 func (r *Rack) quiet() bool {
 	for _, s := range r.Servers {
-		if !s.up || s.hung || s.monitor == nil || s.sw.crashed {
+		m := s.mon.live()
+		if !s.up || s.hung || m == nil || m.engine.Outstanding() > 0 {
 			return false
 		}
-		for _, p := range r.Topology.Watched(s.Name) {
-			if s.monitor.Phase(p) != failover.PhaseWatching {
+		for _, ph := range m.engine.Phases() {
+			if ph != failover.PhaseWatching {
 				return false
 			}
 		}

@@ -1,10 +1,15 @@
 package failovertest
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
+	"runtime"
+	"runtime/debug"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -28,28 +33,66 @@ func TestSimulation(t *testing.T) {
 		return
 	}
 	n := *seedsFlag
-	if testing.Short() {
-		n = 200
+	if testing.Short() || (raceEnabled && !seedsSet()) {
+		n = 300 // the race detector makes a seed ten times slower; .ci/run also runs all seeds without it
 	}
 	start := time.Now()
-	var takeovers, alerts, faults int
-	for seed := uint64(1); seed <= uint64(n); seed++ {
-		r, log, err := Scenario(ctx, seed)
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-		if err := r.Check(); err != nil {
-			t.Fatalf("seed %d: %v\nreplay: go test ./failovertest -run 'TestSimulation$' -seed=%d -v", seed, err, seed)
-		}
-		faults += len(log)
-		for _, ev := range r.events {
-			switch ev.Type {
-			case "backup-started":
-				takeovers++
-			case "alert":
-				alerts++
+	// Seeds run on every core, each on its own rack: a seed's run does
+	// not depend on the others, so each replays alone.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	type result struct {
+		seed                      uint64
+		err                       error
+		takeovers, alerts, faults int
+	}
+	seeds := make(chan uint64)
+	results := make(chan result)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seed := range seeds {
+				r, log, err := Scenario(ctx, seed)
+				res := result{seed: seed, err: err}
+				if err == nil {
+					res.err = r.Check()
+					res.faults = len(log)
+					for _, ev := range r.events {
+						switch ev.Type {
+						case "backup-started":
+							res.takeovers++
+						case "alert":
+							res.alerts++
+						}
+					}
+				}
+				results <- res
 			}
+		}()
+	}
+	go func() {
+		for seed := uint64(1); seed <= uint64(n); seed++ {
+			seeds <- seed
 		}
+		close(seeds)
+		wg.Wait()
+		close(results)
+	}()
+	var takeovers, alerts, faults int
+	var failed []result
+	for res := range results {
+		if res.err != nil {
+			failed = append(failed, res)
+		}
+		takeovers, alerts, faults = takeovers+res.takeovers, alerts+res.alerts, faults+res.faults
+	}
+	if len(failed) > 0 {
+		slices.SortFunc(failed, func(a, b result) int { return cmp.Compare(a.seed, b.seed) })
+		for _, f := range failed[:min(len(failed), 5)] {
+			t.Errorf("seed %d: %v\nreplay: go test ./failovertest -run 'TestSimulation$' -seed=%d -v", f.seed, f.err, f.seed)
+		}
+		t.Fatalf("%d of %d seeds broke an invariant", len(failed), n)
 	}
 	t.Logf("%d seeds in %v: %d faults injected, %d backups started, %d alerts, no invariant broken",
 		n, time.Since(start).Round(time.Millisecond), faults, takeovers, alerts)
@@ -99,4 +142,10 @@ func ExampleRack() {
 	// restarted blade-1 blade-2 no-power
 	// recovered blade-1 blade-2 no-power
 	// invariants: <nil>
+}
+
+func seedsSet() bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "seeds" })
+	return set
 }

@@ -1,0 +1,5 @@
+//go:build race
+
+package failovertest
+
+func init() { raceEnabled = true }

@@ -46,7 +46,7 @@ func (r *Rack) Inject(f Fault) error {
 		in.until = r.Now().Add(f.For)
 	case BladeFault:
 		s.BMC.SetFault(true, "CPU0 IERR: machine check")
-		s.hung = true
+		s.hang()
 	case VoltageSag:
 		if err := s.BMC.SetValue("P12V", 10.5); err != nil {
 			return err
@@ -56,7 +56,7 @@ func (r *Rack) Inject(f Fault) error {
 			return err
 		}
 	case HangOS:
-		s.hung = true
+		s.hang()
 	case Unreachable:
 		s.BMC.SetUnreachable(true)
 		in.until = r.Now().Add(f.For)
@@ -155,4 +155,11 @@ func (r *Rack) detectedSince(server string, at time.Time) bool {
 		}
 	}
 	return false
+}
+
+// hang stops the OS: its VMs keep running, but nothing on it answers,
+// its hypervisor included, and its watchdog is no longer kicked.
+func (s *Server) hang() {
+	s.hung = true
+	s.HV.SetUnreachable(true)
 }

@@ -3,6 +3,7 @@ package failovertest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -287,6 +288,7 @@ func (s *Server) hostOff() {
 func (s *Server) boot() error {
 	ctx := context.Background()
 	s.up, s.hung, s.drifted = true, false, nil
+	s.HV.SetUnreachable(false)
 	s.HV.PowerOn()
 	s.BMC.SetFault(false, "")
 	for name, v := range s.baseline {
@@ -352,7 +354,7 @@ func (r *Rack) fullPoll() {
 			}
 		}
 		if s.up && !s.hung && (s.mon == nil || s.mon.dead) {
-			if err := r.startMonitor(s); err != nil {
+			if err := r.restartMonitor(s); err != nil {
 				r.violate("restart monitor of %s: %v", s.Name, err)
 			}
 		}
@@ -383,7 +385,7 @@ func (r *Rack) deliver(sts []rack.Status) {
 
 		if m := w.mon.live(); m != nil && !w.hung {
 			if r.mut == mutUnreachableFailed && !st.Reachable {
-				st.Reachable, st.Err = true, ""
+				st.Reachable, st.Err, st.HealthErr = true, "", ""
 				st.Health = bmc.Health{Power: bmc.PowerOff}
 			}
 			m.feed(failover.Input{Kind: failover.InputStatus, Status: &st})
@@ -399,6 +401,12 @@ func (r *Rack) Step(ctx context.Context) {
 	for _, s := range r.Servers {
 		if s.mon != nil && s.mon.crashAtStep {
 			s.mon.dead = true // a crash scheduled for this step happens by its end
+		}
+	}
+	all := r.Storage.RunningAll()
+	for _, vm := range slices.Sorted(maps.Keys(all)) {
+		if len(all[vm]) > 1 {
+			r.checkUnique(vm)
 		}
 	}
 	r.judgeDue()

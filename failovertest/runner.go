@@ -34,7 +34,27 @@ func (m *simMonitor) live() *simMonitor {
 	return m
 }
 
+// restartMonitor starts a new monitor after a crash.
+func (r *Rack) restartMonitor(s *Server) error {
+	if err := r.newMonitor(s); err != nil {
+		return err
+	}
+	if r.mut != mutSkipReconcile {
+		s.mon.feed(failover.Input{Kind: failover.InputBoot})
+	}
+	return nil
+}
+
+// startMonitor starts a server's monitor at boot.
 func (r *Rack) startMonitor(s *Server) error {
+	if err := r.newMonitor(s); err != nil {
+		return err
+	}
+	s.mon.feed(failover.Input{Kind: failover.InputBoot})
+	return nil
+}
+
+func (r *Rack) newMonitor(s *Server) error {
 	sw := &crashSwitch{}
 	peers := map[string]hypervisor.Hypervisor{}
 	for _, p := range r.Servers {
@@ -65,9 +85,6 @@ func (r *Rack) startMonitor(s *Server) error {
 	}
 	m := &simMonitor{r: r, s: s, engine: e, x: x, sw: sw}
 	s.mon = m
-	if r.mut != mutSkipReconcile {
-		m.feed(failover.Input{Kind: failover.InputBoot})
-	}
 	return nil
 }
 

@@ -110,6 +110,15 @@ func (e *Engine) status(now time.Time, st *rack.Status) {
 	if fired < 0 {
 		return
 	}
+	// When several causes hold, the first in causeOrder names the failure,
+	// even one not yet debounced: a watchdog that expired and powered the
+	// server off is a watchdog failure, though power off is judged sooner.
+	for c := range fired {
+		if held[c] {
+			fired = c
+			break
+		}
+	}
 	e.detected(now, ps, st, fired, hits[fired])
 }
 

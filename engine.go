@@ -113,8 +113,8 @@ func (e *Engine) Next() time.Time {
 	visit := func(ps *peerState) {
 		at(ps.retryAt)
 		at(ps.settleUntil)
-		if ps.phase == PhaseEvacuating {
-			at(ps.deadline)
+		if ps.phase == PhaseEvacuating && ps.checkpointsLeft() {
+			at(ps.deadline) // past it, nothing is due until an answer
 		}
 		if ps.phase == PhaseRecovering && !ps.alertedRecovery {
 			at(ps.recoverBy)

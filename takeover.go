@@ -87,6 +87,17 @@ func (ps *peerState) vm(name string) *vmState {
 	return nil
 }
 
+// checkpointsLeft reports whether a VM still waits for its checkpoint:
+// only then does the evacuation deadline have anything to do.
+func (ps *peerState) checkpointsLeft() bool {
+	for i := range ps.vms {
+		if p := ps.vms[i].phase; p == vmCheckpointQueued || p == vmCheckpointing {
+			return true
+		}
+	}
+	return false
+}
+
 func capacityOf(img imagestore.Image) hypervisor.Capacity {
 	return hypervisor.Capacity{MemoryMiB: img.MemoryMiB, CPUs: img.CPUs}
 }

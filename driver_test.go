@@ -86,9 +86,16 @@ func (d *driver) status(st *rack.Status) []Action {
 }
 
 // tickAt lets time pass until at.
+// After the tick nothing may be due at or before at: a runner that waits
+// until Next() would otherwise spin.
 func (d *driver) tickAt(at time.Time) []Action {
+	d.t.Helper()
 	d.now = at
-	return d.feed(Input{Kind: InputTick})
+	out := d.feed(Input{Kind: InputTick})
+	if n := d.e.Next(); !n.IsZero() && !n.After(at) {
+		d.t.Errorf("after a tick at %v, Next() = %v: not in the future", at.Sub(t0), n.Sub(t0))
+	}
+	return out
 }
 
 func (d *driver) tick(by time.Duration) []Action { return d.tickAt(d.now.Add(by)) }

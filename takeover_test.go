@@ -198,11 +198,11 @@ func TestEngineIgnoresUnknownAndLateAnswers(t *testing.T) {
 	probe, _ := d.find(ActionProbe, "vm0")
 	before := d.e.Outstanding()
 	for _, in := range []Input{
-		{Kind: InputStarted, ID: 9999},                                            // never issued
-		{Kind: InputStarted, ID: probe.ID},                                        // the wrong kind for its ID
-		{Kind: InputFenced, ID: probe.ID, Err: errors.New("x")},                   // ditto
-		{Kind: InputClaimed, ID: 0, Image: imagestore.Image{Name: "vm0"}},         // no ID
-		{Kind: InputInventory, ID: 1, Images: images(5), FreeKnown: true},         // answered long ago
+		{Kind: InputStarted, ID: 9999},                                                      // never issued
+		{Kind: InputStarted, ID: probe.ID},                                                  // the wrong kind for its ID
+		{Kind: InputFenced, ID: probe.ID, Err: errors.New("x")},                             // ditto
+		{Kind: InputClaimed, ID: 0, Image: imagestore.Image{Name: "vm0"}},                   // no ID
+		{Kind: InputInventory, ID: 1, Images: images(5), FreeKnown: true},                   // answered long ago
 		{Kind: InputFenced, ID: d.openOf(ActionProbe)[1].ID - 1, Err: bmc.ErrIndeterminate}, // the fence, answered already
 	} {
 		if got := d.e.Step(Input{Kind: in.Kind, ID: in.ID, Err: in.Err, Images: in.Images, Time: d.now}); len(got) != 0 {

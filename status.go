@@ -54,7 +54,7 @@ func (e *Engine) status(now time.Time, st *rack.Status) {
 
 	switch ps.phase {
 	case PhaseWatching:
-	case PhaseRecovering, PhaseStuck:
+	case PhaseRecovering, PhaseStuck, PhaseHeld:
 		if st.Fast {
 			return // recovery is judged on full statuses
 		}
@@ -64,10 +64,14 @@ func (e *Engine) status(now time.Time, st *rack.Status) {
 			ps.healthy = 0
 		}
 		if ps.healthy >= e.p.DebouncePolls {
-			ps.phase = PhaseWatching
 			ps.count = [numCauses]int{}
 			ps.fastN = [numCauses]int{}
-			e.notify(now, ps, Event{Type: EventRecovered, Message: "reports healthy; watching again"})
+			msg := "reports healthy; watching again"
+			if ps.phase == PhaseHeld {
+				msg = "reports healthy while its takeover was held: not taken over; watching again"
+			}
+			ps.phase = PhaseWatching
+			e.notify(now, ps, Event{Type: EventRecovered, Message: msg})
 			ps.detectedAt, ps.cause, ps.vms = time.Time{}, CauseNone, nil
 		}
 		return

@@ -137,6 +137,7 @@ func (e *Engine) inventory(now time.Time, ps *peerState, in Input) {
 	ps.canEvacuate = in.CanEvacuate
 	if e.storm.active(e.p.StormFraction) {
 		ps.phase = PhaseHeld
+		ps.healthy = 0
 		e.holdAlert(now, ps)
 		return
 	}
@@ -187,7 +188,10 @@ func (e *Engine) tickPeer(now time.Time, ps *peerState) {
 			e.act(Action{Kind: ActionInventory, Server: ps.name}, pending{server: ps.name})
 		}
 	case PhaseHeld:
-		if !e.storm.active(e.p.StormFraction) {
+		// Released once the storm is over, unless the server's last full
+		// status was healthy: it is coming back, and is judged by the
+		// following ones.
+		if !e.storm.active(e.p.StormFraction) && ps.healthy == 0 {
 			e.notify(now, ps, Event{Type: EventAlert, Cause: ps.cause,
 				Message: fmt.Sprintf("storm over (%d of %d servers failed); taking over", e.storm.failed, e.storm.size)})
 			e.proceed(now, ps)

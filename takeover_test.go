@@ -619,3 +619,28 @@ func TestEngineNextAfterEvacuationDeadline(t *testing.T) {
 		t.Errorf("%v", got)
 	}
 }
+
+// A server held by the storm guard that comes back healthy (the PDU is
+// back) is watched again, not fenced when the storm ends.
+func TestEngineStormHeldServerThatRecoversIsNotTakenOver(t *testing.T) {
+	d := newDriver(t, nil)
+	d.images["b1"] = images(2)
+	d.detect(func(s *rack.Status) { powerOff(s); s.RackFailed, s.RackSize = 3, 4 })
+	d.answer(ActionInventory, "b1", nil)
+	var got []string
+	for i := range 4 {
+		st := healthy(d.now.Add(time.Second), 50)
+		st.RackFailed, st.RackSize = 3-i/2, 4 // the others come back too
+		got = append(got, kinds(d.status(st))...)
+		got = append(got, kinds(d.tick(0))...)
+	}
+	if d := cmp.Diff([]string{"recovered"}, got); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	if p := d.e.Phase("b1"); p != PhaseWatching {
+		t.Errorf("phase %v, want watching", p)
+	}
+	if got := d.tick(time.Minute); len(got) != 0 {
+		t.Errorf("after the storm: %v", kinds(got))
+	}
+}

@@ -154,7 +154,7 @@ func (e *Engine) holdAlert(now time.Time, ps *peerState) {
 		names[i] = ps.vms[i].img.Name
 	}
 	e.notify(now, ps, Event{Type: EventAlert, Cause: ps.cause, VMs: names,
-		Message: fmt.Sprintf("storm: %d of %d servers failed; takeover held (no fence, no start) until fewer than %.0f%% have: %s",
+		Message: fmt.Sprintf("storm: %d of %d servers failed; takeover held (no fence, no start) until no more than %.0f%% have: %s",
 			e.storm.failed, e.storm.size, 100*e.p.StormFraction, strings.Join(names, ", "))})
 }
 

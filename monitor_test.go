@@ -458,13 +458,14 @@ func TestMonitorRunStopsWhenRefusedOnRewatch(t *testing.T) {
 // test ends.
 type hangHV struct {
 	hypervisor.Hypervisor
-	hang    map[string]bool
-	release chan struct{}
-	hung    atomic.Int32
+	hang      map[string]bool
+	onlyFirst bool // hang the first Start only
+	release   chan struct{}
+	hung      atomic.Int32
 }
 
 func (h *hangHV) Start(ctx context.Context, img imagestore.Image) error {
-	if h.hang[img.Name] {
+	if h.hang[img.Name] && (!h.onlyFirst || h.hung.Load() == 0) {
 		h.hung.Add(1)
 		<-h.release
 		return errors.New("released at the end of the test")
@@ -628,5 +629,59 @@ func TestNewMonitorKeepsAPartPolicy(t *testing.T) {
 	cfg.Policy = failover.Policy{}
 	if _, err := failover.NewMonitor(cfg); err != nil {
 		t.Errorf("NewMonitor with the zero Policy = %v, want DefaultPolicy()", err)
+	}
+}
+
+// Run called again after its context ended starts afresh, as after a
+// restart: what the first Run was waiting on (here a start that hung) is
+// not held against the second, which reconciles the VM.
+func TestMonitorRunAgainAfterCancel(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	if _, err := store.Put(ctx, imagestore.Image{Name: "a0", Owner: "A", Definition: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	inner, _ := memhv.New(memhv.DefaultConfig("W"))
+	hv := &hangHV{Hypervisor: inner, hang: map[string]bool{"a0": true}, onlyFirst: true, release: make(chan struct{})}
+	t.Cleanup(func() { close(hv.release) })
+	f := &fakeManager{}
+	var rec recorder
+	pol := fastPolicy()
+	pol.MaxParallelStarts = 1
+	m, err := failover.NewMonitor(failover.Config{Server: "W", Manager: f, Store: store, Hypervisor: hv, Policy: pol,
+		ActionTimeout: time.Minute, TickInterval: 10 * time.Millisecond, OnEvent: rec.record, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { stopFeed(); wg.Wait() })
+	var offline sync.Map
+	offline.Store("A", true)
+	wg.Add(1)
+	go func() { defer wg.Done(); f.feed(feedCtx, &offline, "A") }()
+
+	first, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(first) }()
+	if !waitUntil(3*time.Second, func() bool { return hv.hung.Load() == 1 }) {
+		t.Fatalf("a0 never started:%v", &rec)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	second, cancel2 := context.WithCancel(ctx)
+	defer cancel2()
+	go func() { done <- m.Run(second) }()
+	defer func() { cancel2(); <-done }()
+	if !waitUntil(3*time.Second, func() bool {
+		st, err := inner.State(ctx, "a0")
+		return err == nil && st == hypervisor.StateRunning
+	}) {
+		t.Fatalf("a0 not started by the second Run; phase of A %v:%v", m.Phase("A"), &rec)
+	}
+	if !waitUntil(3*time.Second, func() bool { return m.Phase("A") == failover.PhaseRecovering }) {
+		t.Errorf("A's takeover did not finish in the second Run: phase %v", m.Phase("A"))
 	}
 }

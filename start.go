@@ -44,12 +44,19 @@ func (e *Engine) pump(now time.Time) {
 		if v == nil {
 			return
 		}
+		if v.phase == vmVerifyQueued {
+			v.phase = vmVerifying
+			e.starts++
+			e.act(Action{Kind: ActionVMState, Server: e.self, Image: v.img}, e.pendingFor(ps, v))
+			continue
+		}
 		e.begin(now, ps, v)
 	}
 }
 
 // nextQueued returns the queued VM of highest priority (then name), the
-// watcher's own reconcile first.
+// watcher's own reconcile first; a VM whose start's outcome is unknown
+// (its state to be read) comes before any new start.
 func (e *Engine) nextQueued() (*peerState, *vmState) {
 	var bps *peerState
 	var best *vmState
@@ -59,11 +66,16 @@ func (e *Engine) nextQueued() (*peerState, *vmState) {
 		}
 		for i := range ps.vms {
 			v := &ps.vms[i]
-			if v.phase != vmQueued {
+			if v.phase != vmQueued && v.phase != vmVerifyQueued {
 				continue
 			}
-			if best == nil || v.img.Priority > best.img.Priority ||
-				(v.img.Priority == best.img.Priority && v.img.Name < best.img.Name) {
+			if best == nil || (v.phase == vmVerifyQueued) != (best.phase == vmVerifyQueued) {
+				if best == nil || v.phase == vmVerifyQueued {
+					bps, best = ps, v
+				}
+				continue
+			}
+			if v.img.Priority > best.img.Priority || (v.img.Priority == best.img.Priority && v.img.Name < best.img.Name) {
 				bps, best = ps, v
 			}
 		}

@@ -24,6 +24,7 @@ const (
 	vmStarting                            // start asked
 	vmVerifying                           // start outcome unknown: state asked
 	vmVerifyWait                          // start outcome unknown: state asked at retryAt
+	vmVerifyQueued                        // start outcome unknown: waiting for a slot to ask its state
 	vmRetry                               // attempt failed; queued again at retryAt
 	vmRunning                             // backup runs
 	vmFailed                              // given up on; alerted
@@ -227,9 +228,7 @@ func (e *Engine) tickVMs(now time.Time, ps *peerState) {
 		case vmRetry:
 			v.phase = vmQueued
 		case vmVerifyWait:
-			v.phase = vmVerifying
-			e.starts++
-			e.act(Action{Kind: ActionVMState, Server: e.self, Image: v.img}, e.pendingFor(ps, v))
+			v.phase = vmVerifyQueued // pump asks when a slot is free
 		}
 	}
 	if ps == e.recon && !ps.retryAt.IsZero() && !now.Before(ps.retryAt) {

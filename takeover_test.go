@@ -644,3 +644,28 @@ func TestEngineStormHeldServerThatRecoversIsNotTakenOver(t *testing.T) {
 		t.Errorf("after the storm: %v", kinds(got))
 	}
 }
+
+// The state read of a start whose outcome is unknown waits for a slot
+// like any start: the hypervisor may still be working on that start.
+func TestEngineVMStateReadsWithinTheBound(t *testing.T) {
+	d := startedTakeover(t, 3, func(p *Policy) { p.MaxParallelStarts = 2 })
+	d.answer(ActionProbe, "vm0", nil)
+	d.answer(ActionClaim, "vm0", nil)
+	if got := kinds(d.fail(ActionStart, "vm0", ErrOutcomeUnknown)); !cmp.Equal(got, []string{"probe:vm2"}) {
+		t.Fatalf("after the unknown start: %v", got)
+	}
+	if got := d.tick(5 * time.Second); len(got) != 0 {
+		t.Fatalf("both slots are taken, yet: %v", kinds(got))
+	}
+	if got := kinds(d.answer(ActionProbe, "vm1", nil)); !cmp.Equal(got, []string{"claim:vm1"}) {
+		t.Fatalf("%v", got)
+	}
+	d.answer(ActionClaim, "vm1", nil)
+	// vm1's start returns: its slot goes to the state read first.
+	if got := kinds(d.answer(ActionStart, "vm1", nil)); !cmp.Equal(got, []string{"backup-started:vm1", "vm-state:vm0"}) {
+		t.Fatalf("%v", got)
+	}
+	if d.peakStarts != 2 {
+		t.Errorf("peak %d outstanding, want 2", d.peakStarts)
+	}
+}

@@ -360,3 +360,51 @@ func TestEngineStartGivenUpAfterAttempts(t *testing.T) {
 		t.Errorf("no restart after the last VM was given up on; phase %v", d.e.Phase("b1"))
 	}
 }
+
+// dangerLimits picks, each side, the first threshold set at or above the
+// danger level.
+func TestDangerLimits(t *testing.T) {
+	ref := func(th sensor.Thresholds, level sensor.Level) (up, lo sensor.Limit) {
+		ups := [...]sensor.Limit{th.UpperCaution, th.UpperCritical, th.UpperFatal}
+		los := [...]sensor.Limit{th.LowerCaution, th.LowerCritical, th.LowerFatal}
+		for i := int(level) - 1; i < 3; i++ {
+			if !up.Set && ups[i].Set {
+				up = ups[i]
+			}
+			if !lo.Set && los[i].Set {
+				lo = los[i]
+			}
+		}
+		return up, lo
+	}
+	for mask := range 1 << 6 {
+		var th sensor.Thresholds
+		lims := []*sensor.Limit{&th.UpperCaution, &th.UpperCritical, &th.UpperFatal, &th.LowerCaution, &th.LowerCritical, &th.LowerFatal}
+		for i, l := range lims {
+			if mask&(1<<i) != 0 {
+				*l = sensor.At(float64(10 * (i + 1)))
+			}
+		}
+		for _, level := range []sensor.Level{sensor.LevelCaution, sensor.LevelCritical, sensor.LevelFatal} {
+			wu, wl := ref(th, level)
+			gu, gl := dangerLimits(&th, level)
+			if wu != gu || wl != gl {
+				t.Errorf("mask %06b level %v: got %v %v, want %v %v", mask, level, gu, gl, wu, wl)
+			}
+		}
+	}
+}
+
+// A status with threshold overrides costs no allocation either.
+func TestEngineStatusWithOverridesDoesNotAllocate(t *testing.T) {
+	e, _ := NewEngine("b2", func() Policy {
+		p := DefaultPolicy()
+		p.Overrides = map[string]sensor.Thresholds{"CPU Temp": {UpperCritical: sensor.At(95)}}
+		return p
+	}())
+	in := statusIn(healthy(t0, 50))
+	e.Step(in)
+	if n := testing.AllocsPerRun(100, func() { in.Time = in.Time.Add(time.Second); e.Step(in) }); n != 0 {
+		t.Errorf("%v allocations per status", n)
+	}
+}

@@ -223,7 +223,7 @@ func (h *slowHV) Start(ctx context.Context, img imagestore.Image) error {
 }
 
 func TestMonitorStartsInParallel(t *testing.T) {
-	const vms, delay, bound = 10, 200 * time.Millisecond, 4
+	const vms, delay, bound = 10, 200 * time.Millisecond, 5
 	p := newPair(t, vms, nil)
 	hv := &slowHV{Hypervisor: p.hv2, delay: delay}
 	pol := fastPolicy()
@@ -243,7 +243,7 @@ func TestMonitorStartsInParallel(t *testing.T) {
 		t.Fatalf("not all started:%v", &p.recorder)
 	}
 	took := time.Since(began)
-	// In order they would take 10 x 200 ms; three rounds of 4 take 600.
+	// In order they would take 10 x 200 ms; two rounds of 5 take 400.
 	if took >= vms*delay/2 {
 		t.Errorf("%d starts of %v took %v: not in parallel", vms, delay, took)
 	}
@@ -290,7 +290,7 @@ func TestMonitorAbandonsAHungFence(t *testing.T) {
 	for time.Since(hungAt) < 500*time.Millisecond {
 		began := time.Now()
 		ph := m.Phase("b1")
-		if d := time.Since(began); d > 50*time.Millisecond {
+		if d := time.Since(began); d > 200*time.Millisecond {
 			t.Fatalf("Phase took %v while a fence hangs", d)
 		}
 		if ph != failover.PhaseFencing {
@@ -304,7 +304,7 @@ func TestMonitorAbandonsAHungFence(t *testing.T) {
 	if !waitUntil(3*time.Second, func() bool { return p.count(indeterminate) == 1 }) {
 		t.Fatalf("hung fence not abandoned as indeterminate:%v", &p.recorder)
 	}
-	if d := time.Since(hungAt); d < time.Second || d > 2*time.Second {
+	if d := time.Since(hungAt); d < time.Second || d > 2500*time.Millisecond {
 		t.Errorf("abandoned after %v, want ActionTimeout 100ms + 1s", d)
 	}
 	if !waitUntil(3*time.Second, func() bool { return p.countType(failover.EventBackupStarted) == 1 }) {

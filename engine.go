@@ -208,7 +208,7 @@ func (e *Engine) answer(now time.Time, pa pending, in Input) {
 		e.fenced(now, ps, in.Err)
 	case InputProbed, InputClaimed, InputStarted, InputVMState:
 		e.starts--
-		if v := ps.vm(pa.vm); v != nil {
+		if v := ps.vm(pa.vm); v != nil && v.waiting == in.ID {
 			e.startAnswer(now, ps, v, in)
 		}
 	case InputRestarted:

@@ -42,6 +42,7 @@ type vmState struct {
 	reclaims int
 	resumed  bool
 	retryAt  time.Time
+	waiting  uint64 // ID of the action whose answer moves the VM on
 }
 
 // peerState is the engine's view of one watched server (or, for e.recon,
@@ -259,7 +260,7 @@ func (e *Engine) evacuationDeadline(now time.Time, ps *peerState) {
 func (e *Engine) checkpointed(now time.Time, ps *peerState, name string, in Input) {
 	ps.ckpts--
 	v := ps.vm(name)
-	if ps.phase != PhaseEvacuating || v == nil || v.phase != vmCheckpointing {
+	if ps.phase != PhaseEvacuating || v == nil || v.phase != vmCheckpointing || v.waiting != in.ID {
 		return // late: the VM is handled by the fence path now
 	}
 	if in.Err != nil {

@@ -696,3 +696,40 @@ func TestEngineAtRiskInventoryFails(t *testing.T) {
 		t.Errorf("later: %v, %d outstanding", kinds(got), d.e.Outstanding())
 	}
 }
+
+// A checkpoint answered after its evacuation was given up on, the server
+// fenced in vain and then detected again, answers the old checkpoint,
+// not the new one asked of the same VM.
+func TestEngineLateAnswerFromAnEarlierTakeover(t *testing.T) {
+	d := newDriver(t, func(p *Policy) { p.FenceAttempts = 1 })
+	d.images["b1"] = images(1)
+	hot := func(s *rack.Status) { s.Readings[0].Value = 99 }
+	d.detect(hot)
+	d.answer(ActionInventory, "b1", func(in *Input) { in.CanEvacuate = true })
+	old, _ := d.find(ActionCheckpoint, "vm0")
+	d.tick(3 * time.Minute) // deadline: fence
+	d.fail(ActionFence, "b1", bmc.ErrIndeterminate)
+	if p := d.e.Phase("b1"); p != PhaseStuck {
+		t.Fatalf("phase %v, want stuck", p)
+	}
+	for i := range 4 {
+		d.status(healthy(d.now.Add(time.Duration(i+1)*time.Second), 50))
+	}
+	for i := range 4 {
+		st := healthy(d.now.Add(time.Duration(i+1)*time.Second), 50)
+		hot(st)
+		d.status(st)
+	}
+	d.answer(ActionInventory, "b1", func(in *Input) { in.CanEvacuate = true })
+	if _, ok := d.find(ActionCheckpoint, "vm0"); !ok {
+		t.Fatalf("second evacuation did not ask for a checkpoint; phase %v", d.e.Phase("b1"))
+	}
+	in := d.success(old)
+	in.Image.Checkpoint = "stale-ckpt"
+	if got := d.feed(in); len(got) != 0 {
+		t.Errorf("the first evacuation's checkpoint answered the second: %v", kinds(got))
+	}
+	if got := kinds(d.answer(ActionCheckpoint, "vm0", nil)); !cmp.Equal(got, []string{"evacuated:vm0", "probe:vm0"}) {
+		t.Errorf("the second checkpoint's own answer: %v", got)
+	}
+}

@@ -52,12 +52,15 @@ func (e *Engine) judge(st *rack.Status, danger map[string]bool) (held [numCauses
 		default:
 			continue
 		}
-		t := r.Thresholds
-		if o, ok := e.p.Overrides[r.Name]; ok {
-			t = o
+		t := &r.Thresholds
+		if len(e.p.Overrides) > 0 {
+			if o, ok := e.p.Overrides[r.Name]; ok {
+				t = &o
+			}
 		}
-		in, thr := e.inDanger(t, r.Value, danger[r.Name])
-		if in != danger[r.Name] {
+		was := danger[r.Name]
+		in, thr := e.inDanger(t, r.Value, was)
+		if in != was {
 			if in {
 				danger[r.Name] = true
 			} else {
@@ -77,7 +80,7 @@ func (e *Engine) judge(st *rack.Status, danger map[string]bool) (held [numCauses
 
 // inDanger applies the danger level and, for a sensor already in danger,
 // the hysteresis band. It returns the threshold concerned.
-func (e *Engine) inDanger(t sensor.Thresholds, v float64, was bool) (bool, float64) {
+func (e *Engine) inDanger(t *sensor.Thresholds, v float64, was bool) (bool, float64) {
 	up, lo := dangerLimits(t, e.p.DangerLevel)
 	if up.Set && v >= up.Value {
 		return true, up.Value
@@ -99,16 +102,22 @@ func (e *Engine) inDanger(t sensor.Thresholds, v float64, was bool) (bool, float
 
 // dangerLimits returns the nearest upper and lower thresholds at or above
 // level.
-func dangerLimits(t sensor.Thresholds, level sensor.Level) (up, lo sensor.Limit) {
-	ups := [...]sensor.Limit{t.UpperCaution, t.UpperCritical, t.UpperFatal}
-	los := [...]sensor.Limit{t.LowerCaution, t.LowerCritical, t.LowerFatal}
-	for i := int(level) - 1; i < 3; i++ {
-		if !up.Set && ups[i].Set {
-			up = ups[i]
-		}
-		if !lo.Set && los[i].Set {
-			lo = los[i]
-		}
+func dangerLimits(t *sensor.Thresholds, level sensor.Level) (up, lo sensor.Limit) {
+	switch {
+	case level <= sensor.LevelCaution && t.UpperCaution.Set:
+		up = t.UpperCaution
+	case level <= sensor.LevelCritical && t.UpperCritical.Set:
+		up = t.UpperCritical
+	default:
+		up = t.UpperFatal
+	}
+	switch {
+	case level <= sensor.LevelCaution && t.LowerCaution.Set:
+		lo = t.LowerCaution
+	case level <= sensor.LevelCritical && t.LowerCritical.Set:
+		lo = t.LowerCritical
+	default:
+		lo = t.LowerFatal
 	}
 	return up, lo
 }

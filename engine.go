@@ -113,8 +113,8 @@ func (e *Engine) Next() time.Time {
 	visit := func(ps *peerState) {
 		at(ps.retryAt)
 		at(ps.settleUntil)
-		if ps.phase == PhaseEvacuating {
-			at(ps.deadline)
+		if ps.phase == PhaseEvacuating && ps.checkpointsLeft() {
+			at(ps.deadline) // past it, nothing is due until an answer
 		}
 		if ps.phase == PhaseRecovering && !ps.alertedRecovery {
 			at(ps.recoverBy)
@@ -208,7 +208,7 @@ func (e *Engine) answer(now time.Time, pa pending, in Input) {
 		e.fenced(now, ps, in.Err)
 	case InputProbed, InputClaimed, InputStarted, InputVMState:
 		e.starts--
-		if v := ps.vm(pa.vm); v != nil {
+		if v := ps.vm(pa.vm); v != nil && v.waiting == in.ID {
 			e.startAnswer(now, ps, v, in)
 		}
 	case InputRestarted:

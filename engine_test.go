@@ -9,177 +9,157 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/hypervisor"
-	"github.com/rackha/failover/imagestore"
 	"github.com/rackha/failover/rack"
 	"github.com/rackha/failover/sensor"
-	"github.com/rackha/failover/watchdog"
 )
-
-var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-
-func healthy(at time.Time, temp float64) *rack.Status {
-	return &rack.Status{
-		Server: "b1", Time: at, Reachable: true,
-		Health:        bmc.Health{Power: bmc.PowerOn},
-		WatchdogKnown: true, Watchdog: watchdog.State{Running: true, Timeout: 30 * time.Second},
-		Readings: []sensor.Reading{
-			{Name: "CPU Temp", Kind: sensor.KindTemperature, Value: temp, Unit: "C",
-				Thresholds: sensor.Thresholds{UpperCaution: sensor.At(80), UpperCritical: sensor.At(90), UpperFatal: sensor.At(100)}},
-			{Name: "12V", Kind: sensor.KindVoltage, Value: 12.1, Unit: "V",
-				Thresholds: sensor.Thresholds{LowerCritical: sensor.At(10.8), UpperCritical: sensor.At(13.2)}},
-		},
-	}
-}
-
-func images(n int) []imagestore.Image {
-	var out []imagestore.Image
-	for i := range n {
-		out = append(out, imagestore.Image{Name: fmt.Sprintf("vm%d", i), Owner: "b1", Generation: 1, Priority: n - i, MemoryMiB: 1024, CPUs: 1})
-	}
-	return out
-}
-
-// kinds summarises actions as "kind:detail" for compact diffs.
-func kinds(as []Action) []string {
-	var out []string
-	for _, a := range as {
-		s := a.Kind.String()
-		switch a.Kind {
-		case ActionNotify:
-			s += ":" + string(a.Event.Type)
-			if a.Event.VM != "" {
-				s += ":" + a.Event.VM
-			}
-		case ActionCheckpoint, ActionStartBackup:
-			s += ":" + a.Image.Name
-		case ActionRestart:
-			s += ":" + a.Power.String()
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-func step(e *Engine, in Input) []Action { return append([]Action(nil), e.Step(in)...) }
 
 func statusIn(st *rack.Status) Input { return Input{Kind: InputStatus, Time: st.Time, Status: st} }
 
-func newEngine(t *testing.T, mod func(*Policy)) *Engine {
-	t.Helper()
-	p := DefaultPolicy()
-	if mod != nil {
-		mod(&p)
-	}
-	e, err := NewEngine("b2", p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
 func TestEngineEvacuatesOverheatedServer(t *testing.T) {
-	e := newEngine(t, nil)
+	d := newDriver(t, nil)
+	d.images["b1"] = images(2)
 	var got []string
-	for i := range 3 {
-		got = append(got, kinds(step(e, statusIn(healthy(t0.Add(time.Duration(i)*time.Second), 95))))...)
+	for i := range 4 {
+		got = append(got, kinds(d.status(healthy(t0.Add(time.Duration(i)*time.Second), 95)))...)
 	}
-	now := t0.Add(3 * time.Second)
-	got = append(got, kinds(step(e, Input{Kind: InputInventory, Time: now, Server: "b1", Images: images(2), CanEvacuate: true}))...)
-	for i, img := range images(2) {
-		img.Checkpoint = fmt.Sprintf("ckpt-%d", i)
-		img.Generation = 2
-		got = append(got, kinds(step(e, Input{Kind: InputCheckpointed, Time: now, Server: "b1", Image: img}))...)
-		got = append(got, kinds(step(e, Input{Kind: InputStarted, Time: now, Server: "b1", Image: img}))...)
+	got = append(got, kinds(d.answer(ActionInventory, "b1", func(in *Input) { in.CanEvacuate = true }))...)
+	var resumed []bool
+	for _, vm := range []string{"vm0", "vm1"} {
+		got = append(got, kinds(d.answer(ActionCheckpoint, vm, nil))...)
+		as := d.takeOver(vm)
+		for _, ev := range events(as) {
+			if ev.Type == EventBackupStarted {
+				resumed = append(resumed, ev.Resumed)
+			}
+		}
+		got = append(got, kinds(as)...)
 	}
-	got = append(got, kinds(step(e, Input{Kind: InputRestarted, Time: now, Server: "b1"}))...)
-	for i := range 3 {
-		got = append(got, kinds(step(e, statusIn(healthy(now.Add(time.Duration(i+1)*time.Second), 50))))...)
+	got = append(got, kinds(d.answer(ActionRestart, "b1", nil))...)
+	for i := range 4 {
+		got = append(got, kinds(d.status(healthy(d.now.Add(time.Duration(i+1)*time.Second), 50)))...)
 	}
 	want := []string{
-		"notify:detected", "inventory",
-		"notify:evacuating", "checkpoint:vm0", "checkpoint:vm1",
-		"notify:evacuated:vm0", "start-backup:vm0", "notify:backup-started:vm0",
-		"notify:evacuated:vm1", "start-backup:vm1", "notify:backup-started:vm1", "restart:cycle",
-		"notify:restarted",
-		"notify:recovered",
+		"detected", "inventory",
+		"evacuating", "checkpoint:vm0", "checkpoint:vm1",
+		"evacuated:vm0", "probe:vm0", "claim:vm0", "start:vm0", "backup-started:vm0",
+		"evacuated:vm1", "probe:vm1", "claim:vm1", "start:vm1", "backup-started:vm1", "restart:cycle",
+		"restarted",
+		"recovered",
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("actions (-want +got):\n%s", d)
 	}
-	if p := e.Phase("b1"); p != PhaseWatching {
+	if !cmp.Equal(resumed, []bool{true, true}) {
+		t.Errorf("backups resumed from their checkpoints: %v, want both", resumed)
+	}
+	if p := d.e.Phase("b1"); p != PhaseWatching {
 		t.Errorf("phase after recovery = %v, want watching", p)
 	}
 }
 
 func TestEngineIgnoresNoiseShorterThanDebounce(t *testing.T) {
-	e := newEngine(t, nil)
-	temps := []float64{95, 95, 50, 95, 50, 95, 95, 60}
+	d := newDriver(t, nil)
+	temps := []float64{95, 95, 50, 95, 95, 95, 50, 95, 60, 95, 95}
 	for i, v := range temps {
-		if as := step(e, statusIn(healthy(t0.Add(time.Duration(i)*time.Second), v))); len(as) != 0 {
+		if as := d.status(healthy(t0.Add(time.Duration(i)*time.Second), v)); len(as) != 0 {
 			t.Fatalf("poll %d (%.0f C): unexpected actions %v", i, v, kinds(as))
 		}
 	}
 }
 
 func TestEngineHysteresisKeepsCounting(t *testing.T) {
-	e := newEngine(t, nil) // critical 90 C, 2% band: 88.2 C still counts once over
+	d := newDriver(t, nil) // critical 90 C, 2% band: 88.2 C still counts once over
 	var got []string
-	for i, v := range []float64{91, 89, 88.5} {
-		got = append(got, kinds(step(e, statusIn(healthy(t0.Add(time.Duration(i)*time.Second), v))))...)
+	for i, v := range []float64{91, 89, 88.5, 88.3} {
+		got = append(got, kinds(d.status(healthy(t0.Add(time.Duration(i)*time.Second), v)))...)
 	}
-	if d := cmp.Diff([]string{"notify:detected", "inventory"}, got); d != "" {
+	if d := cmp.Diff([]string{"detected", "inventory"}, got); d != "" {
 		t.Errorf("actions (-want +got):\n%s", d)
 	}
-	e = newEngine(t, nil)
-	for i, v := range []float64{91, 88, 91} { // 88 C leaves the band: the count restarts
-		if as := step(e, statusIn(healthy(t0.Add(time.Duration(i)*time.Second), v))); len(as) != 0 {
+	d = newDriver(t, nil)
+	for i, v := range []float64{91, 91, 88, 91, 91} { // 88 C leaves the band: the count restarts
+		if as := d.status(healthy(t0.Add(time.Duration(i)*time.Second), v)); len(as) != 0 {
 			t.Fatalf("poll %d: unexpected %v", i, kinds(as))
 		}
 	}
 }
 
+// After the unreachable alert the engine reads the server's images once
+// and names each VM at risk; it never fences or starts anything.
 func TestEngineUnreachableAlertsOnceAndNeverTakesOver(t *testing.T) {
-	e := newEngine(t, nil)
+	d := newDriver(t, nil)
+	d.images["b1"] = images(2)
 	var got []string
 	for i := range 10 {
 		st := &rack.Status{Server: "b1", Time: t0.Add(time.Duration(i) * time.Second), Err: "timeout"}
-		got = append(got, kinds(step(e, statusIn(st)))...)
+		got = append(got, kinds(d.status(st))...)
+		if i == 4 {
+			got = append(got, kinds(d.answer(ActionInventory, "b1", nil))...)
+		}
+		got = append(got, kinds(d.tick(500*time.Millisecond))...)
 	}
-	if d := cmp.Diff([]string{"notify:alert"}, got); d != "" {
+	want := []string{"alert", "inventory", "alert:vm0", "alert:vm1"}
+	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("actions (-want +got):\n%s", d)
+	}
+	if ev := events(d.all)[0]; ev.Cause != CauseBMCUnreachable || !contains(ev.Message, "3 polls") {
+		t.Errorf("first alert = %+v, want cause bmc-unreachable after 3 polls", ev)
+	}
+	for _, ev := range events(d.all)[1:] {
+		if !contains(ev.Message, "at risk") {
+			t.Errorf("VM alert %q does not say the VM is at risk", ev.Message)
+		}
+	}
+	if p := d.e.Phase("b1"); p != PhaseWatching {
+		t.Errorf("phase = %v, want watching", p)
+	}
+	// Reachable again, then lost again: a new alert, a new list.
+	d.status(healthy(d.now.Add(time.Second), 50))
+	var again []string
+	for i := range 3 {
+		again = append(again, kinds(d.status(&rack.Status{Server: "b1", Time: d.now.Add(time.Duration(i+1) * time.Second), Err: "timeout"}))...)
+	}
+	if d := cmp.Diff([]string{"alert", "inventory"}, again); d != "" {
+		t.Errorf("second loss (-want +got):\n%s", d)
 	}
 }
 
 func TestEngineDetectionModes(t *testing.T) {
 	cases := []struct {
-		name string
-		mod  func(*rack.Status)
-		want Cause
+		name  string
+		mod   func(*rack.Status)
+		want  Cause
+		polls int // the poll (1-based, one a second) that detects
 	}{
-		{"power off", func(s *rack.Status) { s.Health.Power = bmc.PowerOff }, CauseNoPower},
-		{"voltages at zero", func(s *rack.Status) {
-			s.Readings[1].Value = 0.02
-		}, CauseNoPower},
-		{"blade fault", func(s *rack.Status) { s.Health.Fault, s.Health.Detail = true, "CPU IERR" }, CauseBladeFault},
-		{"watchdog", func(s *rack.Status) { s.Watchdog.Expired = true; s.Health.Power = bmc.PowerOff }, CauseWatchdog},
-		{"voltage sag", func(s *rack.Status) { s.Readings[1].Value = 10.2 }, CauseVoltage},
-		{"temperature", func(s *rack.Status) { s.Readings[0].Value = 92 }, CauseTemperature},
+		// Hard faults are judged by time (FastDwell 500 ms) and three
+		// observations; sensors by DebouncePolls (4).
+		{"power off", powerOff, CauseNoPower, 3},
+		{"voltages at zero", func(s *rack.Status) { s.Readings[1].Value = 0.02 }, CauseNoPower, 3},
+		{"blade fault", func(s *rack.Status) { s.Health.Fault, s.Health.Detail = true, "CPU IERR" }, CauseBladeFault, 3},
+		{"watchdog", func(s *rack.Status) { s.Watchdog.Expired = true; s.Health.Power = bmc.PowerOff }, CauseWatchdog, 3},
+		{"voltage sag", func(s *rack.Status) { s.Readings[1].Value = 10.2 }, CauseVoltage, 4},
+		{"temperature", func(s *rack.Status) { s.Readings[0].Value = 92 }, CauseTemperature, 4},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := newEngine(t, nil)
+			d := newDriver(t, nil)
 			var det []Event
-			for i := range 3 {
+			at := 0
+			for i := range 6 {
 				st := healthy(t0.Add(time.Duration(i)*time.Second), 50)
 				c.mod(st)
-				for _, a := range step(e, statusIn(st)) {
-					if a.Kind == ActionNotify && a.Event.Type == EventDetected {
-						det = append(det, a.Event)
+				for _, ev := range events(d.status(st)) {
+					if ev.Type == EventDetected {
+						det = append(det, ev)
+						at = i + 1
 					}
 				}
 			}
 			if len(det) != 1 || det[0].Cause != c.want {
 				t.Fatalf("detections = %+v, want one with cause %s", det, c.want)
+			}
+			if at != c.polls {
+				t.Errorf("detected at poll %d, want %d", at, c.polls)
 			}
 			if det[0].Server != "b1" || det[0].Peer != "b2" {
 				t.Errorf("server/peer = %s/%s, want b1/b2", det[0].Server, det[0].Peer)
@@ -188,70 +168,65 @@ func TestEngineDetectionModes(t *testing.T) {
 	}
 }
 
-func detect(t *testing.T, e *Engine, mod func(*rack.Status)) time.Time {
-	t.Helper()
-	var at time.Time
-	for i := range 3 {
-		at = t0.Add(time.Duration(i) * time.Second)
-		st := healthy(at, 50)
-		mod(st)
-		step(e, statusIn(st))
-	}
-	if p := e.Phase("b1"); p != PhaseInventory {
-		t.Fatalf("phase after 3 failed polls = %v, want inventory", p)
-	}
-	return at
-}
-
 func TestEngineFenceNotConfirmedLeavesVMsAndAlertsEach(t *testing.T) {
-	e := newEngine(t, nil)
-	now := detect(t, e, func(s *rack.Status) { s.Health.Power = bmc.PowerOff })
+	d := newDriver(t, nil)
+	d.images["b1"] = images(2)
+	d.detect(powerOff)
 	var got []string
-	got = append(got, kinds(step(e, Input{Kind: InputInventory, Time: now, Server: "b1", Images: images(2), CanEvacuate: true}))...)
+	got = append(got, kinds(d.answer(ActionInventory, "b1", func(in *Input) { in.CanEvacuate = true }))...)
 	for range 3 {
-		got = append(got, kinds(step(e, Input{Kind: InputFenced, Time: now, Server: "b1", Err: fmt.Errorf("lost answer: %w", bmc.ErrIndeterminate)}))...)
-		now = now.Add(5 * time.Second)
-		got = append(got, kinds(step(e, Input{Kind: InputTick, Time: now}))...)
+		got = append(got, kinds(d.fail(ActionFence, "b1", fmt.Errorf("lost answer: %w", bmc.ErrIndeterminate)))...)
+		got = append(got, kinds(d.tick(time.Second))...) // not yet
+		got = append(got, kinds(d.tick(4*time.Second))...)
 	}
-	want := []string{"fence", "notify:alert", "fence", "notify:alert", "fence", "notify:alert:vm0", "notify:alert:vm1", "notify:alert"}
+	want := []string{"fence", "alert", "fence", "alert", "fence", "alert:vm0", "alert:vm1", "alert"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("actions (-want +got):\n%s", d)
 	}
-	if p := e.Phase("b1"); p != PhaseStuck {
+	if p := d.e.Phase("b1"); p != PhaseStuck {
 		t.Errorf("phase = %v, want stuck", p)
+	}
+	last := events(d.all)[len(events(d.all))-1]
+	if !cmp.Equal(last.VMs, []string{"vm0", "vm1"}) {
+		t.Errorf("summary alert VMs = %v, want [vm0 vm1]", last.VMs)
+	}
+	if !contains(events(d.all)[1].Message, "attempt 1/3 indeterminate") {
+		t.Errorf("first fence alert = %q", events(d.all)[1].Message)
 	}
 }
 
 func TestEngineCapacityInPriorityOrder(t *testing.T) {
-	e := newEngine(t, nil)
-	now := detect(t, e, func(s *rack.Status) { s.Health.Power = bmc.PowerOff })
-	got := kinds(step(e, Input{Kind: InputInventory, Time: now, Server: "b1", Images: images(3),
-		Free: hypervisor.Capacity{MemoryMiB: 2048, CPUs: 8}, FreeKnown: true}))
-	got = append(got, kinds(step(e, Input{Kind: InputFenced, Time: now, Server: "b1"}))...)
-	want := []string{"notify:alert:vm2", "fence", "notify:fenced", "start-backup:vm0", "start-backup:vm1"}
+	d := newDriver(t, nil)
+	d.images["b1"] = images(3)
+	d.detect(powerOff)
+	got := kinds(d.answer(ActionInventory, "b1", func(in *Input) {
+		in.Free, in.FreeKnown = hypervisor.Capacity{MemoryMiB: 2048, CPUs: 8}, true
+	}))
+	got = append(got, kinds(d.fence())...)
+	want := []string{"alert:vm2", "fence", "fenced", "probe:vm0", "probe:vm1"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("actions (-want +got):\n%s", d)
 	}
 }
 
 func TestEngineEvacuationDeadlineFallsBackToFence(t *testing.T) {
-	e := newEngine(t, nil)
-	now := detect(t, e, func(s *rack.Status) { s.Readings[0].Value = 99 })
-	step(e, Input{Kind: InputInventory, Time: now, Server: "b1", Images: images(2), CanEvacuate: true})
-	ok := images(2)[0]
-	ok.Checkpoint, ok.Generation = "ckpt", 2
+	d := newDriver(t, nil)
+	d.images["b1"] = images(2)
+	d.detect(func(s *rack.Status) { s.Readings[0].Value = 99 })
+	d.answer(ActionInventory, "b1", func(in *Input) { in.CanEvacuate = true })
 	var got []string
-	got = append(got, kinds(step(e, Input{Kind: InputCheckpointed, Time: now, Server: "b1", Image: ok}))...)
-	got = append(got, kinds(step(e, Input{Kind: InputStarted, Time: now, Server: "b1", Image: ok}))...)
-	got = append(got, kinds(step(e, Input{Kind: InputTick, Time: now.Add(3 * time.Minute)}))...)
-	got = append(got, kinds(step(e, Input{Kind: InputCheckpointed, Time: now.Add(3 * time.Minute), Server: "b1", Image: images(2)[1], Err: errors.New("late")}))...)
-	got = append(got, kinds(step(e, Input{Kind: InputFenced, Time: now.Add(3 * time.Minute), Server: "b1"}))...)
-	got = append(got, kinds(step(e, Input{Kind: InputStarted, Time: now.Add(3 * time.Minute), Server: "b1", Image: images(2)[1]}))...)
+	got = append(got, kinds(d.answer(ActionCheckpoint, "vm0", nil))...)
+	got = append(got, kinds(d.takeOver("vm0"))...)
+	got = append(got, kinds(d.tick(time.Minute))...) // before the deadline
+	got = append(got, kinds(d.tick(2*time.Minute))...)
+	got = append(got, kinds(d.fail(ActionCheckpoint, "vm1", errors.New("late")))...)
+	got = append(got, kinds(d.fence())...)
+	got = append(got, kinds(d.takeOver("vm1"))...)
 	want := []string{
-		"notify:evacuated:vm0", "start-backup:vm0", "notify:backup-started:vm0",
-		"notify:alert", "fence",
-		"notify:fenced", "start-backup:vm1",
-		"notify:backup-started:vm1", "restart:on",
+		"evacuated:vm0", "probe:vm0", "claim:vm0", "start:vm0", "backup-started:vm0",
+		"alert", "fence",
+		"fenced", "probe:vm1", "claim:vm1", "start:vm1",
+		"backup-started:vm1", "restart:on",
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("actions (-want +got):\n%s", d)
@@ -260,35 +235,49 @@ func TestEngineEvacuationDeadlineFallsBackToFence(t *testing.T) {
 
 func TestEngineReplaysExactly(t *testing.T) {
 	run := func() []Action {
-		e := newEngine(t, nil)
-		var all []Action
-		for i := range 4 {
-			st := healthy(t0.Add(time.Duration(i)*time.Second), 50)
-			st.Health.Power = bmc.PowerOff
-			all = append(all, step(e, statusIn(st))...)
-		}
-		all = append(all, step(e, Input{Kind: InputInventory, Time: t0, Server: "b1", Images: images(5)})...)
-		all = append(all, step(e, Input{Kind: InputFenced, Time: t0, Server: "b1"})...)
-		return all
+		d := newDriver(t, nil)
+		d.images["b1"] = images(5)
+		d.detect(powerOff)
+		d.answer(ActionInventory, "b1", nil)
+		d.fence()
+		d.takeOver("vm0", "vm1")
+		d.fail(ActionProbe, "vm2", hypervisor.ErrHostDown)
+		d.fail(ActionClaim, "vm2", errors.New("store down"))
+		d.tick(5 * time.Second)
+		return d.all
 	}
-	if d := cmp.Diff(run(), run()); d != "" {
+	if d := cmp.Diff(run(), run(), cmp.Comparer(func(a, b error) bool { return fmt.Sprint(a) == fmt.Sprint(b) })); d != "" {
 		t.Errorf("two runs differ:\n%s", d)
 	}
 }
 
 func TestPolicyValidateNamesField(t *testing.T) {
-	p := DefaultPolicy()
-	p.Hysteresis = 1.5
-	if err := p.Validate(); !errors.Is(err, ErrInvalidPolicy) || !contains(err.Error(), "Policy.Hysteresis 1.5") {
-		t.Errorf("Validate = %v, want ErrInvalidPolicy naming Policy.Hysteresis", err)
+	cases := []struct {
+		mod  func(*Policy)
+		want string
+	}{
+		{func(p *Policy) { p.Hysteresis = 1.5 }, "Policy.Hysteresis 1.5"},
+		{func(p *Policy) { p.MaxParallelStarts = 0 }, "Policy.MaxParallelStarts 0"},
+		{func(p *Policy) { p.StormFraction = 0 }, "Policy.StormFraction 0"},
+		{func(p *Policy) { p.FenceSettle = -time.Second }, "Policy.FenceSettle -1s"},
+		{func(p *Policy) { p.FastDwell = -1 }, "Policy.FastDwell -1ns"},
+		{func(p *Policy) { p.Overrides = map[string]sensor.Thresholds{"x": {UpperCritical: sensor.At(nan())}} }, `Policy.Overrides["x"]`},
 	}
-	p = DefaultPolicy()
-	p.Overrides = map[string]sensor.Thresholds{"x": {UpperCritical: sensor.At(nan())}}
-	if err := p.Validate(); !errors.Is(err, ErrInvalidPolicy) || !contains(err.Error(), `Overrides["x"]`) {
-		t.Errorf("Validate = %v, want ErrInvalidPolicy naming Overrides[\"x\"]", err)
+	for _, c := range cases {
+		p := DefaultPolicy()
+		c.mod(&p)
+		if err := p.Validate(); !errors.Is(err, ErrInvalidPolicy) || !contains(err.Error(), c.want) {
+			t.Errorf("Validate = %v, want ErrInvalidPolicy naming %s", err, c.want)
+		}
+		if _, err := NewEngine("b2", p); !errors.Is(err, ErrInvalidPolicy) {
+			t.Errorf("NewEngine with %s: %v, want ErrInvalidPolicy", c.want, err)
+		}
 	}
 	if err := DefaultPolicy().Validate(); err != nil {
 		t.Errorf("DefaultPolicy().Validate() = %v", err)
+	}
+	if _, err := NewEngine("", DefaultPolicy()); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("NewEngine without a name: %v, want ErrInvalidConfig", err)
 	}
 }
 
@@ -316,25 +305,106 @@ func BenchmarkEngineStatus32Readings(b *testing.B) {
 }
 
 func TestEngineRetriesTransientStartFailures(t *testing.T) {
-	e := newEngine(t, nil)
-	now := detect(t, e, func(s *rack.Status) { s.Health.Power = bmc.PowerOff })
-	imgs := images(2)
+	d := newDriver(t, nil)
+	d.images["b1"] = images(2)
+	d.detect(powerOff)
 	var got []string
-	got = append(got, kinds(step(e, Input{Kind: InputInventory, Time: now, Server: "b1", Images: imgs}))...)
-	got = append(got, kinds(step(e, Input{Kind: InputFenced, Time: now, Server: "b1"}))...)
-	got = append(got, kinds(step(e, Input{Kind: InputStarted, Time: now, Server: "b1", Image: imgs[0], Err: fmt.Errorf("vCenter still sees the old copy: %w", hypervisor.ErrNameTaken)}))...)
-	got = append(got, kinds(step(e, Input{Kind: InputStarted, Time: now, Server: "b1", Image: imgs[1], Err: fmt.Errorf("broken XML: %w", hypervisor.ErrBadImage)}))...)
-	got = append(got, kinds(step(e, Input{Kind: InputTick, Time: now.Add(time.Second)}))...) // not yet
-	got = append(got, kinds(step(e, Input{Kind: InputTick, Time: now.Add(5 * time.Second)}))...)
-	got = append(got, kinds(step(e, Input{Kind: InputStarted, Time: now.Add(5 * time.Second), Server: "b1", Image: imgs[0]}))...)
+	got = append(got, kinds(d.answer(ActionInventory, "b1", nil))...)
+	got = append(got, kinds(d.fence())...)
+	got = append(got, kinds(d.answer(ActionProbe, "vm0", nil))...)
+	got = append(got, kinds(d.answer(ActionProbe, "vm1", nil))...)
+	got = append(got, kinds(d.answer(ActionClaim, "vm0", nil))...)
+	got = append(got, kinds(d.answer(ActionClaim, "vm1", nil))...)
+	got = append(got, kinds(d.fail(ActionStart, "vm0", fmt.Errorf("vCenter still sees the old copy: %w", hypervisor.ErrNameTaken)))...)
+	got = append(got, kinds(d.fail(ActionStart, "vm1", fmt.Errorf("broken XML: %w", hypervisor.ErrBadImage)))...)
+	got = append(got, kinds(d.tick(time.Second))...) // not yet
+	got = append(got, kinds(d.tick(4*time.Second))...)
+	got = append(got, kinds(d.takeOver("vm0"))...)
 	want := []string{
-		"fence", "notify:fenced", "start-backup:vm0", "start-backup:vm1",
-		"notify:alert:vm0", // attempt 1 failed, retrying
-		"notify:alert:vm1", // bad image: given up at once
-		"start-backup:vm0",
-		"notify:backup-started:vm0", "restart:on",
+		"fence", "fenced", "probe:vm0", "probe:vm1",
+		"claim:vm0", "claim:vm1", "start:vm0", "start:vm1",
+		"alert:vm0", // attempt 1 failed, retrying
+		"alert:vm1", // bad image: given up at once
+		"probe:vm0",
+		"claim:vm0", "start:vm0", "backup-started:vm0", "restart:on",
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("actions (-want +got):\n%s", d)
+	}
+	if m := alertsAbout(d.all, "vm0"); len(m) != 1 || !contains(m[0], "attempt 1/3") {
+		t.Errorf("vm0 alerts = %q", m)
+	}
+}
+
+// A start that fails every attempt is given up on after StartAttempts,
+// and the takeover still finishes.
+func TestEngineStartGivenUpAfterAttempts(t *testing.T) {
+	d := newDriver(t, nil)
+	d.images["b1"] = images(1)
+	d.detect(powerOff)
+	d.answer(ActionInventory, "b1", nil)
+	d.fence()
+	for i := range 3 {
+		d.answer(ActionProbe, "vm0", nil)
+		d.answer(ActionClaim, "vm0", nil)
+		d.fail(ActionStart, "vm0", hypervisor.ErrUnreachable)
+		if i < 2 {
+			d.tick(5 * time.Second)
+		}
+	}
+	m := alertsAbout(d.all, "vm0")
+	if len(m) != 3 || !contains(m[2], "after 3 attempts") {
+		t.Fatalf("vm0 alerts = %q, want two retries and a give-up", m)
+	}
+	if _, ok := d.find(ActionRestart, "b1"); !ok {
+		t.Errorf("no restart after the last VM was given up on; phase %v", d.e.Phase("b1"))
+	}
+}
+
+// dangerLimits picks, each side, the first threshold set at or above the
+// danger level.
+func TestDangerLimits(t *testing.T) {
+	ref := func(th sensor.Thresholds, level sensor.Level) (up, lo sensor.Limit) {
+		ups := [...]sensor.Limit{th.UpperCaution, th.UpperCritical, th.UpperFatal}
+		los := [...]sensor.Limit{th.LowerCaution, th.LowerCritical, th.LowerFatal}
+		for i := int(level) - 1; i < 3; i++ {
+			if !up.Set && ups[i].Set {
+				up = ups[i]
+			}
+			if !lo.Set && los[i].Set {
+				lo = los[i]
+			}
+		}
+		return up, lo
+	}
+	for mask := range 1 << 6 {
+		var th sensor.Thresholds
+		lims := []*sensor.Limit{&th.UpperCaution, &th.UpperCritical, &th.UpperFatal, &th.LowerCaution, &th.LowerCritical, &th.LowerFatal}
+		for i, l := range lims {
+			if mask&(1<<i) != 0 {
+				*l = sensor.At(float64(10 * (i + 1)))
+			}
+		}
+		for _, level := range []sensor.Level{sensor.LevelCaution, sensor.LevelCritical, sensor.LevelFatal} {
+			wu, wl := ref(th, level)
+			gu, gl := dangerLimits(&th, level)
+			if wu != gu || wl != gl {
+				t.Errorf("mask %06b level %v: got %v %v, want %v %v", mask, level, gu, gl, wu, wl)
+			}
+		}
+	}
+}
+
+// A status with threshold overrides costs no allocation either.
+func TestEngineStatusWithOverridesDoesNotAllocate(t *testing.T) {
+	e, _ := NewEngine("b2", func() Policy {
+		p := DefaultPolicy()
+		p.Overrides = map[string]sensor.Thresholds{"CPU Temp": {UpperCritical: sensor.At(95)}}
+		return p
+	}())
+	in := statusIn(healthy(t0, 50))
+	e.Step(in)
+	if n := testing.AllocsPerRun(100, func() { in.Time = in.Time.Add(time.Second); e.Step(in) }); n != 0 {
+		t.Errorf("%v allocations per status", n)
 	}
 }

@@ -129,7 +129,7 @@ type Monitor struct {
 	cfg     Config
 	x       *Executor
 	engine  *Engine
-	answers chan Input
+	answers chan Input // of the current Run: a call left over from an earlier Run cannot answer this one
 	running atomic.Bool
 
 	mu     sync.Mutex
@@ -162,12 +162,23 @@ func (m *Monitor) Phase(server string) Phase {
 // manager's stream ends while ctx is alive, Run raises an alert and
 // watches again, backing off up to 30 s; it returns an error only when the
 // rack manager refuses the watcher (rack.ErrUnknownServer) or Run is
-// already running, and nil when ctx ends.
+// already running, and nil when ctx ends. Run may be called again once it
+// returned; each Run starts with no memory of the last (and reconciles).
 func (m *Monitor) Run(ctx context.Context) error {
 	if !m.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("%w: Monitor.Run of %q is already running", ErrInvalidConfig, m.cfg.Server)
 	}
 	defer m.running.Store(false)
+	// Each Run starts with no memory, as after a restart: the answers an
+	// earlier Run waited for never come, and InputBoot reconciles.
+	e, err := NewEngine(m.cfg.Server, m.cfg.Policy)
+	if err != nil {
+		return err
+	}
+	m.engine, m.answers = e, make(chan Input, 64)
+	m.mu.Lock()
+	m.phases = map[string]Phase{}
+	m.mu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch, err := m.cfg.Manager.Watch(ctx, m.cfg.Server)
@@ -251,13 +262,13 @@ func (m *Monitor) step(ctx context.Context, in Input) {
 			m.publish(a.Event)
 			continue
 		}
-		go m.carryOut(ctx, a)
+		go m.carryOut(ctx, a, m.answers)
 	}
 }
 
 // carryOut runs one action and sends its answer back; a call that has not
 // returned ActionTimeout plus a grace second later is abandoned.
-func (m *Monitor) carryOut(ctx context.Context, a Action) {
+func (m *Monitor) carryOut(ctx context.Context, a Action, answers chan<- Input) {
 	done := make(chan Input, 1)
 	go func() { done <- m.x.Do(ctx, a) }()
 	giveUp := time.NewTimer(m.cfg.ActionTimeout + time.Second)
@@ -272,7 +283,7 @@ func (m *Monitor) carryOut(ctx context.Context, a Action) {
 		return
 	}
 	select {
-	case m.answers <- in:
+	case answers <- in:
 	case <-ctx.Done():
 	}
 }

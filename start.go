@@ -14,11 +14,16 @@ import (
 // engine asks the hypervisor later; for a claim, the next claim finds out.
 var ErrOutcomeUnknown = errors.New("failover: outcome unknown")
 
-func (e *Engine) pendingFor(ps *peerState, v *vmState) pending {
+// actVM emits an action for VM v of group ps and remembers its ID: only
+// that action's answer moves v on (an answer to an earlier takeover's
+// action for a VM of the same name does not).
+func (e *Engine) actVM(ps *peerState, v *vmState, a Action) {
+	p := pending{server: ps.name, vm: v.img.Name}
 	if ps == e.recon {
-		return pending{vm: v.img.Name}
+		p.server = ""
 	}
-	return pending{server: ps.name, vm: v.img.Name}
+	e.act(a, p)
+	v.waiting = e.nextID
 }
 
 // pump hands out checkpoint and start slots, highest priority first.
@@ -35,7 +40,7 @@ func (e *Engine) pump(now time.Time) {
 			if v := &ps.vms[i]; v.phase == vmCheckpointQueued {
 				v.phase = vmCheckpointing
 				ps.ckpts++
-				e.act(Action{Kind: ActionCheckpoint, Server: ps.name, Image: v.img, Deadline: ps.deadline}, e.pendingFor(ps, v))
+				e.actVM(ps, v, Action{Kind: ActionCheckpoint, Server: ps.name, Image: v.img, Deadline: ps.deadline})
 			}
 		}
 	}
@@ -44,12 +49,19 @@ func (e *Engine) pump(now time.Time) {
 		if v == nil {
 			return
 		}
+		if v.phase == vmVerifyQueued {
+			v.phase = vmVerifying
+			e.starts++
+			e.actVM(ps, v, Action{Kind: ActionVMState, Server: e.self, Image: v.img})
+			continue
+		}
 		e.begin(now, ps, v)
 	}
 }
 
 // nextQueued returns the queued VM of highest priority (then name), the
-// watcher's own reconcile first.
+// watcher's own reconcile first; a VM whose start's outcome is unknown
+// (its state to be read) comes before any new start.
 func (e *Engine) nextQueued() (*peerState, *vmState) {
 	var bps *peerState
 	var best *vmState
@@ -59,11 +71,16 @@ func (e *Engine) nextQueued() (*peerState, *vmState) {
 		}
 		for i := range ps.vms {
 			v := &ps.vms[i]
-			if v.phase != vmQueued {
+			if v.phase != vmQueued && v.phase != vmVerifyQueued {
 				continue
 			}
-			if best == nil || v.img.Priority > best.img.Priority ||
-				(v.img.Priority == best.img.Priority && v.img.Name < best.img.Name) {
+			if best == nil || (v.phase == vmVerifyQueued) != (best.phase == vmVerifyQueued) {
+				if best == nil || v.phase == vmVerifyQueued {
+					bps, best = ps, v
+				}
+				continue
+			}
+			if v.img.Priority > best.img.Priority || (v.img.Priority == best.img.Priority && v.img.Name < best.img.Name) {
 				bps, best = ps, v
 			}
 		}
@@ -84,7 +101,7 @@ func (e *Engine) begin(now time.Time, ps *peerState, v *vmState) {
 	e.starts++
 	if v.probe != "" {
 		v.phase = vmProbing
-		e.act(Action{Kind: ActionProbe, Server: v.probe, Image: v.img}, e.pendingFor(ps, v))
+		e.actVM(ps, v, Action{Kind: ActionProbe, Server: v.probe, Image: v.img})
 		return
 	}
 	e.claim(ps, v)
@@ -94,7 +111,7 @@ func (e *Engine) claim(ps *peerState, v *vmState) {
 	v.phase = vmClaiming
 	img := v.img.Clone()
 	img.Checkpoint, img.CheckpointGeneration = "", 0 // stale once the VM runs again
-	e.act(Action{Kind: ActionClaim, Server: e.self, Image: img}, e.pendingFor(ps, v))
+	e.actVM(ps, v, Action{Kind: ActionClaim, Server: e.self, Image: img})
 }
 
 func (e *Engine) start(ps *peerState, v *vmState) {
@@ -105,7 +122,7 @@ func (e *Engine) start(ps *peerState, v *vmState) {
 		run.Checkpoint, run.CheckpointGeneration = v.img.Checkpoint, v.img.CheckpointGeneration
 	}
 	v.resumed = run.Checkpoint != ""
-	e.act(Action{Kind: ActionStart, Server: e.self, Image: run}, e.pendingFor(ps, v))
+	e.actVM(ps, v, Action{Kind: ActionStart, Server: e.self, Image: run})
 }
 
 // startAnswer moves one VM's attempt on. e.starts was already released.

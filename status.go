@@ -79,7 +79,7 @@ func (e *Engine) status(now time.Time, st *rack.Status) {
 			ps.fastN = [numCauses]int{}
 			msg := "reports healthy; watching again"
 			if ps.phase == PhaseHeld {
-				msg = "reports healthy again while its takeover was held; takeover dropped"
+				msg = "reports healthy while its takeover was held: not taken over; watching again"
 			}
 			ps.phase = PhaseWatching
 			e.notify(now, ps, Event{Type: EventRecovered, Message: msg})
@@ -130,6 +130,15 @@ func (e *Engine) status(now time.Time, st *rack.Status) {
 	}
 	if fired < 0 {
 		return
+	}
+	// When several causes hold, the first in causeOrder names the failure,
+	// even one not yet debounced: a watchdog that expired and powered the
+	// server off is a watchdog failure, though power off is judged sooner.
+	for c := range fired {
+		if held[c] {
+			fired = c
+			break
+		}
 	}
 	e.detected(now, ps, st, fired, hits[fired])
 }

@@ -24,6 +24,7 @@ const (
 	vmStarting                            // start asked
 	vmVerifying                           // start outcome unknown: state asked
 	vmVerifyWait                          // start outcome unknown: state asked at retryAt
+	vmVerifyQueued                        // start outcome unknown: waiting for a slot to ask its state
 	vmRetry                               // attempt failed; queued again at retryAt
 	vmRunning                             // backup runs
 	vmFailed                              // given up on; alerted
@@ -41,6 +42,7 @@ type vmState struct {
 	reclaims int
 	resumed  bool
 	retryAt  time.Time
+	waiting  uint64 // ID of the action whose answer moves the VM on
 }
 
 // peerState is the engine's view of one watched server (or, for e.recon,
@@ -89,6 +91,17 @@ func (ps *peerState) vm(name string) *vmState {
 	return nil
 }
 
+// checkpointsLeft reports whether a VM still waits for its checkpoint:
+// only then does the evacuation deadline have anything to do.
+func (ps *peerState) checkpointsLeft() bool {
+	for i := range ps.vms {
+		if p := ps.vms[i].phase; p == vmCheckpointQueued || p == vmCheckpointing {
+			return true
+		}
+	}
+	return false
+}
+
 func capacityOf(img imagestore.Image) hypervisor.Capacity {
 	return hypervisor.Capacity{MemoryMiB: img.MemoryMiB, CPUs: img.CPUs}
 }
@@ -128,6 +141,7 @@ func (e *Engine) inventory(now time.Time, ps *peerState, in Input) {
 	ps.canEvacuate = in.CanEvacuate
 	if e.storm.active(e.p.StormFraction) {
 		ps.phase = PhaseHeld
+		ps.healthy = 0
 		e.holdAlert(now, ps)
 		return
 	}
@@ -144,7 +158,7 @@ func (e *Engine) holdAlert(now time.Time, ps *peerState) {
 		names[i] = ps.vms[i].img.Name
 	}
 	e.notify(now, ps, Event{Type: EventAlert, Cause: ps.cause, VMs: names,
-		Message: fmt.Sprintf("storm: %d of %d servers failed; takeover held (no fence, no start) until fewer than %.0f%% have: %s",
+		Message: fmt.Sprintf("storm: %d of %d servers failed; takeover held (no fence, no start) until no more than %.0f%% have: %s",
 			e.storm.failed, e.storm.size, 100*e.p.StormFraction, strings.Join(names, ", "))})
 }
 
@@ -178,7 +192,10 @@ func (e *Engine) tickPeer(now time.Time, ps *peerState) {
 			e.act(Action{Kind: ActionInventory, Server: ps.name}, pending{server: ps.name})
 		}
 	case PhaseHeld:
-		if !e.storm.active(e.p.StormFraction) {
+		// Released once the storm is over, unless the server's last full
+		// status was healthy: it is coming back, and is judged by the
+		// following ones.
+		if !e.storm.active(e.p.StormFraction) && ps.healthy == 0 {
 			e.notify(now, ps, Event{Type: EventAlert, Cause: ps.cause,
 				Message: fmt.Sprintf("storm over (%d of %d servers failed); taking over", e.storm.failed, e.storm.size)})
 			e.proceed(now, ps)
@@ -214,9 +231,7 @@ func (e *Engine) tickVMs(now time.Time, ps *peerState) {
 		case vmRetry:
 			v.phase = vmQueued
 		case vmVerifyWait:
-			v.phase = vmVerifying
-			e.starts++
-			e.act(Action{Kind: ActionVMState, Server: e.self, Image: v.img}, e.pendingFor(ps, v))
+			v.phase = vmVerifyQueued // pump asks when a slot is free
 		}
 	}
 	if ps == e.recon && !ps.retryAt.IsZero() && !now.Before(ps.retryAt) {
@@ -247,7 +262,7 @@ func (e *Engine) evacuationDeadline(now time.Time, ps *peerState) {
 func (e *Engine) checkpointed(now time.Time, ps *peerState, name string, in Input) {
 	ps.ckpts--
 	v := ps.vm(name)
-	if ps.phase != PhaseEvacuating || v == nil || v.phase != vmCheckpointing {
+	if ps.phase != PhaseEvacuating || v == nil || v.phase != vmCheckpointing || v.waiting != in.ID {
 		return // late: the VM is handled by the fence path now
 	}
 	if in.Err != nil {

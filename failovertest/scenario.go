@@ -24,7 +24,9 @@ const (
 // fence, a crash of the watcher's monitor or failing starts on the watcher, plus noise, BMC losses and
 // monitor crashes at random. The same seed gives the same run. It returns
 // the rack and the faults in the order injected; r.Check() judges it.
-func Scenario(ctx context.Context, seed uint64) (*Rack, []Fault, error) { return scenario(ctx, seed, 0) }
+func Scenario(ctx context.Context, seed uint64) (*Rack, []Fault, error) {
+	return scenario(ctx, seed, 0)
+}
 
 func scenario(ctx context.Context, seed uint64, mut mutation) (*Rack, []Fault, error) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))

@@ -623,8 +623,8 @@ func TestNewMonitorKeepsAPartPolicy(t *testing.T) {
 	cfg := failover.Config{Server: "b2", Manager: &fakeManager{}, Store: memstore.New(), Hypervisor: hv,
 		Policy: failover.Policy{DebouncePolls: 2, Evacuate: true}}
 	_, err := failover.NewMonitor(cfg)
-	if !errors.Is(err, failover.ErrInvalidPolicy) || !strings.Contains(err.Error(), "Policy.MaxParallelStarts 0") {
-		t.Errorf("NewMonitor with a part Policy = %v, want ErrInvalidPolicy naming Policy.MaxParallelStarts", err)
+	if !errors.Is(err, failover.ErrInvalidPolicy) || !strings.Contains(err.Error(), "Policy.MaxStatusGap 0s") {
+		t.Errorf("NewMonitor with a part Policy = %v, want ErrInvalidPolicy naming Policy.MaxStatusGap", err)
 	}
 	cfg.Policy = failover.Policy{}
 	if _, err := failover.NewMonitor(cfg); err != nil {

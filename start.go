@@ -181,10 +181,12 @@ func (e *Engine) claimed(now time.Time, ps *peerState, v *vmState, in Input) {
 			e.starts++
 			e.start(ps, v)
 			return
-		case cur.Owner == v.from && cur.Checkpoint != "" && cur.CheckpointGeneration == cur.Generation &&
-			cur.Generation > v.img.Generation && v.reclaims < 3:
-			// A checkpoint recorded since it was read (an answer that came
-			// after the evacuation deadline): claim it as it is now.
+		case cur.Owner == v.from && cur.Generation > v.img.Generation && v.reclaims < 3 &&
+			((v.from == e.self && cur.Checkpoint == "") ||
+				(cur.Checkpoint != "" && cur.CheckpointGeneration == cur.Generation)):
+			// Reconcile: our own earlier claim, whose start failed. Or a
+			// checkpoint recorded since it was read (an answer that came
+			// after the evacuation deadline). Claim it as it is now.
 			v.reclaims++
 			v.img = usable(cur)
 			e.starts++

@@ -488,10 +488,10 @@ func TestEngineFastPolls(t *testing.T) {
 	t.Run("two observations spanning the dwell are not enough", func(t *testing.T) {
 		d := newDriver(t, nil)
 		d.status(fast(t0, true))
-		if got := d.status(fast(t0.Add(2*time.Second), true)); len(got) != 0 {
+		if got := d.status(fast(t0.Add(time.Second), true)); len(got) != 0 {
 			t.Fatalf("second observation: %v", kinds(got))
 		}
-		if got := kinds(d.status(fast(t0.Add(2*time.Second+every), true))); !cmp.Equal(got, []string{"detected", "inventory"}) {
+		if got := kinds(d.status(fast(t0.Add(time.Second+every), true))); !cmp.Equal(got, []string{"detected", "inventory"}) {
 			t.Errorf("third observation: %v", got)
 		}
 	})
@@ -712,11 +712,11 @@ func TestEngineLateAnswerFromAnEarlierTakeover(t *testing.T) {
 	if p := d.e.Phase("b1"); p != PhaseStuck {
 		t.Fatalf("phase %v, want stuck", p)
 	}
-	for i := range 4 {
-		d.status(healthy(d.now.Add(time.Duration(i+1)*time.Second), 50))
+	for range 4 {
+		d.status(healthy(d.now.Add(time.Second), 50))
 	}
-	for i := range 4 {
-		st := healthy(d.now.Add(time.Duration(i+1)*time.Second), 50)
+	for range 4 {
+		st := healthy(d.now.Add(time.Second), 50)
 		hot(st)
 		d.status(st)
 	}

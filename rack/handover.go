@@ -12,8 +12,8 @@ import (
 // unreachable: the storm guard's hard signals).
 //
 // The current watcher of server X is the first server along the chain
-// WatcherOf(X), WatcherOf(WatcherOf(X)), ... (stopping before X itself or
-// a repeat) that is not dead, dead meaning not live for at least
+// WatcherOf(X), WatcherOf(WatcherOf(X)), ... (stopping before X itself,
+// or after as many steps as the rack has servers) that is not dead, dead meaning not live for at least
 // HandoverAfter; if all are dead, X's watcher in the topology. So in a
 // ring the dead watcher's own watcher takes over, skipping dead ones, and
 // the watching returns to X's own watcher as soon as it is live again.
@@ -55,13 +55,18 @@ type move struct {
 func (l *Local) assignWatcher(server string, at time.Time) move {
 	own := l.cfg.Topology.WatcherOf(server)
 	chosen, orphan := own, true
-	seen := map[string]bool{}
-	for w := own; w != "" && w != server && !seen[w]; w = l.cfg.Topology.WatcherOf(w) {
-		seen[w] = true
+	// The chain is a path of the topology: it ends at server or loops
+	// within len(l.state) steps.
+	w := own
+	for range len(l.state) {
+		if w == "" || w == server {
+			break
+		}
 		if !l.dead(w, at) {
 			chosen, orphan = w, false
 			break
 		}
+		w = l.cfg.Topology.WatcherOf(w)
 	}
 	s := l.state[server]
 	m := move{server: server, from: s.watcher, to: chosen, moved: chosen != s.watcher}

@@ -36,9 +36,9 @@ type LocalConfig struct {
 	// with three-poll debounce a failure is acted on within about 3 s.
 	Interval time.Duration
 	// FastInterval between fast polls in Run, which read only Health
-	// (power state and fault bits: one chassis-status read on IPMI,
-	// PowerState and Status on Redfish; PowerState alone without a
-	// HealthReader). Default 250 ms: a power loss or fault bit reaches the
+	// (power state and fault bits: Get Chassis Status and Get SEL Info on
+	// IPMI, the ComputerSystem's PowerState and Status on Redfish;
+	// PowerState alone without a HealthReader). Default 250 ms: a power loss or fault bit reaches the
 	// watcher four times sooner than at Interval, and one small read per
 	// server four times a second is light for a BMC. Negative turns the
 	// fast poll off; 0 in a config given to NewLocal means the default. A

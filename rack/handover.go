@@ -9,7 +9,8 @@ import (
 // watcher is not live for HandoverAfter, its servers go to the next live
 // server. A watcher is live while it has a Watch open and its own latest
 // status is not failed (power off, a fault bit, watchdog expired or
-// unreachable: the storm guard's hard signals).
+// unreachable: the storm guard's hard signals). The hand-over starts with
+// the first Watch opened on the Local (see startHandover).
 //
 // The current watcher of server X is the first server along the chain
 // WatcherOf(X), WatcherOf(WatcherOf(X)), ... (stopping before X itself,
@@ -28,6 +29,22 @@ import (
 // (at most FastInterval, or Interval without fast polls) plus what the
 // previous watcher has not yet read.
 
+// startHandover turns the hand-over on at the first Watch: from then on,
+// a watcher that never opened a Watch counts as gone since at. Until then
+// nobody is gone, so a caller that only polls and hands statuses out
+// itself (a simulation) sees the topology's watchers, and monitors that
+// start one after another have HandoverAfter from the first to connect.
+// Called with l.mu held.
+func (l *Local) startHandover(at time.Time) {
+	if l.watched {
+		return
+	}
+	l.watched = true
+	for _, s := range l.state {
+		s.since = at
+	}
+}
+
 // updateLiveness records at time at whether watcher is live now. Called
 // with l.mu held.
 func (l *Local) updateLiveness(watcher string, at time.Time) {
@@ -39,7 +56,7 @@ func (l *Local) updateLiveness(watcher string, at time.Time) {
 
 func (l *Local) dead(watcher string, at time.Time) bool {
 	s := l.state[watcher]
-	return !s.live && at.Sub(s.since) >= l.cfg.HandoverAfter
+	return l.watched && !s.live && at.Sub(s.since) >= l.cfg.HandoverAfter
 }
 
 // move is a change of who watches a server, to be logged once l.mu is

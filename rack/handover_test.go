@@ -222,3 +222,31 @@ func TestPairsHaveNobodyToHandOverTo(t *testing.T) {
 		t.Error("unknown server or watcher accepted")
 	}
 }
+
+// Until a first Watch nobody counts as gone: a caller that only polls
+// (a simulation handing statuses out itself) sees the topology. From the
+// first Watch on, a watcher that never opened one is gone.
+func TestHandoverStartsWithTheFirstWatch(t *testing.T) {
+	ctx := context.Background()
+	r, logs := ring3(t, nil)
+	r.clock.Advance(time.Hour)
+	r.l.Poll(ctx)
+	for _, s := range []string{"a", "b", "c"} {
+		if got, want := r.l.WatcherOf(s), r.l.Topology().WatcherOf(s); got != want {
+			t.Errorf("without any Watch, WatcherOf(%s) = %q, want %q", s, got, want)
+		}
+	}
+	if logs.String() != "" {
+		t.Errorf("hand-over logs without any Watch:\n%s", logs)
+	}
+	w := watchAll(t, ctx, r.l, "c") // a and b have 10 s from now
+	r.clock.Advance(10*time.Second - time.Nanosecond)
+	r.l.Poll(ctx)
+	expect(t, "c watches", w, map[string][]string{"c": {"a"}})
+	r.clock.Advance(time.Nanosecond)
+	r.l.Poll(ctx)
+	// b's watcher a is gone: c takes b; c's watcher b is gone, and a is
+	// gone too, so nobody stands in for b.
+	expect(t, "a and b gone", w, map[string][]string{"c": {"a", "b"}})
+	checkWatcher(t, "a and b gone", r.l, "c", "b")
+}

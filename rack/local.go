@@ -153,9 +153,10 @@ type Local struct {
 	journals map[string]*Journal
 	reading  map[string]*sync.Mutex // held across one server's read, journal append and delivery
 
-	mu    sync.Mutex // guards what follows; taken after a reading lock, never before
-	subs  map[*subscription]struct{}
-	state map[string]*serverState
+	mu      sync.Mutex // guards what follows; taken after a reading lock, never before
+	subs    map[*subscription]struct{}
+	state   map[string]*serverState
+	watched bool // a Watch was opened once: the hand-over is on
 }
 
 type subscription struct {
@@ -208,12 +209,11 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 		subs:     map[*subscription]struct{}{},
 		state:    map[string]*serverState{},
 	}
-	start := cfg.Now()
 	for _, s := range cfg.Servers {
 		l.servers[s.Name] = s
 		l.journals[s.Name] = NewJournal(cfg.JournalSize)
 		l.reading[s.Name] = new(sync.Mutex)
-		l.state[s.Name] = &serverState{since: start, watcher: cfg.Topology.WatcherOf(s.Name)}
+		l.state[s.Name] = &serverState{watcher: cfg.Topology.WatcherOf(s.Name)}
 	}
 	return l, nil
 }
@@ -465,6 +465,7 @@ func (l *Local) Watch(ctx context.Context, watcher string) (<-chan Status, error
 	l.mu.Lock()
 	l.subs[sub] = struct{}{}
 	l.state[watcher].subs++
+	l.startHandover(l.cfg.Now())
 	l.updateLiveness(watcher, l.cfg.Now())
 	l.mu.Unlock()
 	go func() {

@@ -5,29 +5,16 @@ import (
 	"time"
 )
 
-// Hand-over: nobody watches a server whose watcher is gone, so when a
-// watcher is not live for HandoverAfter, its servers go to the next live
-// server. A watcher is live while it has a Watch open and its own latest
-// status is not failed (power off, a fault bit, watchdog expired or
-// unreachable: the storm guard's hard signals). The hand-over starts with
-// the first Watch opened on the Local (see startHandover).
+// Hand-over: nobody watches a server whose watcher is gone, so the rack
+// manager moves the watching; the rules are on WatcherOf.
 //
-// The current watcher of server X is the first server along the chain
-// WatcherOf(X), WatcherOf(WatcherOf(X)), ... (stopping before X itself,
-// or after as many steps as the rack has servers) that is not dead, dead meaning not live for at least
-// HandoverAfter; if all are dead, X's watcher in the topology. So in a
-// ring the dead watcher's own watcher takes over, skipping dead ones, and
-// the watching returns to X's own watcher as soon as it is live again.
-// In Pairs the chain is X's partner alone: nobody else can take over.
-//
-// The choice is made at each status of X, at its Time, and that status
-// goes to the chosen watcher. Around a move two watchers may both hold
-// statuses of X for a moment: the previous one may still read what its
-// buffer held, and a power operation it started while it watched X is
-// not cancelled. That is safe because VM ownership moves only by
-// compare-and-swap in the image store; the window is one status of X
-// (at most FastInterval, or Interval without fast polls) plus what the
-// previous watcher has not yet read.
+// Around a move two watchers may both hold statuses of X for a moment:
+// the previous one may still read what its channel buffered, and a power
+// operation it started while it watched X is not cancelled. That is safe
+// because VM ownership moves only by compare-and-swap in the image store.
+// The move itself happens at X's next status (at most FastInterval, or
+// Interval without fast polls, after the watcher came back or passed
+// HandoverAfter), and MayPower follows it at once.
 
 // startHandover turns the hand-over on at the first Watch: from then on,
 // a watcher that never opened a Watch counts as gone since at. Until then
@@ -111,9 +98,22 @@ func (l *Local) logMove(m move) {
 	}
 }
 
-// WatcherOf returns the server that receives server's statuses now: its
-// watcher in the topology, or the server that took over the watching
-// while that one is gone. "" for an unknown server.
+// WatcherOf returns the server that receives server's statuses now, ""
+// for an unknown server.
+//
+// A watcher is live while it has a Watch open and its own latest status
+// is not failed (power off, a fault bit, watchdog expired or unreachable:
+// the storm guard's hard signals); it is dead once it has not been live
+// for HandoverAfter. Server X's statuses go to the first server along
+// the chain Topology.WatcherOf(X), its watcher, its watcher's watcher, ...
+// that is not dead, stopping before X itself (a server never watches
+// itself); if all are dead, to X's own watcher, and a warning is logged.
+// So in a ring the dead watcher's own watcher stands in, skipping dead
+// ones, and the watching returns to X's own watcher as soon as it is live
+// again; in Pairs nobody can stand in. Each move is logged at Info. The
+// choice is made at each status of X, at its Time. Nobody is dead before
+// the first Watch on the Local; from then on a watcher that never opened
+// one is gone since that first Watch.
 func (l *Local) WatcherOf(server string) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -1,6 +1,5 @@
 package rack
 
-
 // noteFailure updates st.Server's hard signals from st and stamps st with
 // the storm guard's input: RackSize, and RackFailed, the servers whose
 // latest failed status is at most StormWindow older than st.Time (a newer

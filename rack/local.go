@@ -37,12 +37,13 @@ type LocalConfig struct {
 	Interval time.Duration
 	// FastInterval between fast polls in Run, which read only Health
 	// (power state and fault bits: Get Chassis Status and Get SEL Info on
-	// IPMI, the ComputerSystem's PowerState and Status on Redfish;
-	// PowerState alone without a HealthReader). Default 250 ms: a power loss or fault bit reaches the
-	// watcher four times sooner than at Interval, and one small read per
-	// server four times a second is light for a BMC. Negative turns the
-	// fast poll off; 0 in a config given to NewLocal means the default. A
-	// FastInterval not shorter than Interval only adds reads.
+	// IPMI, one GET of the ComputerSystem on Redfish; PowerState alone
+	// without a HealthReader). Default 250 ms: a power loss or a fault
+	// bit reaches the watcher up to four times sooner than at Interval,
+	// for a few small requests per BMC a second instead of a full
+	// sensor read. Negative turns the fast poll off; 0 in a config given
+	// to NewLocal means the default. A FastInterval not shorter than
+	// Interval only adds reads.
 	FastInterval time.Duration
 	// CallTimeout bounds each read of one BMC. Default 2 s, so one slow
 	// BMC cannot stall a round for long.

@@ -17,13 +17,15 @@
 //
 // Concurrency: every exported method of Local and Journal is safe to call
 // from any goroutine, including Poll, FastPoll and PollServer while Run
-// runs. Reads of one server never overlap: each server's read, journal
+// runs. Reads of one server never overlap (a power operation may run
+// beside them; adapters allow that): each server's read, journal
 // append and delivery happen under that server's own lock, so its
 // statuses reach the journal and every watcher in the order they were
 // read (their Time never goes back when LocalConfig.Now does not). A fast
-// read finding its server busy skips it; the read under way delivers a
-// status at least as new. Reads of different servers run in parallel, up
-// to Parallel at once. With Parallel 1 and a manual clock, Poll and
+// read finding its server busy skips it rather than wait, so a slow BMC
+// does not hold up the fast round; that server's fast read then comes a
+// FastInterval later. Reads of different servers run in parallel, up to
+// Parallel at once. With Parallel 1 and a manual clock, Poll and
 // FastPoll are deterministic: servers are read and delivered in
 // configuration order.
 package rack

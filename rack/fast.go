@@ -9,8 +9,8 @@ import (
 // the server has no HealthReader), journals each status that says
 // something new, delivers each to the server's watcher and returns them
 // in configuration order, marked Fast. Servers with neither role are left
-// out, and so is a server being read at that moment: the read under way
-// delivers a status at least as new. With Parallel 1 the servers are read
+// out, and so is a server being read at that moment (a fast read never
+// waits: see the package doc). With Parallel 1 the servers are read
 // one after another, which deterministic simulations use.
 func (l *Local) FastPoll(ctx context.Context) []Status {
 	out := make([]Status, len(l.cfg.Servers))

@@ -5,28 +5,32 @@ import (
 	"time"
 )
 
-// Hand-over: nobody watches a server whose watcher is gone, so when a
-// watcher is not live for HandoverAfter, its servers go to the next live
-// server. A watcher is live while it has a Watch open and its own latest
-// status is not failed (power off, a fault bit, watchdog expired or
-// unreachable: the storm guard's hard signals).
+// Hand-over: nobody watches a server whose watcher is gone, so the rack
+// manager moves the watching; the rules are on WatcherOf.
 //
-// The current watcher of server X is the first server along the chain
-// WatcherOf(X), WatcherOf(WatcherOf(X)), ... (stopping before X itself or
-// a repeat) that is not dead, dead meaning not live for at least
-// HandoverAfter; if all are dead, X's watcher in the topology. So in a
-// ring the dead watcher's own watcher takes over, skipping dead ones, and
-// the watching returns to X's own watcher as soon as it is live again.
-// In Pairs the chain is X's partner alone: nobody else can take over.
-//
-// The choice is made at each status of X, at its Time, and that status
-// goes to the chosen watcher. Around a move two watchers may both hold
-// statuses of X for a moment: the previous one may still read what its
-// buffer held, and a power operation it started while it watched X is
-// not cancelled. That is safe because VM ownership moves only by
-// compare-and-swap in the image store; the window is one status of X
-// (at most FastInterval, or Interval without fast polls) plus what the
-// previous watcher has not yet read.
+// Around a move two watchers may both hold statuses of X for a moment:
+// the previous one may still read what its channel buffered, and a power
+// operation it started while it watched X is not cancelled. That is safe
+// because VM ownership moves only by compare-and-swap in the image store.
+// The move itself happens at X's next status (at most FastInterval, or
+// Interval without fast polls, after the watcher came back or passed
+// HandoverAfter), and MayPower follows it at once.
+
+// startHandover turns the hand-over on at the first Watch: from then on,
+// a watcher that never opened a Watch counts as gone since at. Until then
+// nobody is gone, so a caller that only polls and hands statuses out
+// itself (a simulation) sees the topology's watchers, and monitors that
+// start one after another have HandoverAfter from the first to connect.
+// Called with l.mu held.
+func (l *Local) startHandover(at time.Time) {
+	if l.watched {
+		return
+	}
+	l.watched = true
+	for _, s := range l.state {
+		s.since = at
+	}
+}
 
 // updateLiveness records at time at whether watcher is live now. Called
 // with l.mu held.
@@ -39,7 +43,7 @@ func (l *Local) updateLiveness(watcher string, at time.Time) {
 
 func (l *Local) dead(watcher string, at time.Time) bool {
 	s := l.state[watcher]
-	return !s.live && at.Sub(s.since) >= l.cfg.HandoverAfter
+	return l.watched && !s.live && at.Sub(s.since) >= l.cfg.HandoverAfter
 }
 
 // move is a change of who watches a server, to be logged once l.mu is
@@ -55,13 +59,18 @@ type move struct {
 func (l *Local) assignWatcher(server string, at time.Time) move {
 	own := l.cfg.Topology.WatcherOf(server)
 	chosen, orphan := own, true
-	seen := map[string]bool{}
-	for w := own; w != "" && w != server && !seen[w]; w = l.cfg.Topology.WatcherOf(w) {
-		seen[w] = true
+	// The chain is a path of the topology: it ends at server or loops
+	// within len(l.state) steps.
+	w := own
+	for range len(l.state) {
+		if w == "" || w == server {
+			break
+		}
 		if !l.dead(w, at) {
 			chosen, orphan = w, false
 			break
 		}
+		w = l.cfg.Topology.WatcherOf(w)
 	}
 	s := l.state[server]
 	m := move{server: server, from: s.watcher, to: chosen, moved: chosen != s.watcher}
@@ -89,9 +98,22 @@ func (l *Local) logMove(m move) {
 	}
 }
 
-// WatcherOf returns the server that receives server's statuses now: its
-// watcher in the topology, or the server that took over the watching
-// while that one is gone. "" for an unknown server.
+// WatcherOf returns the server that receives server's statuses now, ""
+// for an unknown server.
+//
+// A watcher is live while it has a Watch open and its own latest status
+// is not failed (power off, a fault bit, watchdog expired or unreachable:
+// the storm guard's hard signals); it is dead once it has not been live
+// for HandoverAfter. Server X's statuses go to the first server along
+// the chain Topology.WatcherOf(X), its watcher, its watcher's watcher, ...
+// that is not dead, stopping before X itself (a server never watches
+// itself); if all are dead, to X's own watcher, and a warning is logged.
+// So in a ring the dead watcher's own watcher stands in, skipping dead
+// ones, and the watching returns to X's own watcher as soon as it is live
+// again; in Pairs nobody can stand in. Each move is logged at Info. The
+// choice is made at each status of X, at its Time. Nobody is dead before
+// the first Watch on the Local; from then on a watcher that never opened
+// one is gone since that first Watch.
 func (l *Local) WatcherOf(server string) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

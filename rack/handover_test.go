@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/rackha/failover/bmc"
+	"github.com/rackha/failover/bmc/simbmc"
 	"github.com/rackha/failover/rack"
 )
 
@@ -220,5 +221,93 @@ func TestPairsHaveNobodyToHandOverTo(t *testing.T) {
 	}
 	if r.l.WatcherOf("zz") != "" || r.l.MayPower("a", "zz") || r.l.MayPower("", "b") {
 		t.Error("unknown server or watcher accepted")
+	}
+}
+
+// Until a first Watch nobody counts as gone: a caller that only polls
+// (a simulation handing statuses out itself) sees the topology. From the
+// first Watch on, a watcher that never opened one is gone.
+func TestHandoverStartsWithTheFirstWatch(t *testing.T) {
+	ctx := context.Background()
+	r, logs := ring3(t, nil)
+	r.clock.Advance(time.Hour)
+	r.l.Poll(ctx)
+	for _, s := range []string{"a", "b", "c"} {
+		if got, want := r.l.WatcherOf(s), r.l.Topology().WatcherOf(s); got != want {
+			t.Errorf("without any Watch, WatcherOf(%s) = %q, want %q", s, got, want)
+		}
+	}
+	if logs.String() != "" {
+		t.Errorf("hand-over logs without any Watch:\n%s", logs)
+	}
+	w := watchAll(t, ctx, r.l, "c") // a and b have 10 s from now
+	r.clock.Advance(10*time.Second - time.Nanosecond)
+	r.l.Poll(ctx)
+	expect(t, "c watches", w, map[string][]string{"c": {"a"}})
+	r.clock.Advance(time.Nanosecond)
+	r.l.Poll(ctx)
+	// b's watcher a is gone: c takes b; c's watcher b is gone, and a is
+	// gone too, so nobody stands in for b.
+	expect(t, "a and b gone", w, map[string][]string{"c": {"a", "b"}})
+	checkWatcher(t, "a and b gone", r.l, "c", "b")
+}
+
+// The same hand-over and hand-back under Run, in real time, with
+// Parallel > 1 (run with -race).
+func TestHandoverUnderRun(t *testing.T) {
+	topo, _ := rack.Ring("a", "b", "c")
+	var srv []rack.Server
+	for _, n := range topo.Servers() {
+		b, err := simbmc.New(simbmc.DefaultConfig(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv = append(srv, rack.Server{Name: n, Sensors: b, Health: b, Watchdog: b, Power: b})
+	}
+	l, err := rack.NewLocal(rack.LocalConfig{Topology: topo, Servers: srv, Parallel: 3,
+		Interval: 20 * time.Millisecond, FastInterval: 5 * time.Millisecond, HandoverAfter: 50 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ctxA, leaveA := context.WithCancel(ctx)
+	chA, _ := l.Watch(ctxA, "a")
+	chC, _ := l.Watch(ctx, "c")
+	_, _ = l.Watch(ctx, "b")
+	done := make(chan struct{})
+	go func() { _ = l.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitFor := func(step string, ch <-chan rack.Status, server string) {
+		t.Helper()
+		timeout := time.After(5 * time.Second)
+		for {
+			select {
+			case st, ok := <-ch:
+				if !ok {
+					t.Fatalf("%s: channel closed", step)
+				}
+				if st.Server == server {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("%s: no status of %s within 5 s", step, server)
+			}
+		}
+	}
+	waitFor("start", chA, "b")
+	leaveA()
+	for range chA {
+	}
+	start := time.Now()
+	waitFor("a gone", chC, "b")
+	if since := time.Since(start); since < 50*time.Millisecond {
+		t.Errorf("b handed over after %v, before HandoverAfter", since)
+	}
+	chA2, _ := l.Watch(ctx, "a")
+	waitFor("a back", chA2, "b")
+	if got := l.WatcherOf("b"); got != "a" {
+		t.Errorf("WatcherOf(b) = %q after a came back", got)
 	}
 }

@@ -36,13 +36,14 @@ type LocalConfig struct {
 	// with three-poll debounce a failure is acted on within about 3 s.
 	Interval time.Duration
 	// FastInterval between fast polls in Run, which read only Health
-	// (power state and fault bits: one chassis-status read on IPMI,
-	// PowerState and Status on Redfish; PowerState alone without a
-	// HealthReader). Default 250 ms: a power loss or fault bit reaches the
-	// watcher four times sooner than at Interval, and one small read per
-	// server four times a second is light for a BMC. Negative turns the
-	// fast poll off; 0 in a config given to NewLocal means the default. A
-	// FastInterval not shorter than Interval only adds reads.
+	// (power state and fault bits: Get Chassis Status and Get SEL Info on
+	// IPMI, one GET of the ComputerSystem on Redfish; PowerState alone
+	// without a HealthReader). Default 250 ms: a power loss or a fault
+	// bit reaches the watcher up to four times sooner than at Interval,
+	// for a few small requests per BMC a second instead of a full
+	// sensor read. Negative turns the fast poll off; 0 in a config given
+	// to NewLocal means the default. A FastInterval not shorter than
+	// Interval only adds reads.
 	FastInterval time.Duration
 	// CallTimeout bounds each read of one BMC. Default 2 s, so one slow
 	// BMC cannot stall a round for long.
@@ -153,9 +154,10 @@ type Local struct {
 	journals map[string]*Journal
 	reading  map[string]*sync.Mutex // held across one server's read, journal append and delivery
 
-	mu    sync.Mutex // guards what follows; taken after a reading lock, never before
-	subs  map[*subscription]struct{}
-	state map[string]*serverState
+	mu      sync.Mutex // guards what follows; taken after a reading lock, never before
+	subs    map[*subscription]struct{}
+	state   map[string]*serverState
+	watched bool // a Watch was opened once: the hand-over is on
 }
 
 type subscription struct {
@@ -208,12 +210,11 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 		subs:     map[*subscription]struct{}{},
 		state:    map[string]*serverState{},
 	}
-	start := cfg.Now()
 	for _, s := range cfg.Servers {
 		l.servers[s.Name] = s
 		l.journals[s.Name] = NewJournal(cfg.JournalSize)
 		l.reading[s.Name] = new(sync.Mutex)
-		l.state[s.Name] = &serverState{since: start, watcher: cfg.Topology.WatcherOf(s.Name)}
+		l.state[s.Name] = &serverState{watcher: cfg.Topology.WatcherOf(s.Name)}
 	}
 	return l, nil
 }
@@ -465,6 +466,7 @@ func (l *Local) Watch(ctx context.Context, watcher string) (<-chan Status, error
 	l.mu.Lock()
 	l.subs[sub] = struct{}{}
 	l.state[watcher].subs++
+	l.startHandover(l.cfg.Now())
 	l.updateLiveness(watcher, l.cfg.Now())
 	l.mu.Unlock()
 	go func() {

@@ -15,7 +15,8 @@ type Topology struct {
 
 // Pairs makes servers watch each other two by two, as in the patent:
 // servers[0] and servers[1], servers[2] and servers[3], ... An odd count
-// is refused.
+// is refused. In Pairs nobody else can stand in for a watcher that is
+// gone: its partner stays unwatched until it is back (see Local.WatcherOf).
 func Pairs(servers ...string) (Topology, error) {
 	if len(servers) == 0 || len(servers)%2 != 0 {
 		return Topology{}, fmt.Errorf("%w: Pairs needs an even, non-zero number of servers, got %d", ErrInvalidConfig, len(servers))
@@ -30,6 +31,8 @@ func Pairs(servers ...string) (Topology, error) {
 
 // Ring makes each server watch the next one, the last watching the first:
 // servers[i] watches servers[(i+1)%n]. Two servers form a mutual pair.
+// When a watcher is gone, its own watcher stands in for it (see
+// Local.WatcherOf).
 func Ring(servers ...string) (Topology, error) {
 	if len(servers) < 2 {
 		return Topology{}, fmt.Errorf("%w: Ring needs at least 2 servers, got %d", ErrInvalidConfig, len(servers))

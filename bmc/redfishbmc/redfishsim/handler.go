@@ -79,6 +79,14 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, p string) {
 	res, ok := s.res[p]
 	var b []byte
 	var err error
+	if st, isStale := s.stale[p]; ok && isStale {
+		shown := make(map[string]any, len(res))
+		for k, v := range res {
+			shown[k] = v
+		}
+		shown["PowerState"] = st
+		res = shown
+	}
 	if ok {
 		b, err = json.Marshal(res)
 	}

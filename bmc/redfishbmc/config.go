@@ -65,7 +65,7 @@ type Config struct {
 	// no keep-alives on a quiet stream, so this only catches dead ones.
 	StallTimeout time.Duration
 	// Logger receives reconnects and skipped events. Default slog.Default().
-	Logger *slog.Logger
+	Logger *slog.Logger `json:"-"`
 }
 
 // DefaultConfig returns the defaults documented on Config, with no
@@ -132,32 +132,4 @@ func (c Config) Validate() error {
 func isSHA256Hex(s string) bool {
 	b, err := hex.DecodeString(strings.ReplaceAll(s, ":", ""))
 	return err == nil && len(b) == 32
-}
-
-func redacted(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
-
-// String shows the configuration with the password redacted.
-func (c Config) String() string {
-	return fmt.Sprintf("redfishbmc.Config{Endpoint:%q Username:%q Password:%q BasicAuth:%v System:%q CAFile:%q PinnedCertSHA256:%q InsecureSkipVerify:%v AllowHTTP:%v RequestTimeout:%v MaxBodyBytes:%d}",
-		c.Endpoint, c.Username, redacted(c.Password), c.BasicAuth, c.System, c.CAFile, c.PinnedCertSHA256, c.InsecureSkipVerify, c.AllowHTTP, c.RequestTimeout, c.MaxBodyBytes)
-}
-
-// GoString is String, so %#v redacts too.
-func (c Config) GoString() string { return c.String() }
-
-// LogValue logs the configuration with the password redacted.
-func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("endpoint", c.Endpoint),
-		slog.String("username", c.Username),
-		slog.String("password", redacted(c.Password)),
-		slog.Bool("basic_auth", c.BasicAuth),
-		slog.String("system", c.System),
-		slog.Bool("insecure_skip_verify", c.InsecureSkipVerify),
-	)
 }

@@ -110,15 +110,6 @@ func (b *BMC) runEvents(ctx context.Context, ch chan bmc.Event) {
 	}
 }
 
-func (b *BMC) isClosed() bool {
-	select {
-	case <-b.closed:
-		return true
-	default:
-		return false
-	}
-}
-
 // sseURI returns the EventService's ServerSentEventUri, "" when the
 // service has none; an error when it could not be read.
 func (b *BMC) sseURI(ctx context.Context) (string, error) {
@@ -189,7 +180,7 @@ func (b *BMC) stream(ctx context.Context, uri string, ch chan bmc.Event, mine []
 		case <-sctx.Done():
 		}
 	}()
-	resp, err := b.do(sctx, func(api *gofish.APIClient) (*http.Response, error) {
+	resp, err := b.do(withStreaming(sctx), func(api *gofish.APIClient) (*http.Response, error) {
 		return api.GetWithHeaders(p, map[string]string{"Accept": "text/event-stream"})
 	})
 	if err != nil {

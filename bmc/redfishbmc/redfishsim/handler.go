@@ -244,6 +244,17 @@ func (s *Server) Sessions() int {
 	return len(s.tokens)
 }
 
+// Tokens returns the valid session tokens (tests look for leaks).
+func (s *Server) Tokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.tokens))
+	for tok := range s.tokens {
+		out = append(out, tok)
+	}
+	return out
+}
+
 // ExpireSessions invalidates every token, as a session timeout does.
 func (s *Server) ExpireSessions() {
 	s.mu.Lock()

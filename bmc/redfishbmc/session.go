@@ -111,6 +111,9 @@ func (b *BMC) rawJSON(ctx context.Context, method, p string, body []byte, v any,
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+		// The credentials go on a connection of their own, dropped after
+		// the answer, so no pooled buffer keeps them.
+		req.Close = true
 	}
 	resp, err := b.hc.Do(req)
 	if err != nil {

@@ -234,6 +234,9 @@ func (s *Server) login(w http.ResponseWriter, body map[string]any) {
 	s.tokens[tok] = p
 	w.Header().Set("X-Auth-Token", tok)
 	w.Header().Set("Location", p)
+	if s.loginLoc != "" {
+		w.Header().Set("Location", s.loginLoc)
+	}
 	writeJSON(w, http.StatusCreated, sess)
 }
 

@@ -66,6 +66,7 @@ type Server struct {
 	tokens   map[string]string         // token -> session path
 	faults   []*Fault
 	stale    map[string]string // resource -> PowerState reported until its next reset
+	loginLoc string            // Location of login answers instead of the session's path
 	streams  map[*stream]struct{}
 	sseURI   string
 	counts   map[string]int // "METHOD path" -> requests
@@ -247,6 +248,15 @@ func (s *Server) ReportStalePower(p, state string) error {
 	}
 	s.stale[clean(p)] = state
 	return nil
+}
+
+// SetLoginLocation makes every later login answer carry loc as its
+// Location instead of the new session's path (hostile-service tests);
+// "" ends it.
+func (s *Server) SetLoginLocation(loc string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loginLoc = loc
 }
 
 // Delete removes the resource at p.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -212,7 +213,7 @@ func classify(op, p string, err error) error {
 	switch {
 	case errors.Is(err, errCrossRedirect), errors.Is(err, errTooManyRedirec), isTLSTrustError(err):
 		return fmt.Errorf("%w: %s %s: %v", bmc.ErrInsecure, op, p, err)
-	case errors.Is(err, errBodyTooLarge):
+	case errors.Is(err, errBodyTooLarge), strings.Contains(err.Error(), errBodyTooLarge.Error()): // gofish keeps only the text of an error body it could not read
 		return fmt.Errorf("%w: %s %s: %v", bmc.ErrMalformed, op, p, err)
 	case isSyntaxError(err):
 		return fmt.Errorf("%w: %s %s: %v", bmc.ErrMalformed, op, p, err)

@@ -54,15 +54,17 @@ type Config struct {
 	// PowerPollInterval is how often SetPower reads PowerState back.
 	// Default 500 ms.
 	PowerPollInterval time.Duration
-	// PollInterval is how often Events polls the system while no event
-	// stream is open. Default 5 s.
+	// PollInterval is how often Events polls the system, whether an
+	// event stream is open or not. Default 5 s.
 	PollInterval time.Duration
 	// ReconnectMin and ReconnectMax bound the backoff between event-stream
 	// reconnects; it doubles from Min up to Max. Defaults 500 ms and 30 s.
 	ReconnectMin, ReconnectMax time.Duration
-	// StallTimeout: an event stream that sends nothing (not even a
-	// keep-alive) this long is reconnected. Default 5 min: services send
-	// no keep-alives on a quiet stream, so this only catches dead ones.
+	// StallTimeout: an event stream that gives no valid event this long
+	// is reconnected; keep-alives and undecodable events do not count, so
+	// a stream that trickles bytes is as stalled as a silent one. Default
+	// 5 min: a quiet healthy stream is reopened that often, and polling
+	// (PollInterval) runs all along.
 	StallTimeout time.Duration
 	// Logger receives reconnects and skipped events. Default slog.Default().
 	Logger *slog.Logger `json:"-"`

@@ -144,7 +144,7 @@ func testFenceWhenReadsOff(t *testing.T, h Harness) {
 	f := h.Open(t)
 	if f.ReportStaleOff == nil || f.HostPower == nil {
 		t.Log("bmctest: FenceSentWhenReadsOff skipped: the fixture sets no Fixture.ReportStaleOff and Fixture.HostPower")
-		t.Skip("bmctest: FenceSentWhenReadsOff needs Fixture.ReportStaleOff and Fixture.HostPower")
+		t.SkipNow()
 	}
 	if err := f.ReportStaleOff(); err != nil {
 		t.Fatalf("ReportStaleOff: %v", err)

@@ -32,6 +32,7 @@ type adapter struct {
 	cfg    Config // Password always empty: see password
 	hc     *http.Client
 	origin origin // the endpoint's scheme, host and port
+	base   string // the endpoint without a trailing slash: requests go to base + path
 	api    *gofish.APIClient
 
 	// password returns Config.Password; setToken sets the X-Auth-Token
@@ -105,7 +106,7 @@ func connect(ctx context.Context, cfg Config) (*BMC, error) {
 	}
 	cfg.Password = ""
 	b := &BMC{&adapter{
-		cfg: cfg, hc: hc, origin: o, closed: make(chan struct{}),
+		cfg: cfg, hc: hc, origin: o, base: strings.TrimRight(cfg.Endpoint, "/"), closed: make(chan struct{}),
 		password: func() string { return password },
 		setToken: func(t string) { tokMu.Lock(); token = t; tokMu.Unlock() },
 	}}
@@ -116,7 +117,7 @@ func connect(ctx context.Context, cfg Config) (*BMC, error) {
 	}
 	// gofish holds no credentials: the transport authorizes each request.
 	api, err := gofish.ConnectContext(cctx, gofish.ClientConfig{
-		Endpoint:              o.String(),
+		Endpoint:              strings.TrimRight(cfg.Endpoint, "/"),
 		HTTPClient:            hc,
 		NoModifyTransport:     true,
 		ReuseConnections:      true,

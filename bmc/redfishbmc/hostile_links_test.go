@@ -165,6 +165,36 @@ func TestHostileResetTargetOffOrigin(t *testing.T) {
 	}
 }
 
+// An SSE URI off the service: no stream is opened there.
+func TestHostileSSEURIOffOrigin(t *testing.T) {
+	dir := mockup(t, "public-tower")
+	for name := range offOrigin(startSim(t, dir, redfishsim.Options{}), newElsewhere(t), "/x") {
+		t.Run(name, func(t *testing.T) {
+			s := startSim(t, dir, redfishsim.Options{})
+			e := newElsewhere(t)
+			if err := s.Set("/redfish/v1/EventService", map[string]any{"ServerSentEventUri": offOrigin(s, e, "/redfish/v1/EventService/SSE")[name]}); err != nil {
+				t.Fatal(err)
+			}
+			cfg := testConfig(s, "")
+			cfg.AllowHTTP = true
+			cfg.ReconnectMin = 10 * time.Millisecond
+			b := open(t, cfg)
+			_, _, err := b.stream(ctxT(t, 5*time.Second), offOrigin(s, e, "/redfish/v1/EventService/SSE")[name], make(chan bmc.Event, 1), nil)
+			wantRefusedLink(t, err, "EventService/SSE")
+			ctx, cancel := context.WithCancel(context.Background())
+			if _, err := b.Events(ctx); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+			cancel()
+			e.check(t)
+			if n := s.Count("GET", s.SSEURI()); n != 0 {
+				t.Fatalf("%d streams opened", n)
+			}
+		})
+	}
+}
+
 // The transport itself refuses any request off the endpoint's origin,
 // whatever built it.
 func TestTransportRefusesOffOrigin(t *testing.T) {

@@ -186,16 +186,16 @@ func TestSetPowerOffSentWhenReadsOff(t *testing.T) {
 func TestSetPowerIndeterminate(t *testing.T) {
 	for _, f := range []redfishsim.Fault{
 		{Drop: true},
-		{Latency: 3 * time.Second},
+		{Latency: 2 * time.Second},
 		{Status: 500},
 	} {
 		s := startSim(t, "testdata/mini", redfishsim.Options{})
 		cfg := testConfig(s, "")
-		cfg.RequestTimeout = time.Second
+		cfg.RequestTimeout = 500 * time.Millisecond
 		b := open(t, cfg)
 		f.Path, f.Method = "/redfish/v1/Systems/1/ComputerSystem.Reset", "POST"
 		s.Inject(f)
-		err := b.SetPower(ctxT(t, 2*time.Second), bmc.PowerActionOff)
+		err := b.SetPower(ctxT(t, time.Second), bmc.PowerActionOff)
 		if !errors.Is(err, bmc.ErrIndeterminate) {
 			t.Errorf("%+v: err = %v, want ErrIndeterminate", f, err)
 		}

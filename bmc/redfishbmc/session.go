@@ -104,7 +104,7 @@ func (b *BMC) rawJSON(ctx context.Context, method, p string, body []byte, v any,
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, b.origin.String()+p, rd)
+	req, err := http.NewRequestWithContext(ctx, method, b.base+p, rd)
 	if err != nil {
 		return fmt.Errorf("%w: %s %s: %v", bmc.ErrMalformed, method, p, err)
 	}

@@ -65,7 +65,9 @@ func newHTTPClient(c Config, o origin, authorize func(*http.Request)) (*http.Cli
 		DialContext:           (&net.Dialer{Timeout: c.RequestTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:       tc,
 		TLSHandshakeTimeout:   c.RequestTimeout,
-		ResponseHeaderTimeout: c.RequestTimeout,
+		// Past each request's own deadline (RequestTimeout), so that a
+		// slow answer reads as a deadline; it bounds the SSE request.
+		ResponseHeaderTimeout: c.RequestTimeout + time.Second,
 		MaxIdleConnsPerHost:   c.MaxConcurrentRequests,
 		IdleConnTimeout:       time.Minute,
 		ForceAttemptHTTP2:     true,

@@ -61,10 +61,10 @@ func newHTTPClient(c Config, o origin, authorize func(*http.Request)) (*http.Cli
 		tc.InsecureSkipVerify = true
 	}
 	tr := &http.Transport{
-		Proxy:                 nil, // a BMC is reached directly, never through a proxy
-		DialContext:           (&net.Dialer{Timeout: c.RequestTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       tc,
-		TLSHandshakeTimeout:   c.RequestTimeout,
+		Proxy:               nil, // a BMC is reached directly, never through a proxy
+		DialContext:         (&net.Dialer{Timeout: c.RequestTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     tc,
+		TLSHandshakeTimeout: c.RequestTimeout,
 		// Past each request's own deadline (RequestTimeout), so that a
 		// slow answer reads as a deadline; it bounds the SSE request.
 		ResponseHeaderTimeout: c.RequestTimeout + time.Second,

@@ -134,10 +134,12 @@ var plausible = map[Kind][2]float64{
 	KindPower:       {-1e6, 1e6},
 	KindFan:         {0, 1e6},
 	KindCurrent:     {-1e4, 1e4},
+	KindOther:       {-1e12, 1e12}, // percent, Hz, Pa, energy counters: far inside
 }
 
 // Validate reports a reading that cannot be a measurement: no name, NaN or
-// infinite value or threshold, or a value outside what its kind allows.
+// infinite value or threshold, or a value or threshold outside what its
+// kind allows.
 // Unavailable readings are not checked for value.
 func (r Reading) Validate() error {
 	if r.Name == "" {
@@ -147,6 +149,9 @@ func (r Reading) Validate() error {
 		r.Thresholds.UpperCaution, r.Thresholds.UpperCritical, r.Thresholds.UpperFatal} {
 		if l.Set && (math.IsNaN(l.Value) || math.IsInf(l.Value, 0)) {
 			return fmt.Errorf("%w: sensor %q: threshold %v", ErrInvalidReading, r.Name, l.Value)
+		}
+		if lim, ok := plausible[r.Kind]; ok && l.Set && (l.Value < lim[0] || l.Value > lim[1]) {
+			return fmt.Errorf("%w: sensor %q: %s threshold %v %s outside [%v, %v]", ErrInvalidReading, r.Name, r.Kind, l.Value, r.Unit, lim[0], lim[1])
 		}
 	}
 	if r.Status == StatusUnavailable {

@@ -32,6 +32,9 @@ func TestValidateRefusesImpossibleReadings(t *testing.T) {
 		{Name: "t", Kind: sensor.KindTemperature, Value: 5000},
 		{Name: "f", Kind: sensor.KindFan, Value: -1},
 		{Name: "v", Kind: sensor.KindVoltage, Value: 12, Thresholds: sensor.Thresholds{UpperCritical: sensor.At(math.NaN())}},
+		{Name: "t", Kind: sensor.KindTemperature, Value: 40, Thresholds: sensor.Thresholds{UpperCritical: sensor.At(1e300)}},
+		{Name: "gone", Kind: sensor.KindFan, Status: sensor.StatusUnavailable, Thresholds: sensor.Thresholds{LowerFatal: sensor.At(-5)}},
+		{Name: "o", Kind: sensor.KindOther, Value: 1e300},
 	}
 	for _, r := range bad {
 		if err := r.Validate(); !errors.Is(err, sensor.ErrInvalidReading) {

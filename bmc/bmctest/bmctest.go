@@ -42,6 +42,17 @@ type Fixture struct {
 	Power bmc.Power
 	// Health reads the same server's health. Required.
 	Health bmc.HealthReader
+	// ReportStaleOff, when set, makes the BMC REPORT power off (in
+	// PowerState and Health) while the host really stays on, until the
+	// BMC receives its next power command: a stale or wrong state. The
+	// suite then checks that SetPower(off) still sends the power-off.
+	// Optional: without it (or without HostPower) FenceSentWhenReadsOff
+	// is skipped with a log line naming it.
+	ReportStaleOff func() error
+	// HostPower reports the host's real power, past what the BMC reports
+	// (the simulator's own state, or a command log: on until a power-off
+	// or cycle command was received). Needed with ReportStaleOff.
+	HostPower func() (bmc.PowerState, error)
 }
 
 // unreachableDeadline bounds calls to an unreachable BMC.
@@ -63,6 +74,7 @@ func Run(t *testing.T, h Harness) {
 		{"StartsOn", testStartsOn},
 		{"OffReadsBackOff", testOff},
 		{"OffWhenOffIsSuccess", testOffTwice},
+		{"FenceSentWhenReadsOff", testFenceWhenReadsOff},
 		{"OnAfterOff", testOn},
 		{"OnWhenOnIsSuccess", testOnTwice},
 		{"CycleEndsOn", testCycle},
@@ -123,6 +135,34 @@ func testOffTwice(t *testing.T, h Harness) {
 	setPower(t, h, f.Power, bmc.PowerActionOff)
 	setPower(t, h, f.Power, bmc.PowerActionOff)
 	expect(t, f, bmc.PowerOff, "after SetPower(off) twice")
+}
+
+// testFenceWhenReadsOff: a BMC that wrongly reports off must still get
+// the power-off; a fence confirmed by the same reading that skipped it
+// lets a backup start while the host runs.
+func testFenceWhenReadsOff(t *testing.T, h Harness) {
+	f := h.Open(t)
+	if f.ReportStaleOff == nil || f.HostPower == nil {
+		t.Log("bmctest: FenceSentWhenReadsOff skipped: the fixture sets no Fixture.ReportStaleOff and Fixture.HostPower")
+		t.SkipNow()
+	}
+	if err := f.ReportStaleOff(); err != nil {
+		t.Fatalf("ReportStaleOff: %v", err)
+	}
+	if st, err := f.HostPower(); err != nil || st != bmc.PowerOn {
+		t.Fatalf("HostPower after ReportStaleOff = %v, %v; want on (the host must stay on)", st, err)
+	}
+	c, cancel := context.WithTimeout(context.Background(), unreachableDeadline)
+	st, err := f.Power.PowerState(c)
+	cancel()
+	if err != nil || st != bmc.PowerOff {
+		t.Fatalf("PowerState after ReportStaleOff = %v, %v; the harness must make the BMC report off", st, err)
+	}
+	setPower(t, h, f.Power, bmc.PowerActionOff)
+	if st, err := f.HostPower(); err != nil || st != bmc.PowerOff {
+		t.Fatalf("SetPower(off) of a host the BMC reported off returned success, but the host is %v (%v): no power-off was sent", st, err)
+	}
+	expect(t, f, bmc.PowerOff, "after SetPower(off) of a host that read off but was on")
 }
 
 func testOn(t *testing.T, h Harness) {

@@ -22,6 +22,8 @@ type mutant struct {
 func (m *mutant) SetPower(ctx context.Context, a bmc.PowerAction) error {
 	st, err := m.BMC.PowerState(ctx)
 	switch {
+	case m.bug == "OffSkippedWhenReadsOff" && a == bmc.PowerActionOff && err == nil && st == bmc.PowerOff:
+		return nil // "already off": nothing sent, confirmed by the same reading
 	case m.bug == "OffIgnored" && a == bmc.PowerActionOff:
 		return nil
 	case m.bug == "OffWhenOffFails" && a == bmc.PowerActionOff && err == nil && st == bmc.PowerOff:
@@ -36,12 +38,17 @@ func (m *mutant) SetPower(ctx context.Context, a bmc.PowerAction) error {
 	return m.BMC.SetPower(ctx, a)
 }
 
+func (m *mutant) staleOff() error { m.BMC.ReportStalePower(bmc.PowerOff); return nil }
+
+func (m *mutant) hostPower() (bmc.PowerState, error) { return m.BMC.HostPower(), nil }
+
 var mutants = map[string]string{
-	"OffIgnored":            "OffReadsBackOff",
-	"OffWhenOffFails":       "OffWhenOffIsSuccess",
-	"CycleLeavesOff":        "CycleEndsOn",
-	"UnknownActionIsOff":    "UnknownActionRefused",
-	"UnreachablePlainError": "UnreachableWrapsErrUnreachable",
+	"OffIgnored":             "OffReadsBackOff",
+	"OffWhenOffFails":        "OffWhenOffIsSuccess",
+	"OffSkippedWhenReadsOff": "FenceSentWhenReadsOff",
+	"CycleLeavesOff":         "CycleEndsOn",
+	"UnknownActionIsOff":     "UnknownActionRefused",
+	"UnreachablePlainError":  "UnreachableWrapsErrUnreachable",
 }
 
 // TestSuiteCatchesMutants runs the suite, in a child process, against BMCs
@@ -59,7 +66,7 @@ func TestSuiteCatchesMutants(t *testing.T) {
 			bmctest.Run(t, bmctest.Harness{
 				Open: func(t *testing.T) bmctest.Fixture {
 					m := newMutant(t)
-					return bmctest.Fixture{Power: m, Health: m}
+					return bmctest.Fixture{Power: m, Health: m, ReportStaleOff: m.staleOff, HostPower: m.hostPower}
 				},
 				Unreachable: func(t *testing.T) bmc.Power {
 					m := newMutant(t)

@@ -20,15 +20,30 @@ import (
 )
 
 // BMC is the adapter for one ComputerSystem. Create it with Open.
+//
+// A BMC value holds only a pointer: copies share one adapter, and no
+// secret is reachable from it by reflection (the password and the
+// session token live in closures; see session.go).
 type BMC struct {
-	cfg  Config
-	hc   *http.Client
-	host string // endpoint host:port, for same-host link checks
+	*adapter
+}
 
-	loginMu sync.Mutex // one relogin at a time
+type adapter struct {
+	cfg    Config // Password always empty: see password
+	hc     *http.Client
+	origin origin // the endpoint's scheme, host and port
+	base   string // the endpoint without a trailing slash: requests go to base + path
+	api    *gofish.APIClient
+
+	// password returns Config.Password; setToken sets the X-Auth-Token
+	// the transport adds to requests of this service ("" none).
+	password func() string
+	setToken func(string)
+
+	loginMu sync.Mutex // one login at a time; Close waits for it
 	mu      sync.RWMutex
-	api     *gofish.APIClient
-	gen     int // login generation: relogin replaces api once per expiry
+	gen     int    // login generation: relogin opens one session per expiry
+	session string // path of the open session, deleted at Close; "" none
 
 	sys systemInfo // the system served, resolved at Open
 
@@ -45,18 +60,8 @@ type BMC struct {
 // Open checks cfg, logs in and resolves cfg.System. The caller must
 // Close the adapter to log out.
 func Open(ctx context.Context, cfg Config) (*BMC, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = DefaultConfig().Logger
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	hc, err := newHTTPClient(cfg)
+	b, err := connect(ctx, cfg)
 	if err != nil {
-		return nil, err
-	}
-	b := &BMC{cfg: cfg, hc: hc, host: hostOf(cfg.Endpoint), closed: make(chan struct{})}
-	if err := b.login(ctx); err != nil {
 		return nil, err
 	}
 	systems, err := b.listSystems(ctx)
@@ -70,62 +75,71 @@ func Open(ctx context.Context, cfg Config) (*BMC, error) {
 	return b, nil
 }
 
-// login (re)connects the gofish client: service root, then a session
-// unless BasicAuth or no Username.
-func (b *BMC) login(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
-	defer cancel()
-	api, err := gofish.ConnectContext(ctx, gofish.ClientConfig{
-		Endpoint:              strings.TrimRight(b.cfg.Endpoint, "/"),
-		Username:              b.cfg.Username,
-		Password:              b.cfg.Password,
-		BasicAuth:             b.cfg.BasicAuth,
-		HTTPClient:            b.hc,
-		NoModifyTransport:     true,
-		ReuseConnections:      true,
-		MaxConcurrentRequests: int64(b.cfg.MaxConcurrentRequests),
-	})
-	if err != nil {
-		return classify("log in", "/redfish/v1/", err)
+// connect validates cfg, builds the client and logs in.
+func connect(ctx context.Context, cfg Config) (*BMC, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = DefaultConfig().Logger
 	}
-	if b.cfg.Username != "" && !b.cfg.BasicAuth {
-		if s, err := api.GetSession(); err != nil || s.Token == "" {
-			return fmt.Errorf("%w: log in: the SessionService answered no X-Auth-Token", bmc.ErrMalformed)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o, err := originOf(cfg.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	password, token := cfg.Password, ""
+	var tokMu sync.Mutex
+	authorize := func(r *http.Request) {
+		tokMu.Lock()
+		tok := token
+		tokMu.Unlock()
+		switch {
+		case tok != "":
+			r.Header.Set("X-Auth-Token", tok)
+		case cfg.BasicAuth:
+			r.SetBasicAuth(cfg.Username, password)
 		}
 	}
-	b.mu.Lock()
+	hc, err := newHTTPClient(cfg, o, authorize)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Password = ""
+	b := &BMC{&adapter{
+		cfg: cfg, hc: hc, origin: o, base: strings.TrimRight(cfg.Endpoint, "/"), closed: make(chan struct{}),
+		password: func() string { return password },
+		setToken: func(t string) { tokMu.Lock(); token = t; tokMu.Unlock() },
+	}}
+	cctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
+	defer cancel()
+	if err := b.login(cctx); err != nil {
+		return nil, err
+	}
+	// gofish holds no credentials: the transport authorizes each request.
+	api, err := gofish.ConnectContext(cctx, gofish.ClientConfig{
+		Endpoint:              strings.TrimRight(cfg.Endpoint, "/"),
+		HTTPClient:            hc,
+		NoModifyTransport:     true,
+		ReuseConnections:      true,
+		MaxConcurrentRequests: int64(cfg.MaxConcurrentRequests),
+	})
+	if err != nil {
+		_ = b.Close()
+		return nil, classify("GET", "/redfish/v1/", err)
+	}
 	b.api = api
-	b.gen++
-	b.mu.Unlock()
-	return nil
+	return b, nil
 }
 
-// client returns the current gofish client bound to ctx, and its
-// login generation.
+// client returns the gofish client bound to ctx, and the login
+// generation.
 func (b *BMC) client(ctx context.Context) (*gofish.APIClient, int, error) {
-	select {
-	case <-b.closed:
+	if b.isClosed() {
 		return nil, 0, fmt.Errorf("%w: adapter closed", bmc.ErrUnreachable)
-	default:
 	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return b.api.WithContext(ctx), b.gen, nil
-}
-
-// relogin opens a new session after the service refused the token,
-// unless another caller already did since generation gen.
-func (b *BMC) relogin(ctx context.Context, gen int) error {
-	b.loginMu.Lock()
-	defer b.loginMu.Unlock()
-	b.mu.RLock()
-	cur := b.gen
-	b.mu.RUnlock()
-	if cur != gen {
-		return nil
-	}
-	b.cfg.Logger.Info("redfishbmc: session refused, logging in again", "endpoint", b.cfg.Endpoint)
-	return b.login(ctx)
 }
 
 // do runs one request; on a 401 with a session it logs in again once
@@ -137,7 +151,7 @@ func (b *BMC) do(ctx context.Context, f func(*gofish.APIClient) (*http.Response,
 			return nil, err
 		}
 		resp, err := f(api)
-		if err == nil || attempt > 0 || b.cfg.Username == "" || b.cfg.BasicAuth || httpStatus(err) != http.StatusUnauthorized {
+		if err == nil || attempt > 0 || !b.usesSession() || httpStatus(err) != http.StatusUnauthorized {
 			return resp, err
 		}
 		if lerr := b.relogin(ctx, gen); lerr != nil {
@@ -146,21 +160,7 @@ func (b *BMC) do(ctx context.Context, f func(*gofish.APIClient) (*http.Response,
 	}
 }
 
-// link turns a link into a path on this service; links to other
-// services are refused.
-func (b *BMC) link(ref string) (string, error) {
-	if i := strings.IndexByte(ref, '#'); i >= 0 {
-		ref = ref[:i]
-	}
-	if strings.HasPrefix(ref, "/") && !strings.HasPrefix(ref, "//") {
-		return ref, nil
-	}
-	u, err := url.Parse(ref)
-	if err != nil || u.Host != b.host || u.Scheme != "https" && !b.cfg.AllowHTTP {
-		return "", fmt.Errorf("%w: link %q points outside this service", bmc.ErrMalformed, trunc(ref))
-	}
-	return u.RequestURI(), nil
-}
+func (b *BMC) usesSession() bool { return b.cfg.Username != "" && !b.cfg.BasicAuth }
 
 // getJSON fetches the resource at ref into v.
 func (b *BMC) getJSON(ctx context.Context, ref string, v any) error {
@@ -214,7 +214,7 @@ func classify(op, p string, err error) error {
 	switch {
 	case errors.Is(err, errCrossRedirect), errors.Is(err, errTooManyRedirec), isTLSTrustError(err):
 		return fmt.Errorf("%w: %s %s: %v", bmc.ErrInsecure, op, p, err)
-	case errors.Is(err, errBodyTooLarge):
+	case errors.Is(err, errBodyTooLarge), strings.Contains(err.Error(), errBodyTooLarge.Error()): // gofish keeps only the text of an error body it could not read
 		return fmt.Errorf("%w: %s %s: %v", bmc.ErrMalformed, op, p, err)
 	case isSyntaxError(err):
 		return fmt.Errorf("%w: %s %s: %v", bmc.ErrMalformed, op, p, err)
@@ -254,38 +254,6 @@ func trunc(s string) string {
 	return s
 }
 
-// Close logs out (deleting the session) and stops event streams. It is
-// safe to call more than once.
-func (b *BMC) Close() error {
-	var err error
-	b.closeOnce.Do(func() {
-		close(b.closed)
-		b.mu.RLock()
-		api := b.api
-		b.mu.RUnlock()
-		if api == nil {
-			return
-		}
-		if s, serr := api.GetSession(); serr == nil && s.ID != "" {
-			ctx, cancel := context.WithTimeout(context.Background(), b.cfg.RequestTimeout)
-			defer cancel()
-			if derr := api.WithContext(ctx).GetService().DeleteSession(s.ID); derr != nil {
-				err = classify("log out", s.ID, derr)
-			}
-		}
-		b.hc.CloseIdleConnections()
-	})
-	return err
-}
-
-// String names the adapter without secrets.
-func (b *BMC) String() string {
-	return fmt.Sprintf("redfishbmc.BMC(%s system=%s)", b.cfg.Endpoint, b.sys.Path)
-}
-
-// GoString is String, so %#v shows no token.
-func (b *BMC) GoString() string { return b.String() }
-
 // sleep waits d or until ctx ends or the adapter closes.
 func (b *BMC) sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -297,5 +265,14 @@ func (b *BMC) sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	case <-b.closed:
 		return fmt.Errorf("%w: adapter closed", bmc.ErrUnreachable)
+	}
+}
+
+func (b *BMC) isClosed() bool {
+	select {
+	case <-b.closed:
+		return true
+	default:
+		return false
 	}
 }

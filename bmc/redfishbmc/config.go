@@ -54,18 +54,20 @@ type Config struct {
 	// PowerPollInterval is how often SetPower reads PowerState back.
 	// Default 500 ms.
 	PowerPollInterval time.Duration
-	// PollInterval is how often Events polls the system while no event
-	// stream is open. Default 5 s.
+	// PollInterval is how often Events polls the system, whether an
+	// event stream is open or not. Default 5 s.
 	PollInterval time.Duration
 	// ReconnectMin and ReconnectMax bound the backoff between event-stream
 	// reconnects; it doubles from Min up to Max. Defaults 500 ms and 30 s.
 	ReconnectMin, ReconnectMax time.Duration
-	// StallTimeout: an event stream that sends nothing (not even a
-	// keep-alive) this long is reconnected. Default 5 min: services send
-	// no keep-alives on a quiet stream, so this only catches dead ones.
+	// StallTimeout: an event stream that gives no valid event this long
+	// is reconnected; keep-alives and undecodable events do not count, so
+	// a stream that trickles bytes is as stalled as a silent one. Default
+	// 5 min: a quiet healthy stream is reopened that often, and polling
+	// (PollInterval) runs all along.
 	StallTimeout time.Duration
 	// Logger receives reconnects and skipped events. Default slog.Default().
-	Logger *slog.Logger
+	Logger *slog.Logger `json:"-"`
 }
 
 // DefaultConfig returns the defaults documented on Config, with no
@@ -132,32 +134,4 @@ func (c Config) Validate() error {
 func isSHA256Hex(s string) bool {
 	b, err := hex.DecodeString(strings.ReplaceAll(s, ":", ""))
 	return err == nil && len(b) == 32
-}
-
-func redacted(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
-
-// String shows the configuration with the password redacted.
-func (c Config) String() string {
-	return fmt.Sprintf("redfishbmc.Config{Endpoint:%q Username:%q Password:%q BasicAuth:%v System:%q CAFile:%q PinnedCertSHA256:%q InsecureSkipVerify:%v AllowHTTP:%v RequestTimeout:%v MaxBodyBytes:%d}",
-		c.Endpoint, c.Username, redacted(c.Password), c.BasicAuth, c.System, c.CAFile, c.PinnedCertSHA256, c.InsecureSkipVerify, c.AllowHTTP, c.RequestTimeout, c.MaxBodyBytes)
-}
-
-// GoString is String, so %#v redacts too.
-func (c Config) GoString() string { return c.String() }
-
-// LogValue logs the configuration with the password redacted.
-func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("endpoint", c.Endpoint),
-		slog.String("username", c.Username),
-		slog.String("password", redacted(c.Password)),
-		slog.Bool("basic_auth", c.BasicAuth),
-		slog.String("system", c.System),
-		slog.Bool("insecure_skip_verify", c.InsecureSkipVerify),
-	)
 }

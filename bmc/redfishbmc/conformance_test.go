@@ -119,7 +119,15 @@ func TestBmctest(t *testing.T) {
 				Open: func(t *testing.T) bmctest.Fixture {
 					s := startSim(t, tc.dir, redfishsim.Options{ResetDelay: 30 * time.Millisecond})
 					b := open(t, testConfig(s, tc.system))
-					return bmctest.Fixture{Power: b, Health: b}
+					return bmctest.Fixture{Power: b, Health: b,
+						ReportStaleOff: func() error { return s.ReportStalePower(b.System().Path, "Off") },
+						HostPower: func() (bmc.PowerState, error) {
+							sys, ok := s.Get(b.System().Path)
+							if !ok {
+								return bmc.PowerUnknown, fmt.Errorf("no system %s", b.System().Path)
+							}
+							return powerState(fmt.Sprint(sys["PowerState"])), nil
+						}}
 				},
 				Unreachable: func(t *testing.T) bmc.Power { return unreachable(t, tc.dir, tc.system) },
 				Timeout:     5 * time.Second,

@@ -33,21 +33,36 @@
 //
 // Events is an optional capability (see EventSource): it follows the
 // EventService's Server-Sent Events stream when the service offers one,
-// reconnects with exponential backoff, polls the system's state while the
-// stream is down or absent, and delivers a bmc.Event for every event about
-// this system, its chassis or its enclosure. A consumer reacts to an event
-// by reading Health at once instead of waiting for its next poll.
+// reconnects with exponential backoff, polls the system's state all along
+// (a stream may be open but silent), and delivers a bmc.Event for every
+// event about this system, its chassis or its enclosure. Only a valid
+// event counts as life: a stream that trickles keep-alives or garbage is
+// dropped after Config.StallTimeout, and the backoff starts over only
+// after a valid event. A consumer reacts to an event by reading Health at
+// once instead of waiting for its next poll.
+//
+// SetPower(off) always sends ForceOff, even when the system already reads
+// off: a stale PowerState must not both skip the fence and confirm it.
 //
 // # Security
 //
 // TLS certificates are verified by default, against the system roots, a
 // CA file (Config.CAFile) or one pinned certificate
-// (Config.PinnedCertSHA256). Credentials go to the SessionService once; the
-// X-Auth-Token is then sent, and the session is deleted on Close. Basic
-// auth is used only with Config.BasicAuth. Redirects to another host or
-// scheme are refused, so credentials never leave the BMC. Config and BMC
-// redact secrets in String, GoString and LogValue; errors never hold them.
-// Every response body is read up to Config.MaxBodyBytes.
+// (Config.PinnedCertSHA256). The adapter logs in itself: the credentials
+// go once, on a connection of their own, to the service root's
+// Links.Sessions; the X-Auth-Token is then sent, and the session (at its
+// Location) is deleted on Close, also when Close meets a relogin in
+// flight. Basic auth is used only with Config.BasicAuth. Every link the
+// service supplies (Links.Sessions, the login's Location, each @odata.id
+// followed, each action target, the SSE URI) must be a path or a URL of
+// the endpoint's own scheme, host and port; and the transport refuses any
+// request, or redirect, elsewhere: the password and the token never leave
+// the BMC. The password and the token live in closures, never in a field
+// reachable from a BMC value; Config and BMC redact them in every fmt
+// verb (Format), slog (LogValue) and JSON (MarshalJSON); errors never hold
+// them. Every response body is read up to Config.MaxBodyBytes, error
+// bodies and answers that merely claim text/event-stream included; only
+// the SSE request itself streams, bounded per line and per event.
 //
 // # Concurrency
 //

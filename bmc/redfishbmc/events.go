@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stmcginnis/gofish"
@@ -24,13 +24,16 @@ var _ EventSource = (*BMC)(nil)
 const eventBuffer = 64
 
 // Events follows the EventService's SSE stream when the service has one,
-// reconnecting with backoff (Config.ReconnectMin..ReconnectMax) and
-// polling the system every Config.PollInterval while the stream is down;
-// without SSE it only polls. Polling turns a change of PowerState or
-// Status into an event ("polled: ..."), and a reconnect delivers one too,
-// since events may have been missed. Only events about this system, its
-// chassis or its enclosure (or naming no origin) are delivered. Each
-// event is also kept for the next Health call.
+// reconnecting with backoff (Config.ReconnectMin..ReconnectMax), and
+// polls the system every Config.PollInterval all along: while the stream
+// is down or absent, and while it is open but silent. Polling turns a
+// change of PowerState or Status into an event ("polled: ..."), and a
+// reconnect delivers one too, since events may have been missed. A
+// stream that gives no valid event for Config.StallTimeout (keep-alives
+// and garbage do not count) is dropped; the backoff starts over only
+// after a valid event. Only events about this system, its chassis or its
+// enclosure (or naming no origin) are delivered. Each event is also kept
+// for the next Health call.
 func (b *BMC) Events(ctx context.Context) (<-chan bmc.Event, error) {
 	if _, _, err := b.client(ctx); err != nil {
 		return nil, err
@@ -40,35 +43,26 @@ func (b *BMC) Events(ctx context.Context) (<-chan bmc.Event, error) {
 	return ch, nil
 }
 
-// eventState is what the polling fallback compares.
+// eventState is what polling compares.
 type eventState struct {
 	power, health, rollup, state string
 }
 
 func (b *BMC) runEvents(ctx context.Context, ch chan bmc.Event) {
 	defer close(ch)
+	ctx, cancel := context.WithCancel(ctx)
+	pollNow := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.pollLoop(ctx, ch, pollNow)
+	}()
+	defer wg.Wait()
+	defer cancel()
+
 	log := b.cfg.Logger
 	mine := b.relatedPaths(ctx)
-	last, known := eventState{}, false
-	poll := func() {
-		d, err := b.readSystem(ctx)
-		if err != nil {
-			return // unreachable is not a change; the rack's own poll reports it
-		}
-		cur := eventState{d.PowerState, d.Status.Health, d.Status.HealthRollup, d.Status.State}
-		if known && cur != last {
-			sev := bmc.SeverityInfo
-			if cur.health == "Critical" || cur.power == "Off" {
-				sev = bmc.SeverityCritical
-			} else if cur.health == "Warning" {
-				sev = bmc.SeverityWarning
-			}
-			b.deliver(ch, bmc.Event{Time: time.Now(), Source: b.sys.Path, Severity: sev,
-				Message: fmt.Sprintf("polled: PowerState %s, Health %s, HealthRollup %s, State %s", cur.power, cur.health, cur.rollup, cur.state)})
-		}
-		last, known = cur, true
-	}
-	poll()
 	uri, sseKnown := "", false
 	backoff := b.cfg.ReconnectMin
 	for ctx.Err() == nil && !b.isClosed() {
@@ -76,46 +70,69 @@ func (b *BMC) runEvents(ctx context.Context, ch chan bmc.Event) {
 			var err error
 			uri, err = b.sseURI(ctx)
 			sseKnown = err == nil
+			if sseKnown && uri == "" {
+				// No SSE: polling alone, until the end.
+				select {
+				case <-ctx.Done():
+				case <-b.closed:
+				}
+				return
+			}
 		}
-		wait := b.cfg.PollInterval
 		if uri != "" {
-			connected, err := b.stream(ctx, uri, ch, mine)
+			connected, valid, err := b.stream(ctx, uri, ch, mine)
 			if ctx.Err() != nil || b.isClosed() {
 				return
 			}
-			if connected {
+			if valid {
 				backoff = b.cfg.ReconnectMin
 			}
 			log.Warn("redfishbmc: event stream ended; polling until reconnect", "endpoint", b.cfg.Endpoint, "err", err, "retry_in", backoff)
-			poll()
+			select {
+			case pollNow <- struct{}{}:
+			default:
+			}
 			if connected {
 				b.deliver(ch, bmc.Event{Time: time.Now(), Source: b.sys.Path, Severity: bmc.SeverityWarning,
 					Message: "event stream interrupted: events may have been missed"})
 			}
-			wait = backoff
-			backoff = min(2*backoff, b.cfg.ReconnectMax)
 		}
-		// Poll through the wait, at most every PollInterval.
-		end := time.Now().Add(wait)
-		for {
-			left := time.Until(end)
-			if left <= 0 {
-				break
-			}
-			if b.sleep(ctx, min(left, b.cfg.PollInterval)) != nil {
-				return
-			}
-			poll()
+		if b.sleep(ctx, backoff) != nil {
+			return
 		}
+		backoff = min(2*backoff, b.cfg.ReconnectMax)
 	}
 }
 
-func (b *BMC) isClosed() bool {
-	select {
-	case <-b.closed:
-		return true
-	default:
-		return false
+// pollLoop reads the system every PollInterval (and at once on pollNow)
+// and delivers an event when its state changed.
+func (b *BMC) pollLoop(ctx context.Context, ch chan bmc.Event, pollNow <-chan struct{}) {
+	last, known := eventState{}, false
+	t := time.NewTicker(b.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		if d, err := b.readSystem(ctx); err == nil { // unreachable is not a change; the rack's own poll reports it
+			cur := eventState{d.PowerState, d.Status.Health, d.Status.HealthRollup, d.Status.State}
+			if known && cur != last {
+				sev := bmc.SeverityInfo
+				if cur.health == "Critical" || cur.power == "Off" {
+					sev = bmc.SeverityCritical
+				} else if cur.health == "Warning" {
+					sev = bmc.SeverityWarning
+				}
+				b.deliver(ch, bmc.Event{Time: time.Now(), Source: b.sys.Path, Severity: sev,
+					Message: fmt.Sprintf("polled: PowerState %s, Health %s, HealthRollup %s, State %s", trunc(cur.power), trunc(cur.health), trunc(cur.rollup), trunc(cur.state))})
+			}
+			last, known = cur, true
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.closed:
+			return
+		case <-t.C:
+		case <-pollNow:
+		}
 	}
 }
 
@@ -173,12 +190,12 @@ func concerns(origin string, paths []string) bool {
 	return false
 }
 
-// stream reads the SSE stream until it ends; connected says whether it
-// was opened.
-func (b *BMC) stream(ctx context.Context, uri string, ch chan bmc.Event, mine []string) (connected bool, err error) {
+// stream reads the SSE stream until it ends or stalls: connected says
+// whether it was opened, valid whether it gave a valid event.
+func (b *BMC) stream(ctx context.Context, uri string, ch chan bmc.Event, mine []string) (connected, valid bool, err error) {
 	p, err := b.link(uri)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -189,53 +206,42 @@ func (b *BMC) stream(ctx context.Context, uri string, ch chan bmc.Event, mine []
 		case <-sctx.Done():
 		}
 	}()
-	resp, err := b.do(sctx, func(api *gofish.APIClient) (*http.Response, error) {
+	resp, err := b.do(withStreaming(sctx), func(api *gofish.APIClient) (*http.Response, error) {
 		return api.GetWithHeaders(p, map[string]string{"Accept": "text/event-stream"})
 	})
 	if err != nil {
-		return false, classify("GET", p, err)
+		return false, false, classify("GET", p, err)
 	}
 	defer resp.Body.Close()
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		return false, fmt.Errorf("%w: GET %s: Content-Type %q is not text/event-stream", bmc.ErrMalformed, p, trunc(ct))
+		return false, false, fmt.Errorf("%w: GET %s: Content-Type %q is not text/event-stream", bmc.ErrMalformed, p, trunc(ct))
 	}
-	idle := time.AfterFunc(b.cfg.StallTimeout, cancel)
-	defer idle.Stop()
-	rd := newSSEReader(&idleReader{r: resp.Body, t: idle, d: b.cfg.StallTimeout})
+	// Only a valid event pushes the stall timer back: a stream that
+	// trickles keep-alives or garbage is as dead as a silent one.
+	stalled := time.AfterFunc(b.cfg.StallTimeout, cancel)
+	defer stalled.Stop()
+	rd := newSSEReader(resp.Body)
 	for {
 		m, err := rd.Next()
 		if err != nil {
-			if sctx.Err() != nil && ctx.Err() == nil {
-				err = fmt.Errorf("%w: event stream silent for %v", bmc.ErrUnreachable, b.cfg.StallTimeout)
+			if sctx.Err() != nil && ctx.Err() == nil && !b.isClosed() {
+				err = fmt.Errorf("%w: event stream gave no valid event for %v", bmc.ErrUnreachable, b.cfg.StallTimeout)
 			}
-			return true, err
+			return true, valid, err
 		}
 		evs, err := parseEvent(m.Data)
 		if err != nil {
 			b.cfg.Logger.Warn("redfishbmc: event skipped", "endpoint", b.cfg.Endpoint, "err", err)
 			continue
 		}
+		valid = true
+		stalled.Reset(b.cfg.StallTimeout)
 		for _, ev := range evs {
 			if concerns(ev.Source, mine) {
 				b.deliver(ch, ev)
 			}
 		}
 	}
-}
-
-// idleReader pushes the stall timer back on every read that returns data.
-type idleReader struct {
-	r io.Reader
-	t *time.Timer
-	d time.Duration
-}
-
-func (i *idleReader) Read(p []byte) (int, error) {
-	n, err := i.r.Read(p)
-	if n > 0 {
-		i.t.Reset(i.d)
-	}
-	return n, err
 }
 
 // deliver queues ev for the reader and for Health, dropping the oldest

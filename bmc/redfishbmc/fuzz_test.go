@@ -2,10 +2,14 @@ package redfishbmc
 
 import (
 	"bytes"
+	"errors"
+	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/sensor"
 )
 
@@ -36,6 +40,9 @@ func FuzzDecodeSensor(f *testing.F) {
 	f.Add([]byte(`{"Name":"x","Reading":1e308,"ReadingType":"Voltage"}`))
 	f.Add([]byte(`{"Name":"x","Reading":"12","Thresholds":{"UpperCritical":{"Reading":null}}}`))
 	f.Add([]byte(`{"Id":"f","Reading":-5,"ReadingType":"Percent","PhysicalContext":"Fan"}`))
+	f.Add([]byte(`{"Name":"t","Reading":40,"ReadingType":"Temperature","Thresholds":{"UpperCritical":{"Reading":1e300}}}`))
+	f.Add([]byte(`{"Name":"o","Reading":1e300,"ReadingType":"Frequency"}`))
+	f.Add([]byte(`{"Name":"o","Reading":5,"ReadingType":"Frequency","Thresholds":{"LowerFatal":{"Reading":-1e13}}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, keep, err := decodeSensor(body, time.Unix(1, 0), nil)
 		if err == nil && keep {
@@ -54,6 +61,7 @@ func FuzzDecodeLegacy(f *testing.F) {
 	f.Add([]byte(`{"Temperatures":[{"Name":"A","ReadingCelsius":40,"UpperThresholdCritical":80}],"Fans":[{"FanName":"F","Reading":3000,"ReadingUnits":"RPM","LowerThresholdFatal":500}]}`))
 	f.Add([]byte(`{"Voltages":[{"Name":"12V","ReadingVolts":12.1}],"PowerSupplies":[{"Name":"P","LineInputVoltage":230,"LastPowerOutputWatts":100,"Status":{"State":"Enabled"}}],"PowerControl":[{"Name":"C","PowerConsumedWatts":null}]}`))
 	f.Add([]byte(`{"Temperatures":[{"ReadingCelsius":"x"},null,7,{"RelatedItem":[{"@odata.id":"/redfish/v1/Chassis/Blade1"}]}]}`))
+	f.Add([]byte(`{"Temperatures":[{"Name":"A","ReadingCelsius":40,"UpperThresholdFatal":1e300}],"Fans":[{"Name":"F","Reading":3000,"LowerThresholdCritical":-1}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		filter := func(items []odataRef) bool { return len(items) == 0 || items[0].ID == "/redfish/v1/Chassis/Blade1" }
 		rs, _ := decodeLegacy(body, time.Unix(1, 0), filter)
@@ -118,4 +126,37 @@ func TestSSEReader(t *testing.T) {
 	if _, err := r.Next(); err != errSSETooLong {
 		t.Fatalf("oversized line: %v", err)
 	}
+}
+
+// FuzzLink: whatever a service supplies as a link, an accepted one is an
+// absolute path that keeps the request on the endpoint's origin.
+func FuzzLink(f *testing.F) {
+	for _, l := range []string{
+		"/redfish/v1/Systems/1", "https://127.0.0.1:8443/redfish/v1/", "https://127.0.0.1:8443", "http://127.0.0.1:8443/x",
+		"https://127.0.0.1:9999/x", "//127.0.0.1:9999/x", "@evil:1/x", "https://a:b@127.0.0.1:8443/x", "x/y",
+		"/x?y=1", "/x#frag", "HTTPS://127.0.0.1:8443/X", "https://127.0.0.1:8443@evil/x", "/\\evil/x", "https:/x", "https:x",
+		"/%2F%2Fevil/x", "https://[::1]:8443/x", "/x y\x00", "javascript:x",
+	} {
+		f.Add(l)
+	}
+	o, err := originOf("https://127.0.0.1:8443")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, ref string) {
+		p, err := o.link(ref)
+		if err != nil {
+			if !errors.Is(err, bmc.ErrMalformed) {
+				t.Fatalf("link(%q): %v, want ErrMalformed", ref, err)
+			}
+			return
+		}
+		if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
+			t.Fatalf("link(%q) = %q, not an absolute path", ref, p)
+		}
+		u, err := url.Parse(o.String() + p)
+		if err != nil || !o.same(u) || u.RawQuery != "" {
+			t.Fatalf("link(%q) = %q leaves the origin: %v %v", ref, p, u, err)
+		}
+	})
 }

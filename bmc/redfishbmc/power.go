@@ -40,9 +40,10 @@ func resetType(action bmc.PowerAction, allowed []string, cur bmc.PowerState) (st
 
 // SetPower posts ComputerSystem.Reset to the advertised target and reads
 // PowerState back every Config.PowerPollInterval until it agrees or ctx
-// ends (then the error wraps bmc.ErrIndeterminate). Powering off a system
-// already off is success without a request; a refused request (409, ...)
-// is success when the read-back agrees anyway.
+// ends (then the error wraps bmc.ErrIndeterminate). The power-off is
+// sent even when the system already reads off: a stale or wrong
+// PowerState must not both skip the fence and confirm it. A refused
+// request (409 "already off", ...) is success when the read-back agrees.
 func (b *BMC) SetPower(ctx context.Context, action bmc.PowerAction) error {
 	if action < bmc.PowerActionOff || action > bmc.PowerActionCycle {
 		return fmt.Errorf("%w: power action %v", bmc.ErrUnsupported, action)
@@ -55,9 +56,6 @@ func (b *BMC) SetPower(ctx context.Context, action bmc.PowerAction) error {
 	want := bmc.PowerOn
 	if action == bmc.PowerActionOff {
 		want = bmc.PowerOff
-		if cur == bmc.PowerOff {
-			return nil
-		}
 	}
 	if d.Actions.Reset == nil || d.Actions.Reset.Target == "" {
 		return fmt.Errorf("%w: system %s advertises no ComputerSystem.Reset", bmc.ErrUnsupported, b.sys.Path)

@@ -93,10 +93,10 @@ func TestSetPowerCycle(t *testing.T) {
 			post int
 		}{
 			{bmc.PowerActionOff, bmc.PowerOff, 1},
-			{bmc.PowerActionOff, bmc.PowerOff, 1},  // already off: success without a request
-			{bmc.PowerActionCycle, bmc.PowerOn, 2}, // off: cycle powers on
-			{bmc.PowerActionCycle, bmc.PowerOn, 3},
-			{bmc.PowerActionOn, bmc.PowerOn, 4},
+			{bmc.PowerActionOff, bmc.PowerOff, 2},  // already off: the fence is sent all the same
+			{bmc.PowerActionCycle, bmc.PowerOn, 3}, // off: cycle powers on
+			{bmc.PowerActionCycle, bmc.PowerOn, 4},
+			{bmc.PowerActionOn, bmc.PowerOn, 5},
 		} {
 			if err := b.SetPower(ctxT(t, 5*time.Second), step.a); err != nil {
 				t.Fatalf("delay %v: %v: %v", delay, step.a, err)
@@ -158,20 +158,44 @@ func TestSetPowerConflictAlreadyOff(t *testing.T) {
 	}
 }
 
+// A system that wrongly reads off still gets the ForceOff: the fence is
+// never skipped on the reading that would then confirm it.
+func TestSetPowerOffSentWhenReadsOff(t *testing.T) {
+	for _, conflict := range []bool{false, true} {
+		s := startSim(t, "testdata/mini", redfishsim.Options{ConflictWhenOff: conflict})
+		b := open(t, testConfig(s, ""))
+		if err := s.ReportStalePower("/redfish/v1/Systems/1", "Off"); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := b.PowerState(ctxT(t, 5*time.Second)); err != nil || st != bmc.PowerOff {
+			t.Fatalf("stale state not reported: %v %v", st, err)
+		}
+		if err := b.SetPower(ctxT(t, 5*time.Second), bmc.PowerActionOff); err != nil {
+			t.Fatalf("conflict %v: %v", conflict, err)
+		}
+		if n := s.Count("POST", "/redfish/v1/Systems/1/ComputerSystem.Reset"); n != 1 {
+			t.Fatalf("conflict %v: %d resets posted, want 1", conflict, n)
+		}
+		if sys, _ := s.Get("/redfish/v1/Systems/1"); sys["PowerState"] != "Off" {
+			t.Fatalf("conflict %v: host is %v after a confirmed fence", conflict, sys["PowerState"])
+		}
+	}
+}
+
 // A lost answer is indeterminate, never a plain error.
 func TestSetPowerIndeterminate(t *testing.T) {
 	for _, f := range []redfishsim.Fault{
 		{Drop: true},
-		{Latency: 3 * time.Second},
+		{Latency: 2 * time.Second},
 		{Status: 500},
 	} {
 		s := startSim(t, "testdata/mini", redfishsim.Options{})
 		cfg := testConfig(s, "")
-		cfg.RequestTimeout = time.Second
+		cfg.RequestTimeout = 500 * time.Millisecond
 		b := open(t, cfg)
 		f.Path, f.Method = "/redfish/v1/Systems/1/ComputerSystem.Reset", "POST"
 		s.Inject(f)
-		err := b.SetPower(ctxT(t, 2*time.Second), bmc.PowerActionOff)
+		err := b.SetPower(ctxT(t, time.Second), bmc.PowerActionOff)
 		if !errors.Is(err, bmc.ErrIndeterminate) {
 			t.Errorf("%+v: err = %v, want ErrIndeterminate", f, err)
 		}

@@ -58,19 +58,8 @@ type systemInfo = System
 // answers one per blade.
 func ListSystems(ctx context.Context, cfg Config) ([]System, error) {
 	cfg.System = ""
-	if cfg.Logger == nil {
-		cfg.Logger = DefaultConfig().Logger
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	hc, err := newHTTPClient(cfg)
+	b, err := connect(ctx, cfg)
 	if err != nil {
-		return nil, err
-	}
-	b := &BMC{cfg: cfg, hc: hc, closed: make(chan struct{})}
-	b.host = hostOf(cfg.Endpoint)
-	if err := b.login(ctx); err != nil {
 		return nil, err
 	}
 	defer b.Close()
@@ -142,15 +131,4 @@ func powerState(s string) bmc.PowerState {
 		return bmc.PowerOff
 	}
 	return bmc.PowerUnknown
-}
-
-func hostOf(endpoint string) string {
-	s := endpoint
-	if i := strings.Index(s, "://"); i >= 0 {
-		s = s[i+3:]
-	}
-	if i := strings.IndexByte(s, '/'); i >= 0 {
-		s = s[:i]
-	}
-	return s
 }

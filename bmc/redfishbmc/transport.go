@@ -1,6 +1,7 @@
 package redfishbmc
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
@@ -22,11 +23,13 @@ var (
 	errPinMismatch    = errors.New("certificate does not match Config.PinnedCertSHA256")
 	errCrossRedirect  = errors.New("redirect to another host or scheme refused (credentials would leak)")
 	errTooManyRedirec = errors.New("more than 5 redirects")
+	errOffOrigin      = errors.New("request to another scheme, host or port than Config.Endpoint refused (credentials would leak)")
 )
 
 // newHTTPClient builds the client every request of one adapter goes
-// through: TLS per Config, bounded bodies, same-host redirects only.
-func newHTTPClient(c Config) (*http.Client, error) {
+// through: TLS per Config, bounded bodies, requests and redirects to the
+// endpoint's origin only, each authorized by authorize.
+func newHTTPClient(c Config, o origin, authorize func(*http.Request)) (*http.Client, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	switch {
 	case c.PinnedCertSHA256 != "":
@@ -58,17 +61,19 @@ func newHTTPClient(c Config) (*http.Client, error) {
 		tc.InsecureSkipVerify = true
 	}
 	tr := &http.Transport{
-		Proxy:                 nil, // a BMC is reached directly, never through a proxy
-		DialContext:           (&net.Dialer{Timeout: c.RequestTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       tc,
-		TLSHandshakeTimeout:   c.RequestTimeout,
-		ResponseHeaderTimeout: c.RequestTimeout,
+		Proxy:               nil, // a BMC is reached directly, never through a proxy
+		DialContext:         (&net.Dialer{Timeout: c.RequestTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     tc,
+		TLSHandshakeTimeout: c.RequestTimeout,
+		// Past each request's own deadline (RequestTimeout), so that a
+		// slow answer reads as a deadline; it bounds the SSE request.
+		ResponseHeaderTimeout: c.RequestTimeout + time.Second,
 		MaxIdleConnsPerHost:   c.MaxConcurrentRequests,
 		IdleConnTimeout:       time.Minute,
 		ForceAttemptHTTP2:     true,
 	}
 	return &http.Client{
-		Transport: &boundedTransport{rt: tr, max: c.MaxBodyBytes},
+		Transport: &guardTransport{rt: tr, max: c.MaxBodyBytes, origin: o, authorize: authorize},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
 				return errTooManyRedirec
@@ -82,23 +87,50 @@ func newHTTPClient(c Config) (*http.Client, error) {
 	}, nil
 }
 
-// boundedTransport caps every response body but event streams, whose
-// lines the SSE reader bounds itself.
-type boundedTransport struct {
-	rt  http.RoundTripper
-	max int64
+// streamKey marks the context of the one request whose answer may stream
+// (the SSE request of Events).
+type streamKey struct{}
+
+func withStreaming(ctx context.Context) context.Context {
+	return context.WithValue(ctx, streamKey{}, true)
 }
 
-func (t *boundedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+// guardTransport is the last word on every request: it refuses one to
+// another origin, adds the credentials, and caps every response body but
+// that of a streaming request answered 200 text/event-stream (whose lines
+// and events the SSE reader bounds itself). Error bodies and any other
+// answer claiming text/event-stream are capped too.
+type guardTransport struct {
+	rt        http.RoundTripper
+	max       int64
+	origin    origin
+	authorize func(*http.Request)
+}
+
+func (t *guardTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !t.origin.same(r.URL) {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, errOffOrigin
+	}
+	r = r.Clone(r.Context())
+	r.Header.Del("Authorization")
+	r.Header.Del("X-Auth-Token")
+	t.authorize(r)
 	resp, err := t.rt.RoundTrip(r)
-	if err != nil || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+	if err != nil {
 		return resp, err
+	}
+	streaming, _ := r.Context().Value(streamKey{}).(bool)
+	if streaming && resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		return resp, nil
 	}
 	resp.Body = &boundedBody{rc: resp.Body, left: t.max}
 	return resp, nil
 }
 
-func (t *boundedTransport) CloseIdleConnections() {
+func (t *guardTransport) CloseIdleConnections() {
 	if c, ok := t.rt.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}

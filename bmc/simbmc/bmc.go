@@ -23,7 +23,8 @@ type BMC struct {
 	closed      bool
 	unreachable bool
 	power       bmc.PowerState
-	powerLost   bool // main power gone: voltages read 0, power-on fails
+	stalePower  bmc.PowerState // reported instead of power until the next SetPower; PowerUnknown: none
+	powerLost   bool           // main power gone: voltages read 0, power-on fails
 	fault       bool
 	detail      string
 	failPower   error // next SetPower calls fail, action not carried out
@@ -149,7 +150,7 @@ func (b *BMC) Health(ctx context.Context) (bmc.Health, error) {
 	}
 	defer b.mu.Unlock()
 	h := bmc.Health{
-		Power:          b.power,
+		Power:          b.reportedLocked(),
 		MainPowerFault: b.powerLost,
 		Fault:          b.fault,
 		Detail:         b.detail,

@@ -96,7 +96,9 @@ func TestPowerConformance(t *testing.T) {
 	bmctest.Run(t, bmctest.Harness{
 		Open: func(t *testing.T) bmctest.Fixture {
 			b := newBMC(t, simbmc.DefaultConfig("blade-a"))
-			return bmctest.Fixture{Power: b, Health: b}
+			return bmctest.Fixture{Power: b, Health: b,
+				ReportStaleOff: func() error { b.ReportStalePower(bmc.PowerOff); return nil },
+				HostPower:      func() (bmc.PowerState, error) { return b.HostPower(), nil }}
 		},
 		Unreachable: func(t *testing.T) bmc.Power { return unreachable(t) },
 	})

@@ -125,3 +125,21 @@ func (b *BMC) FailPowerApplied(err error) {
 	defer b.mu.Unlock()
 	b.failPower, b.loseAnswer = nil, err
 }
+
+// ReportStalePower makes PowerState and Health report p, whatever the
+// server's real power, until the next SetPower call (a BMC with a stale
+// or wrong state). PowerUnknown ends it. HostPower tells the truth.
+func (b *BMC) ReportStalePower(p bmc.PowerState) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stalePower = p
+}
+
+// HostPower returns the server's real power, whatever the BMC reports
+// (ReportStalePower) and even while it is unreachable or closed.
+func (b *BMC) HostPower() bmc.PowerState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.syncLocked(b.clock.Now())
+	return b.power
+}

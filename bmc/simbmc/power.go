@@ -23,6 +23,7 @@ func (b *BMC) SetPower(ctx context.Context, action bmc.PowerAction) error {
 		return err
 	}
 	defer b.mu.Unlock()
+	b.stalePower = bmc.PowerUnknown // a command makes the BMC look again
 	if b.failPower != nil {
 		return fmt.Errorf("simbmc %s: set power %v: %w", b.name, action, b.failPower)
 	}
@@ -48,13 +49,22 @@ func (b *BMC) SetPower(ctx context.Context, action bmc.PowerAction) error {
 	return nil
 }
 
-// PowerState returns the server's power.
+// PowerState returns the server's power as the BMC reports it (see
+// ReportStalePower).
 func (b *BMC) PowerState(ctx context.Context) (bmc.PowerState, error) {
 	if _, err := b.enter(ctx, "power state"); err != nil {
 		return bmc.PowerUnknown, err
 	}
 	defer b.mu.Unlock()
-	return b.power, nil
+	return b.reportedLocked(), nil
+}
+
+// reportedLocked is the power PowerState and Health report.
+func (b *BMC) reportedLocked() bmc.PowerState {
+	if b.stalePower != bmc.PowerUnknown {
+		return b.stalePower
+	}
+	return b.power
 }
 
 // setPowerLocked moves power to p (on fails silently while main power is

@@ -42,6 +42,7 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, ref actionRef) {
 func (s *Server) reset(w http.ResponseWriter, ref actionRef, body map[string]any) {
 	rt, _ := body["ResetType"].(string)
 	s.mu.Lock()
+	delete(s.stale, ref.resource) // a command makes the BMC look again
 	res, ok := s.res[ref.resource]
 	if !ok {
 		s.mu.Unlock()

@@ -17,8 +17,12 @@ type Fault struct {
 	Times int
 	// Latency before answering (or before the other faults).
 	Latency time.Duration
-	// Status answers with this HTTP status and a Redfish error body.
+	// Status answers with this HTTP status and a Redfish error body (with
+	// Oversize or Body: that body under this status).
 	Status int
+	// ContentType replaces the Content-Type of a Status, Oversize or Body
+	// answer (say text/event-stream, to claim a stream).
+	ContentType string
 	// Malformed answers 200 with a truncated JSON body.
 	Malformed bool
 	// Drop closes the connection without an answer.
@@ -85,13 +89,16 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) bo
 			}
 		}
 		panic(http.ErrAbortHandler) // aborts the response without an answer
-	case f.Status != 0:
+	case f.Status != 0 && f.Oversize == 0 && f.Body == nil:
+		if f.ContentType != "" {
+			w.Header().Set("Content-Type", f.ContentType)
+		}
 		writeError(w, f.Status, "InternalError", "injected fault")
 	case f.Malformed:
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"@odata.id": "/redfish/v1/x", "Status": {"Health": `))
 	case f.Oversize > 0:
-		w.Header().Set("Content-Type", "application/json")
+		f.header(w)
 		_, _ = w.Write([]byte(`{"Pad":"`))
 		chunk := []byte(strings.Repeat("x", 4096))
 		for n := f.Oversize - 10; n > 0; n -= len(chunk) {
@@ -106,10 +113,26 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) bo
 	case f.Redirect != "":
 		http.Redirect(w, r, f.Redirect, http.StatusTemporaryRedirect)
 	case f.Body != nil:
-		w.Header().Set("Content-Type", "application/json")
+		f.header(w)
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
 		_, _ = w.Write(f.Body)
 	default:
 		return false
 	}
 	return true
+}
+
+// header writes the Content-Type and status of an Oversize or Body answer.
+func (f *Fault) header(w http.ResponseWriter) {
+	ct := "application/json"
+	if f.ContentType != "" {
+		ct = f.ContentType
+	}
+	w.Header().Set("Content-Type", ct)
+	if f.Status != 0 {
+		w.Header().Set("OData-Version", "4.0")
+		w.WriteHeader(f.Status)
+	}
 }

@@ -79,6 +79,14 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, p string) {
 	res, ok := s.res[p]
 	var b []byte
 	var err error
+	if st, isStale := s.stale[p]; ok && isStale {
+		shown := make(map[string]any, len(res))
+		for k, v := range res {
+			shown[k] = v
+		}
+		shown["PowerState"] = st
+		res = shown
+	}
 	if ok {
 		b, err = json.Marshal(res)
 	}
@@ -226,6 +234,9 @@ func (s *Server) login(w http.ResponseWriter, body map[string]any) {
 	s.tokens[tok] = p
 	w.Header().Set("X-Auth-Token", tok)
 	w.Header().Set("Location", p)
+	if s.loginLoc != "" {
+		w.Header().Set("Location", s.loginLoc)
+	}
 	writeJSON(w, http.StatusCreated, sess)
 }
 
@@ -234,6 +245,17 @@ func (s *Server) Sessions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.tokens)
+}
+
+// Tokens returns the valid session tokens (tests look for leaks).
+func (s *Server) Tokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.tokens))
+	for tok := range s.tokens {
+		out = append(out, tok)
+	}
+	return out
 }
 
 // ExpireSessions invalidates every token, as a session timeout does.

@@ -65,6 +65,8 @@ type Server struct {
 	actions  map[string]actionRef      // action target -> resource, action
 	tokens   map[string]string         // token -> session path
 	faults   []*Fault
+	stale    map[string]string // resource -> PowerState reported until its next reset
+	loginLoc string            // Location of login answers instead of the session's path
 	streams  map[*stream]struct{}
 	sseURI   string
 	counts   map[string]int // "METHOD path" -> requests
@@ -83,6 +85,7 @@ func New(dir string, opts Options) (*Server, error) {
 		tokens:  map[string]string{},
 		streams: map[*stream]struct{}{},
 		counts:  map[string]int{},
+		stale:   map[string]string{},
 		nextID:  1000,
 	}
 	if err := s.load(dir); err != nil {
@@ -231,6 +234,29 @@ func (s *Server) Put(p string, r map[string]any) {
 	defer s.mu.Unlock()
 	s.res[clean(p)] = deepCopy(r).(map[string]any)
 	s.indexActions()
+}
+
+// ReportStalePower makes GETs of the resource at p answer PowerState
+// state while the resource keeps its real one, until the next reset of
+// it: a BMC whose reported state is stale or wrong. Get returns the real
+// state.
+func (s *Server) ReportStalePower(p, state string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.res[clean(p)]; !ok {
+		return fmt.Errorf("redfishsim: no resource %s", p)
+	}
+	s.stale[clean(p)] = state
+	return nil
+}
+
+// SetLoginLocation makes every later login answer carry loc as its
+// Location instead of the new session's path (hostile-service tests);
+// "" ends it.
+func (s *Server) SetLoginLocation(loc string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loginLoc = loc
 }
 
 // Delete removes the resource at p.

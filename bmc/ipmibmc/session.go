@@ -100,7 +100,8 @@ const recvBuffer = 1024
 // session is one go-ipmi client, opened on demand and dropped when it
 // stops answering. All exchanges are serialised by mu.
 type session struct {
-	cfg Config
+	cfg      Config // without its password
+	password secret
 
 	guard *guardDialer // lanplus only
 
@@ -118,7 +119,7 @@ func (s *session) newClient() (*client.Client, error) {
 		}
 		return c.WithTimeout(s.cfg.Timeout).WithRetry(s.cfg.Retries), nil
 	}
-	c, err := client.NewClient(s.cfg.Host, s.cfg.Port, s.cfg.Username, s.cfg.Password)
+	c, err := client.NewClient(s.cfg.Host, s.cfg.Port, s.cfg.Username, s.password.v)
 	if err != nil {
 		return nil, err
 	}
@@ -129,8 +130,8 @@ func (s *session) newClient() (*client.Client, error) {
 	if s.cfg.Interface == InterfaceLAN {
 		return c.WithInterface(client.InterfaceLan), nil
 	}
-	// guardDialer keeps datagrams of other sessions away from go-ipmi's
-	// decryption, which panics on them (see guard.go).
+	// guardDialer is the session's confidentiality and integrity layer
+	// (see guard.go).
 	return c.WithInterface(client.InterfaceLanplus).WithCipherSuiteID(types.CipherSuiteID(s.cfg.CipherSuite)).
 		WithUDPProxy(s.guard), nil
 }
@@ -141,11 +142,23 @@ func (s *session) connect(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ipmibmc %s: %w: %w", s.cfg.target(), bmc.ErrUnreachable, s.scrub(err))
 	}
+	if s.guard != nil {
+		s.guard.last.Store(nil)
+	}
 	if err := c.Connect(ctx); err != nil {
 		// Release the socket of the failed attempt.
 		cctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		_ = c.Close(cctx)
 		cancel()
+		if s.guard != nil {
+			if g := s.guard.last.Load(); g != nil {
+				if gerr := g.setupError(); errors.Is(gerr, bmc.ErrInsecure) {
+					return fmt.Errorf("ipmibmc %s: open session: %w", s.cfg.target(), gerr)
+				} else if gerr != nil {
+					return fmt.Errorf("ipmibmc %s: open session: authentication refused (check user and password): %w: %v", s.cfg.target(), bmc.ErrUnreachable, gerr)
+				}
+			}
+		}
 		what := "open session"
 		msg := s.ctxOr(ctx, err).Error()
 		if errors.Is(err, client.ErrRAKPAuthentication) || strings.Contains(msg, "RAKP authentication failed") ||
@@ -228,10 +241,10 @@ func (s *session) ctxOr(ctx context.Context, err error) error {
 // scrub keeps the password out of an error from the library, should one
 // ever quote it.
 func (s *session) scrub(err error) error {
-	if err == nil || s.cfg.Password == "" || !strings.Contains(err.Error(), s.cfg.Password) {
+	if err == nil || s.password.v == "" || !strings.Contains(err.Error(), s.password.v) {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), s.cfg.Password, "REDACTED"))
+	return errors.New(strings.ReplaceAll(err.Error(), s.password.v, "REDACTED"))
 }
 
 // generation returns the session counter; it changes when a new session

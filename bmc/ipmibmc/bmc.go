@@ -72,6 +72,7 @@ func New(cfg Config) (*BMC, error) {
 	s := &session{cfg: cfg, password: pw}
 	if cfg.Interface == InterfaceLanplus {
 		s.guard = &guardDialer{password: pw, suite: types.CipherSuiteID(cfg.CipherSuite)}
+		s.dial = s.guard
 	}
 	return &BMC{cfg: cfg, s: s, log: cfg.Logger, caches: &caches{}}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -104,6 +105,7 @@ type session struct {
 	password secret
 
 	guard *guardDialer // lanplus only
+	dial  dialer       // go-ipmi's UDP dialer: guard, or a test's wrapper of it
 
 	mu     sync.Mutex
 	c      *client.Client
@@ -133,7 +135,12 @@ func (s *session) newClient() (*client.Client, error) {
 	// guardDialer is the session's confidentiality and integrity layer
 	// (see guard.go).
 	return c.WithInterface(client.InterfaceLanplus).WithCipherSuiteID(types.CipherSuiteID(s.cfg.CipherSuite)).
-		WithUDPProxy(s.guard), nil
+		WithUDPProxy(s.dial), nil
+}
+
+// dialer is go-ipmi's UDP "proxy" dialer (golang.org/x/net/proxy.Dialer).
+type dialer interface {
+	Dial(network, addr string) (net.Conn, error)
 }
 
 // connect opens a session; mu is held.

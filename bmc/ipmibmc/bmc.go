@@ -67,7 +67,7 @@ func New(cfg Config) (*BMC, error) {
 	}
 	// Only the session, behind a pointer, keeps the password, in a type
 	// that prints as REDACTED.
-	pw := secret{cfg.Password}
+	pw := newSecret(cfg.Password)
 	cfg.Password = ""
 	s := &session{cfg: cfg, password: pw}
 	if cfg.Interface == InterfaceLanplus {

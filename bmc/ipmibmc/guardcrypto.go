@@ -23,7 +23,7 @@ import (
 // deriveKeys checks RAKP 2's code for the BMC random and GUID and, if it
 // verifies, sets SIK, K1 and K2; g.mu is held.
 func (g *guardConn) deriveKeys(bmcRand, guid, code []byte) error {
-	kuid := crypto.PadPassword20([]byte(g.password.v))
+	kuid := crypto.PadPassword20([]byte(g.password.reveal()))
 	full, err := crypto.RAKP2AuthCode(g.wantAuth, g.consoleID, g.bmcID, g.rc[:], bmcRand, guid, g.role, g.user, kuid)
 	if err != nil {
 		return err

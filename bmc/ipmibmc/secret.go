@@ -5,13 +5,24 @@ import (
 	"log/slog"
 )
 
-// secret holds a password. Every way of printing or encoding it (every
-// fmt verb, slog, JSON) gives "REDACTED", or "" when it is empty; only
-// the field v, read where the password is needed, has the value.
-type secret struct{ v string }
+// secret holds a password inside a closure, where reflection cannot reach
+// it: fmt prints a func field as an address under every verb, also the
+// bad verbs for which it ignores Format methods, and encoding/json
+// skips it. Printed or encoded directly it says "REDACTED" ("" when
+// empty). reveal gives the value where the password is needed.
+type secret func() string
+
+func newSecret(v string) secret { return func() string { return v } }
+
+func (s secret) reveal() string {
+	if s == nil {
+		return ""
+	}
+	return s()
+}
 
 func (s secret) String() string {
-	if s.v == "" {
+	if s.reveal() == "" {
 		return ""
 	}
 	return "REDACTED"

@@ -121,7 +121,7 @@ func (s *session) newClient() (*client.Client, error) {
 		}
 		return c.WithTimeout(s.cfg.Timeout).WithRetry(s.cfg.Retries), nil
 	}
-	c, err := client.NewClient(s.cfg.Host, s.cfg.Port, s.cfg.Username, s.password.v)
+	c, err := client.NewClient(s.cfg.Host, s.cfg.Port, s.cfg.Username, s.password.reveal())
 	if err != nil {
 		return nil, err
 	}
@@ -248,10 +248,10 @@ func (s *session) ctxOr(ctx context.Context, err error) error {
 // scrub keeps the password out of an error from the library, should one
 // ever quote it.
 func (s *session) scrub(err error) error {
-	if err == nil || s.password.v == "" || !strings.Contains(err.Error(), s.password.v) {
+	if err == nil || s.password.reveal() == "" || !strings.Contains(err.Error(), s.password.reveal()) {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), s.password.v, "REDACTED"))
+	return errors.New(strings.ReplaceAll(err.Error(), s.password.reveal(), "REDACTED"))
 }
 
 // generation returns the session counter; it changes when a new session
@@ -279,3 +279,7 @@ func (s *session) close() error {
 	}
 	return nil
 }
+
+// Format prints the session's target only: fmt, for bad verbs, follows
+// pointers into go-ipmi's client, which holds the password.
+func (s *session) Format(f fmt.State, verb rune) { fmt.Fprint(f, "ipmibmc.session("+s.cfg.target()+")") }

@@ -40,8 +40,8 @@ func TestSecretsUnreachable(t *testing.T) {
 	}
 	values := map[string]any{
 		"Config": cfg, "*Config": &cfg, "BMC": *b, "*BMC": b,
-		"holder":  holder{C: cfg, P: &cfg, B: *b, BP: b, Any: cfg},
-		"*holder": &holder{C: cfg, P: &cfg, B: *b, BP: b, Any: b},
+		"holder":   holder{C: cfg, P: &cfg, B: *b, BP: b, Any: cfg},
+		"*holder":  &holder{C: cfg, P: &cfg, B: *b, BP: b, Any: b},
 		"[]Config": []Config{cfg}, "map": map[string]any{"c": cfg, "b": b},
 		"session": b.s, "guardDialer": b.s.guard, "guardConn": b.s.guard.last.Load(),
 	}

@@ -282,4 +282,6 @@ func (s *session) close() error {
 
 // Format prints the session's target only: fmt, for bad verbs, follows
 // pointers into go-ipmi's client, which holds the password.
-func (s *session) Format(f fmt.State, verb rune) { fmt.Fprint(f, "ipmibmc.session("+s.cfg.target()+")") }
+func (s *session) Format(f fmt.State, verb rune) {
+	fmt.Fprint(f, "ipmibmc.session("+s.cfg.target()+")")
+}

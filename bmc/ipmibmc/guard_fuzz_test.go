@@ -49,10 +49,10 @@ const (
 )
 
 type fuzzBMC struct {
-	t        *testing.T
-	g        *guardConn
-	f        *fakeConn
-	genuine  [][]byte // genuine answers handed so far, for replays and mutations
+	t       *testing.T
+	g       *guardConn
+	f       *fakeConn
+	genuine [][]byte // genuine answers handed so far, for replays and mutations
 	consoleID,
 	bmcID uint32
 	rc, bmcRand, guid [16]byte

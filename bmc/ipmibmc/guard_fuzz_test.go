@@ -147,6 +147,48 @@ func (b *fuzzBMC) deliver(d []byte) ([]byte, bool) {
 	return d[:n], ok
 }
 
+// step carries out genuine step s: go-ipmi's request, or the BMC's
+// answers, which must pass.
+func (b *fuzzBMC) step(s int) {
+	t := b.t
+	t.Helper()
+	switch s {
+	case stepOpenReq, stepRAKP1, stepRAKP3:
+		if _, err := b.g.Write(b.request(s)); err != nil {
+			t.Fatalf("step %d: genuine request refused: %v", s, err)
+		}
+		if s == stepOpenReq {
+			b.consoleID = binary.LittleEndian.Uint32(b.f.wrote[len(b.f.wrote)-1][sessHeader+4:])
+		}
+	case stepRAKP2:
+		kuid := crypto.PadPassword20([]byte(fuzzPassword))
+		b.sik, _ = crypto.DeriveSIK(types.AuthAlg_HMAC_SHA1, b.rc[:], b.bmcRand[:], 0x14, "admin", kuid)
+		k1, _ := crypto.DeriveK1(types.AuthAlg_HMAC_SHA1, b.sik)
+		k2, _ := crypto.DeriveK2(types.AuthAlg_HMAC_SHA1, b.sik)
+		blk, _ := aes.NewCipher(k2[:16])
+		b.seal = &guardConn{mac: hmac.New(sha1.New, k1), block: blk, codeLen: 12}
+		fallthrough
+	case stepOpenResp, stepRAKP4:
+		d, _ := b.answer(s, 0)
+		if _, ok := b.deliver(d); !ok {
+			t.Fatalf("step %d: genuine setup answer dropped", s)
+		}
+		b.genuine = append(b.genuine, d)
+	case stepAnswers:
+		for n := range 40 {
+			d, plain := b.answer(s, n)
+			got, ok := b.deliver(d)
+			if !ok {
+				t.Fatalf("genuine answer %d dropped", n)
+			}
+			if !bytes.Equal(got[sessHeader:], plain) || got[rmcpHeader+1] != payloadIPMI {
+				t.Fatalf("answer %d decrypted to % x, BMC sent % x", n, got[sessHeader:], plain)
+			}
+			b.genuine = append(b.genuine, d)
+		}
+	}
+}
+
 func FuzzGuardSequence(f *testing.F) {
 	// Chunks: step (low 3 bits), kind (bits 4-5: raw, mutated genuine,
 	// replay, request), then a length byte and the bytes.
@@ -212,43 +254,11 @@ func FuzzGuardSequence(f *testing.F) {
 			if disturbed || b.g.phase == phaseClosed {
 				return // the session is no longer the one the BMC below knows
 			}
-			switch s {
-			case stepOpenReq, stepRAKP1, stepRAKP3:
-				if _, err := b.g.Write(b.request(s)); err != nil {
-					t.Fatalf("step %d: genuine request refused: %v", s, err)
-				}
-				if s == stepOpenReq {
-					b.consoleID = binary.LittleEndian.Uint32(b.f.wrote[len(b.f.wrote)-1][sessHeader+4:])
-				}
-			case stepRAKP2:
-				kuid := crypto.PadPassword20([]byte(fuzzPassword))
-				b.sik, _ = crypto.DeriveSIK(types.AuthAlg_HMAC_SHA1, b.rc[:], b.bmcRand[:], 0x14, "admin", kuid)
-				k1, _ := crypto.DeriveK1(types.AuthAlg_HMAC_SHA1, b.sik)
-				k2, _ := crypto.DeriveK2(types.AuthAlg_HMAC_SHA1, b.sik)
-				blk, _ := aes.NewCipher(k2[:16])
-				b.seal = &guardConn{mac: hmac.New(sha1.New, k1), block: blk, codeLen: 12}
-				fallthrough
-			case stepOpenResp, stepRAKP4:
-				d, _ := b.answer(s, 0)
-				if _, ok := b.deliver(d); !ok {
-					t.Fatalf("step %d: genuine setup answer dropped", s)
-				}
-				b.genuine = append(b.genuine, d)
-				if s == stepRAKP4 {
-					mac = any(b.g.mac)
-				}
-			case stepAnswers:
-				for n := range 40 {
-					d, plain := b.answer(s, n)
-					got, ok := b.deliver(d)
-					if !ok {
-						t.Fatalf("genuine answer %d dropped", n)
-					}
-					if !bytes.Equal(got[sessHeader:], plain) || got[rmcpHeader+1] != payloadIPMI {
-						t.Fatalf("answer %d decrypted to % x, BMC sent % x", n, got[sessHeader:], plain)
-					}
-					b.genuine = append(b.genuine, d)
-				}
+			b.step(s)
+			if s == stepRAKP4 {
+				mac = any(b.g.mac)
+			}
+			if s == stepAnswers {
 				// Then the fuzzer's last chunks, replays of these included.
 				for _, c := range at[stepAnswers] {
 					if c[0] == 2 && len(c) > 1 {

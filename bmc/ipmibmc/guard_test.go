@@ -63,3 +63,29 @@ func TestGuardSequenceWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardKeysNeverReset: once the session is up, a second session
+// setup on the same connection is refused, the keys stay, and nothing
+// passes any more (not even the BMC's answers), so no setup answer can
+// lower or clear the integrity check.
+func TestGuardKeysNeverReset(t *testing.T) {
+	b := newFuzzBMC(t)
+	for s := range steps {
+		b.step(s)
+	}
+	mac := b.g.mac
+	if _, err := b.g.Write(b.request(stepOpenReq)); err == nil {
+		t.Fatal("second Open Session Request written on an active session")
+	}
+	if b.g.mac != mac || b.g.phase != phaseClosed {
+		t.Fatalf("keys or phase changed: phase %d", b.g.phase)
+	}
+	for _, d := range [][]byte{forgedOpenResponse(make([]byte, 40)), b.genuine[0]} {
+		if _, ok := b.deliver(d); ok {
+			t.Errorf("passed after a refused setup restart: % x", d)
+		}
+	}
+	if d, _ := b.answer(stepAnswers, 1); func() bool { _, ok := b.deliver(d); return ok }() {
+		t.Error("session answers still pass on a closed connection")
+	}
+}

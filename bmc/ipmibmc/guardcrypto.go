@@ -130,7 +130,7 @@ func (g *guardConn) seal(p []byte, typ uint8, pl []byte) ([]byte, error) {
 // it in place into the plaintext packet go-ipmi expects; it returns the
 // new length. g.mu is held.
 func (g *guardConn) open(d, pl []byte) (int, bool) {
-	if binary.LittleEndian.Uint32(d[rmcpHeader+2:]) != g.consoleID {
+	if g.mac == nil || g.block == nil || binary.LittleEndian.Uint32(d[rmcpHeader+2:]) != g.consoleID {
 		return 0, false // another session's
 	}
 	if len(pl) < 2*aesBlock || len(pl)%aesBlock != 0 {

@@ -1,10 +1,13 @@
 package ipmibmc
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/bougou/go-ipmi/pkg/types"
 
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/watchdog"
@@ -13,10 +16,15 @@ import (
 // BMC is one server's BMC over IPMI. It implements bmc.BMC and
 // watchdog.Disarmer; all methods are safe for concurrent use.
 type BMC struct {
-	cfg Config
+	cfg Config // without its password
 	s   *session
 	log *slog.Logger
+	*caches
+}
 
+// caches is the BMC's mutable state, behind a pointer so that a BMC value
+// can be printed (value receivers) without copying locks.
+type caches struct {
 	// Sensor data record cache (sensors.go).
 	sdrMu   sync.Mutex
 	sdrs    []sdrSensor
@@ -57,20 +65,45 @@ func New(cfg Config) (*BMC, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	// Only the session, behind a pointer, keeps the password.
-	pub := cfg
-	pub.Password = ""
-	return &BMC{cfg: pub, s: &session{cfg: cfg, guard: &guardDialer{password: cfg.Password}}, log: cfg.Logger}, nil
+	// Only the session, behind a pointer, keeps the password, in a type
+	// that prints as REDACTED.
+	pw := newSecret(cfg.Password)
+	cfg.Password = ""
+	s := &session{cfg: cfg, password: pw}
+	if cfg.Interface == InterfaceLanplus {
+		s.guard = &guardDialer{password: pw, suite: types.CipherSuiteID(cfg.CipherSuite)}
+		s.dial = s.guard
+	}
+	return &BMC{cfg: cfg, s: s, log: cfg.Logger, caches: &caches{}}, nil
 }
 
 // Close ends the session; later calls fail with bmc.ErrUnreachable.
 func (b *BMC) Close() error { return b.s.close() }
 
 // String names the BMC without credentials.
-func (b *BMC) String() string { return "ipmibmc(" + b.cfg.target() + ")" }
+func (b BMC) String() string { return "ipmibmc(" + b.cfg.target() + ")" }
 
-// GoString is String, so %#v does not print the configuration's password.
-func (b *BMC) GoString() string { return b.String() }
+// GoString is String, so %#v prints no credentials.
+func (b BMC) GoString() string { return b.String() }
 
-// Format makes every verb print String, for the same reason.
-func (b *BMC) Format(f fmt.State, verb rune) { fmt.Fprint(f, b.String()) }
+// Format makes every verb print String (quoted for %q).
+func (b BMC) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", b.String())
+		return
+	}
+	fmt.Fprint(f, b.String())
+}
+
+// LogValue logs the BMC's address and interface.
+func (b BMC) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("target", b.cfg.target()), slog.String("interface", string(b.cfg.Interface)))
+}
+
+// MarshalJSON encodes the BMC's address and interface.
+func (b BMC) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Target    string    `json:"target"`
+		Interface Interface `json:"interface"`
+	}{b.cfg.target(), b.cfg.Interface})
+}

@@ -1,6 +1,7 @@
 package ipmibmc
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -190,13 +191,24 @@ func (c Config) String() string {
 // GoString is String, so %#v redacts too.
 func (c Config) GoString() string { return c.String() }
 
-// Format makes every verb (%v, %+v, %#v, %s, %q) print String.
+// Format makes every verb (%v, %+v, %#v, %s, %q, %d, %x, ...) print
+// String. (%p is a bad verb for a struct: fmt prints the fields without
+// asking Format, so do not use it on a Config.)
 func (c Config) Format(f fmt.State, verb rune) {
 	if verb == 'q' {
 		fmt.Fprintf(f, "%q", c.String())
 		return
 	}
 	fmt.Fprint(f, c.String())
+}
+
+// MarshalJSON encodes c with its password redacted and without its Logger.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type fields Config // the same fields, without these methods
+	f := fields(c)
+	f.Password = newSecret(c.Password).String()
+	f.Logger = nil
+	return json.Marshal(f)
 }
 
 // LogValue logs c without its password.

@@ -18,9 +18,24 @@
 // asked for explicitly (Config.AllowIPMI15), the cipher suite is always
 // set (17 by default, 3 allowed, 0 and other suites without encryption
 // refused with bmc.ErrInsecure), empty passwords are refused, and the
-// password never appears in logs, errors or %v output. Every RMCP+ answer's
-// integrity code is verified before go-ipmi decrypts it (guard.go): go-ipmi
-// v0.9.1 would otherwise crash the process on a forged or stale datagram.
+// password never appears in logs, errors, JSON or any fmt verb of a
+// Config or a BMC (it is held in a closure, out of reflection's reach).
+//
+// The RMCP+ session layer is this package's own (guard.go), under
+// go-ipmi's UDP socket: it checks the Open Session Response's algorithms
+// against the configured suite (anything else, "none" included, fails
+// the setup with bmc.ErrInsecure), verifies RAKP 2 and RAKP 4 itself
+// (forged ones are dropped, so they cost nothing; a wrong password then
+// shows as a timeout reported as "authentication refused"), encrypts
+// every request with an IV from crypto/rand, and passes go-ipmi only
+// authenticated, encrypted answers of the session from the BMC's address
+// whose integrity code, sequence number (IPMI 2.0 section 6.12.13
+// window, no replays) and padding are valid. A connection carries one
+// session: setup never restarts on it, and its keys never change.
+//
+// Power-off is always sent, also when the chassis reads off, and then
+// confirmed by reading the state back: a stale reading must not make a
+// fence a no-op.
 //
 // # Sensors
 //
@@ -65,4 +80,38 @@
 // panics; they are fuzzed (go test -fuzz). A non-zero completion code is a
 // *CompletionError; no answer is bmc.ErrUnreachable; a power request
 // whose outcome is unknown is bmc.ErrIndeterminate.
+//
+// # Known issues of go-ipmi v0.9.1 (report for upstream)
+//
+// Found while hardening this adapter against a hostile BMC network, with
+// github.com/bougou/go-ipmi v0.9.1, pkg/client, IPMI 2.0 (lanplus):
+//
+//  1. Predictable IVs. randomBytes (helpers.go) seeds math/rand with
+//     time.Now().Unix() on every call, and encryptPayload takes the
+//     AES-CBC IV (and the xRC4 IV) from it: every request sent within the
+//     same second carries the same IV (8,496 encrypted requests in one
+//     second of polling carried 2 distinct IVs), and anyone who knows the
+//     time knows the IV. IPMI 2.0 section 13.29 asks for a random IV per
+//     packet. Reseeding also costs about a quarter of a polling client's
+//     CPU. Fix: crypto/rand (crypto.RandomBytes already exists).
+//  2. Unauthenticated answers accepted inside an RMCP+ session. Nothing
+//     checks an answer's integrity code or sequence number, and IPMI 1.5
+//     frames ("auth none"), unauthenticated RMCP+ payloads and other
+//     session IDs are parsed as answers of the session when their rqSeq
+//     and command match: 63 forged Get Chassis Status datagrams (one per
+//     rqSeq) made a running server read "off". The setup answers are not
+//     checked against the request either: the first Open Session
+//     Response wins, its algorithms are adopted even when they are not
+//     the ones asked for ("none" included), and the console session ID
+//     is the constant 0xa0a1a2a3. Fix: verify the AuthCode with K1 and
+//     the sequence window (section 6.12.13) before parsing, drop
+//     everything else once the session is active, require the proposed
+//     algorithms, and pick a random console session ID.
+//  3. Panic on malformed datagrams. decryptPayload slices data[0:16] and
+//     d[0:len(d)-padLength-1] unchecked, before any integrity check, in
+//     the goroutine of UDPClient.ExchangeUntilMatch, so one datagram of
+//     encrypted junk (a payload shorter than an IV, or a pad length byte
+//     larger than the plaintext) crashes the whole process ("slice bounds
+//     out of range"). Fix: check the lengths and return an error; check
+//     integrity first.
 package ipmibmc

@@ -54,10 +54,11 @@ func TestGuardDropsForgedAnswers(t *testing.T) {
 	}
 }
 
-// TestCipherSuite17: the default suite (RAKP-HMAC-SHA256, HMAC-SHA256-128,
-// AES-CBC-128) against go-ipmi's own BMC server on loopback (ipmi_sim
-// does not offer 17), with integrity codes verified by the guard.
-func TestCipherSuite17(t *testing.T) {
+// goipmiServer starts go-ipmi's own BMC server on loopback (user admin,
+// password s3cret-17; it offers cipher suite 17, which ipmi_sim does not)
+// and returns its port.
+func goipmiServer(t *testing.T) int {
+	t.Helper()
 	info := gobmc.DeviceInfo{DeviceID: 1, IPMIVersion: 0x20, ManufacturerID: 0x000157, ProductID: 1}
 	var guid [16]byte
 	for i := range guid {
@@ -80,9 +81,16 @@ func TestCipherSuite17(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go func() { _ = srv.Serve(ctx) }()
+	return pc.LocalAddr().(*net.UDPAddr).Port
+}
 
+// TestCipherSuite17: the default suite (RAKP-HMAC-SHA256, HMAC-SHA256-128,
+// AES-CBC-128) against go-ipmi's own BMC server on loopback, with
+// integrity codes verified by the guard.
+func TestCipherSuite17(t *testing.T) {
+	port := goipmiServer(t)
 	cfg := DefaultConfig("127.0.0.1", "admin", "s3cret-17") // cipher suite 17
-	cfg.Port = pc.LocalAddr().(*net.UDPAddr).Port
+	cfg.Port = port
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

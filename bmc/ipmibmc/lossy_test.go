@@ -25,6 +25,12 @@ type lossyProxy struct {
 	drop func(n int) bool // n counts requests from 1; true drops n's answer
 	n    int
 	lose bool // the answer to the current request is dropped
+
+	// Hostile hooks (hostile_test.go), set before traffic starts.
+	onRequest func(d []byte) [][]byte // datagrams sent to the client before d goes on
+	mutate    func(d []byte) []byte   // rewrites an answer
+	record    bool                    // keep copies of the answers in recorded
+	recorded  [][]byte
 }
 
 func newLossyProxy(t *testing.T, bmcAddr string) *lossyProxy {
@@ -65,7 +71,14 @@ func newLossyProxy(t *testing.T, bmcAddr string) *lossyProxy {
 			}
 			p.n++
 			p.lose = p.drop != nil && p.drop(p.n)
+			var forged [][]byte
+			if p.onRequest != nil {
+				forged = p.onRequest(append([]byte(nil), buf[:n]...))
+			}
 			p.mu.Unlock()
+			for _, f := range forged {
+				_, _ = ln.WriteToUDP(f, addr)
+			}
 			_, _ = up.Write(buf[:n])
 		}
 	}()
@@ -82,9 +95,16 @@ func (p *lossyProxy) back(up *net.UDPConn, client *net.UDPAddr) {
 		}
 		p.mu.Lock()
 		lose := p.lose
+		d := buf[:n]
+		if p.mutate != nil {
+			d = p.mutate(append([]byte(nil), d...))
+		}
+		if p.record {
+			p.recorded = append(p.recorded, append([]byte(nil), d...))
+		}
 		p.mu.Unlock()
 		if !lose {
-			_, _ = p.ln.WriteToUDP(buf[:n], client)
+			_, _ = p.ln.WriteToUDP(d, client)
 		}
 	}
 }

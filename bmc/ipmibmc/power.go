@@ -40,10 +40,14 @@ func (b *BMC) chassis(ctx context.Context) (chassis, error) {
 }
 
 // SetPower carries out action and returns nil once the chassis status
-// reads back Off (for off) or On (for on and cycle). A server already in
-// the wanted state is left alone (cycle of a server that is off powers it
-// on). If the Chassis Control request was sent but its answer was lost, or
-// the state does not follow before ctx ends, the error wraps
+// reads back Off (for off) or On (for on and cycle). Power-off is always
+// sent, even when the state already reads off: a stale or wrong reading
+// must not turn a fence into a no-op, so the BMC is told and then read
+// back; a refusal because the chassis is already off (completion code
+// 0xd5) is success once the read-back says off. Power-on of a server that
+// reads on is left alone (cycle of a server that is off powers it on). If
+// the Chassis Control request was sent but its answer was lost, or the
+// state does not follow before ctx ends, the error wraps
 // bmc.ErrIndeterminate. A cycle on a BMC that keeps reading "on" while it
 // cycles is confirmed by the final "on" alone.
 func (b *BMC) SetPower(ctx context.Context, action bmc.PowerAction) error {
@@ -58,22 +62,28 @@ func (b *BMC) SetPower(ctx context.Context, action bmc.PowerAction) error {
 	}
 	b.powerMu.Lock()
 	defer b.powerMu.Unlock()
+	// The read before opens the session and tells an unreachable BMC
+	// (nothing sent) from a lost answer (perhaps carried out).
 	now, err := b.PowerState(ctx)
 	if err != nil {
 		return fmt.Errorf("power %v: read state before: %w", action, err)
 	}
-	ctl := byte(ctlPowerCycle)
+	var ctl byte
 	switch {
-	case action == bmc.PowerActionOff && now == bmc.PowerOff, action == bmc.PowerActionOn && now == bmc.PowerOn:
-		return nil
 	case action == bmc.PowerActionOff:
-		ctl = ctlPowerDown
+		ctl = ctlPowerDown // whatever the state reads
+	case action == bmc.PowerActionOn && now == bmc.PowerOn:
+		return nil
 	case action == bmc.PowerActionOn, now == bmc.PowerOff:
 		ctl = ctlPowerUp
+	default:
+		ctl = ctlPowerCycle
 	}
 	_, err = b.s.raw(ctx, "Chassis Control", netFnChassis, cmdChassisControl, []byte{ctl}, false)
-	if _, refused := ccOf(err); refused {
+	if cc, refused := ccOf(err); refused && !(action == bmc.PowerActionOff && cc == 0xd5) {
 		return fmt.Errorf("ipmibmc %s: power %v refused: %w", b.cfg.target(), action, err)
+	} else if refused {
+		err = nil // "not in present state": already off, if the read-back agrees
 	}
 	sent := err
 	// Sent, perhaps carried out: from here on only the read-back decides.

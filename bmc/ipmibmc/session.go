@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -100,9 +101,11 @@ const recvBuffer = 1024
 // session is one go-ipmi client, opened on demand and dropped when it
 // stops answering. All exchanges are serialised by mu.
 type session struct {
-	cfg Config
+	cfg      Config // without its password
+	password secret
 
 	guard *guardDialer // lanplus only
+	dial  dialer       // go-ipmi's UDP dialer: guard, or a test's wrapper of it
 
 	mu     sync.Mutex
 	c      *client.Client
@@ -118,7 +121,7 @@ func (s *session) newClient() (*client.Client, error) {
 		}
 		return c.WithTimeout(s.cfg.Timeout).WithRetry(s.cfg.Retries), nil
 	}
-	c, err := client.NewClient(s.cfg.Host, s.cfg.Port, s.cfg.Username, s.cfg.Password)
+	c, err := client.NewClient(s.cfg.Host, s.cfg.Port, s.cfg.Username, s.password.reveal())
 	if err != nil {
 		return nil, err
 	}
@@ -129,10 +132,15 @@ func (s *session) newClient() (*client.Client, error) {
 	if s.cfg.Interface == InterfaceLAN {
 		return c.WithInterface(client.InterfaceLan), nil
 	}
-	// guardDialer keeps datagrams of other sessions away from go-ipmi's
-	// decryption, which panics on them (see guard.go).
+	// guardDialer is the session's confidentiality and integrity layer
+	// (see guard.go).
 	return c.WithInterface(client.InterfaceLanplus).WithCipherSuiteID(types.CipherSuiteID(s.cfg.CipherSuite)).
-		WithUDPProxy(s.guard), nil
+		WithUDPProxy(s.dial), nil
+}
+
+// dialer is go-ipmi's UDP "proxy" dialer (golang.org/x/net/proxy.Dialer).
+type dialer interface {
+	Dial(network, addr string) (net.Conn, error)
 }
 
 // connect opens a session; mu is held.
@@ -141,11 +149,23 @@ func (s *session) connect(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ipmibmc %s: %w: %w", s.cfg.target(), bmc.ErrUnreachable, s.scrub(err))
 	}
+	if s.guard != nil {
+		s.guard.last.Store(nil)
+	}
 	if err := c.Connect(ctx); err != nil {
 		// Release the socket of the failed attempt.
 		cctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		_ = c.Close(cctx)
 		cancel()
+		if s.guard != nil {
+			if g := s.guard.last.Load(); g != nil {
+				if gerr := g.setupError(); errors.Is(gerr, bmc.ErrInsecure) {
+					return fmt.Errorf("ipmibmc %s: open session: %w", s.cfg.target(), gerr)
+				} else if gerr != nil {
+					return fmt.Errorf("ipmibmc %s: open session: authentication refused (check user and password): %w: %v", s.cfg.target(), bmc.ErrUnreachable, gerr)
+				}
+			}
+		}
 		what := "open session"
 		msg := s.ctxOr(ctx, err).Error()
 		if errors.Is(err, client.ErrRAKPAuthentication) || strings.Contains(msg, "RAKP authentication failed") ||
@@ -228,10 +248,10 @@ func (s *session) ctxOr(ctx context.Context, err error) error {
 // scrub keeps the password out of an error from the library, should one
 // ever quote it.
 func (s *session) scrub(err error) error {
-	if err == nil || s.cfg.Password == "" || !strings.Contains(err.Error(), s.cfg.Password) {
+	if err == nil || s.password.reveal() == "" || !strings.Contains(err.Error(), s.password.reveal()) {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), s.cfg.Password, "REDACTED"))
+	return errors.New(strings.ReplaceAll(err.Error(), s.password.reveal(), "REDACTED"))
 }
 
 // generation returns the session counter; it changes when a new session
@@ -258,4 +278,10 @@ func (s *session) close() error {
 		return fmt.Errorf("ipmibmc %s: close session: %w", s.cfg.target(), s.scrub(err))
 	}
 	return nil
+}
+
+// Format prints the session's target only: fmt, for bad verbs, follows
+// pointers into go-ipmi's client, which holds the password.
+func (s *session) Format(f fmt.State, verb rune) {
+	fmt.Fprint(f, "ipmibmc.session("+s.cfg.target()+")")
 }

@@ -3,6 +3,7 @@ package rack_test
 import (
 	"context"
 	"fmt"
+	"github.com/rackha/failover/clock"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -19,7 +20,7 @@ import (
 // and journals it only when it says something new.
 func TestFastPollReadsOnlyHealth(t *testing.T) {
 	ctx := context.Background()
-	clock := simbmc.NewManualClock(epoch)
+	clock := clock.NewManual(epoch)
 	mk := func(name string) *countingBMC {
 		cfg := simbmc.DefaultConfig(name)
 		cfg.Clock = clock

@@ -2,6 +2,7 @@ package rack_test
 
 import (
 	"context"
+	"github.com/rackha/failover/clock"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,13 +20,13 @@ var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // (Parallel 1) unless edit says otherwise.
 type simRack struct {
 	l     *rack.Local
-	clock *simbmc.ManualClock
+	clock *clock.Manual
 	bmc   map[string]*simbmc.BMC
 }
 
 func newSimRack(t testing.TB, topo rack.Topology, edit func(*rack.LocalConfig)) *simRack {
 	t.Helper()
-	r := &simRack{clock: simbmc.NewManualClock(epoch), bmc: map[string]*simbmc.BMC{}}
+	r := &simRack{clock: clock.NewManual(epoch), bmc: map[string]*simbmc.BMC{}}
 	cfg := rack.LocalConfig{Topology: topo, Parallel: 1, Now: r.clock.Now}
 	for _, name := range topo.Servers() {
 		bcfg := simbmc.DefaultConfig(name)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/rackha/failover/clock"
 	"math"
 	"strings"
 	"testing"
@@ -78,7 +79,7 @@ func TestTopologies(t *testing.T) {
 
 func newRack(t *testing.T) (*rack.Local, *simbmc.BMC, *simbmc.BMC) {
 	t.Helper()
-	clock := simbmc.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	clock := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	mk := func(name string) *simbmc.BMC {
 		cfg := simbmc.DefaultConfig(name)
 		cfg.Clock = clock

@@ -3,6 +3,7 @@ package simbmc_test
 import (
 	"context"
 	"fmt"
+	"github.com/rackha/failover/clock"
 	"testing"
 
 	"github.com/rackha/failover/bmc/simbmc"
@@ -22,7 +23,7 @@ func readings32() []sensor.Reading {
 func BenchmarkReadings32(b *testing.B) {
 	cfg := simbmc.DefaultConfig("blade-a")
 	cfg.Readings = readings32()
-	cfg.Clock = simbmc.NewManualClock(epoch)
+	cfg.Clock = clock.NewManual(epoch)
 	s, err := simbmc.New(cfg)
 	if err != nil {
 		b.Fatal(err)

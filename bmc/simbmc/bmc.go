@@ -3,6 +3,7 @@ package simbmc
 import (
 	"context"
 	"fmt"
+	"github.com/rackha/failover/clock"
 	"sync"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 // BMC is one simulated BMC. Create it with New.
 type BMC struct {
 	name    string
-	clock   Clock
+	clock   clock.Clock
 	onPower func(bmc.PowerState)
 
 	mu          sync.Mutex
@@ -51,7 +52,7 @@ func New(cfg Config) (*BMC, error) {
 		return nil, err
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = clock.Real{}
 	}
 	b := &BMC{
 		name:     cfg.Name,

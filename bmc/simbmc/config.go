@@ -3,6 +3,7 @@ package simbmc
 import (
 	"errors"
 	"fmt"
+	"github.com/rackha/failover/clock"
 
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/sensor"
@@ -17,7 +18,7 @@ type Config struct {
 	Name string
 	// Clock drives the watchdog and stamps readings and events. Nil means
 	// real time.
-	Clock Clock
+	Clock clock.Clock
 	// Readings are the initial sensors with their thresholds, in the
 	// order Readings reports them. Names must be unique and each must
 	// Validate. Time is ignored (stamped at each read). Default:

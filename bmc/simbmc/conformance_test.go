@@ -1,6 +1,7 @@
 package simbmc_test
 
 import (
+	"github.com/rackha/failover/clock"
 	"testing"
 	"time"
 
@@ -64,7 +65,7 @@ func TestWatchdogConformanceManualClock(t *testing.T) {
 		t.Run(action.String(), func(t *testing.T) {
 			watchdogtest.Run(t, watchdogtest.Harness{
 				Open: func(t *testing.T) watchdogtest.Fixture {
-					clk := simbmc.NewManualClock(epoch)
+					clk := clock.NewManual(epoch)
 					cfg := simbmc.DefaultConfig("blade-a")
 					cfg.Clock = clk
 					return watchdogtest.Fixture{Watchdog: newBMC(t, cfg), Advance: clk.Advance}

@@ -5,7 +5,7 @@
 // indeterminate power operations).
 //
 // Time comes from Config.Clock, so a simulation can run it on a manual
-// clock (ManualClock). The simulator starts no goroutine and never sleeps:
+// clock (clock.Manual). The simulator starts no goroutine and never sleeps:
 // the watchdog's countdown is computed from Clock.Now() at each call, and an
 // expiry is applied (Expired set, the expiry action carried out, OnPower
 // called) at the first call, or Sync, at or after the moment it fell due.

@@ -3,6 +3,7 @@ package simbmc_test
 import (
 	"context"
 	"errors"
+	"github.com/rackha/failover/clock"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 func TestInBandWatchdogConformance(t *testing.T) {
 	watchdogtest.Run(t, watchdogtest.Harness{
 		Open: func(t *testing.T) watchdogtest.Fixture {
-			clk := simbmc.NewManualClock(epoch)
+			clk := clock.NewManual(epoch)
 			cfg := simbmc.DefaultConfig("blade-a")
 			cfg.Clock = clk
 			return watchdogtest.Fixture{Watchdog: newBMC(t, cfg).InBand(), Advance: clk.Advance}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rackha/failover/clock"
 	"math"
 	"strings"
 	"testing"
@@ -17,9 +18,9 @@ import (
 )
 
 // manual returns a BMC on a manual clock and the power changes it reports.
-func manual(t *testing.T) (*simbmc.BMC, *simbmc.ManualClock, *[]bmc.PowerState) {
+func manual(t *testing.T) (*simbmc.BMC, *clock.Manual, *[]bmc.PowerState) {
 	t.Helper()
-	clk := simbmc.NewManualClock(epoch)
+	clk := clock.NewManual(epoch)
 	var calls []bmc.PowerState
 	cfg := simbmc.DefaultConfig("blade-a")
 	cfg.Clock = clk
@@ -290,7 +291,7 @@ func TestCancelledContext(t *testing.T) {
 }
 
 func Example() {
-	clk := simbmc.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	cfg := simbmc.DefaultConfig("blade-a")
 	cfg.Clock = clk
 	cfg.OnPower = func(p bmc.PowerState) { fmt.Println("power", p) }

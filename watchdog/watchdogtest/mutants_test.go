@@ -1,6 +1,7 @@
 package watchdogtest_test
 
 import (
+	"github.com/rackha/failover/clock"
 	"context"
 	"errors"
 	"os"
@@ -66,7 +67,7 @@ func TestSuiteCatchesMutants(t *testing.T) {
 		t.Run(bug, func(t *testing.T) {
 			watchdogtest.Run(t, watchdogtest.Harness{
 				Open: func(t *testing.T) watchdogtest.Fixture {
-					clk := simbmc.NewManualClock(time.Unix(1e9, 0))
+					clk := clock.NewManual(time.Unix(1e9, 0))
 					cfg := simbmc.DefaultConfig("a")
 					cfg.Clock = clk
 					b, err := simbmc.New(cfg)

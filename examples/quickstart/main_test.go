@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/rackha/failover"
+	"github.com/rackha/failover/failovertest"
 )
 
 // The acceptance: for each detection mode, -json holds a
@@ -59,7 +61,11 @@ func TestQuickstartJSONShowsFourTakeovers(t *testing.T) {
 				for j < len(lines) && lines[j]["type"] != "fault" {
 					j++
 				}
-				checkTakeover(t, fault, failed, want[fault], vms, evs[i+1:j])
+				at, err := time.Parse(time.RFC3339Nano, lines[i]["time"].(string))
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkTakeover(t, fault, failed, want[fault], vms, at, evs[i+1:j])
 			}
 			if seen != 4 {
 				t.Errorf("%d faults in the output, want 4", seen)
@@ -68,9 +74,11 @@ func TestQuickstartJSONShowsFourTakeovers(t *testing.T) {
 	}
 }
 
-func checkTakeover(t *testing.T, fault, failed string, cause failover.Cause, vms []string, evs []failover.Event) {
+func checkTakeover(t *testing.T, fault, failed string, cause failover.Cause, vms []string, at time.Time, evs []failover.Event) {
 	t.Helper()
 	var detected, fencedOrEvac, restarted bool
+	var detectedAt, firstStart, lastStart time.Time
+	latency := failovertest.DefaultConfig().Latency
 	started := map[string]bool{}
 	evacuated := map[string]bool{}
 	peer := ""
@@ -80,8 +88,10 @@ func checkTakeover(t *testing.T, fault, failed string, cause failover.Cause, vms
 		}
 		switch ev.Type {
 		case failover.EventDetected:
-			detected = ev.Cause == cause
-			peer = ev.Peer
+			// A fast poll sees a hung server's watchdog power it down
+			// before a full poll shows why; later events name the watchdog.
+			detected = ev.Cause == cause || (cause == failover.CauseWatchdog && ev.Cause == failover.CauseNoPower)
+			peer, detectedAt = ev.Peer, ev.Time
 		case failover.EventFenced:
 			fencedOrEvac = true
 		case failover.EventEvacuated:
@@ -90,6 +100,13 @@ func checkTakeover(t *testing.T, fault, failed string, cause failover.Cause, vms
 		case failover.EventBackupStarted:
 			if ev.Peer == peer && ev.Peer != failed {
 				started[ev.VM] = true
+				if firstStart.IsZero() {
+					firstStart = ev.Time
+				}
+				lastStart = ev.Time
+				if ev.Cause != cause {
+					t.Errorf("%s on %s: %s started with cause %s, want %s", fault, failed, ev.VM, ev.Cause, cause)
+				}
 			}
 		case failover.EventRestarted:
 			restarted = true
@@ -102,6 +119,14 @@ func checkTakeover(t *testing.T, fault, failed string, cause failover.Cause, vms
 	}
 	if len(vms) == 0 {
 		t.Errorf("%s on %s: the server ran no VMs", fault, failed)
+	}
+	// The acceptance: backups start together, not one after
+	// another, and a power loss is seen within a second.
+	if spread := lastStart.Sub(firstStart); spread > latency.Start {
+		t.Errorf("%s on %s: backups started over %v, want within one start (%v)", fault, failed, spread, latency.Start)
+	}
+	if d := detectedAt.Sub(at); fault == "power-loss" && d > time.Second {
+		t.Errorf("power loss on %s detected %v after the fault, want within 1s", failed, d)
 	}
 	for _, vm := range vms {
 		if !started[vm] {

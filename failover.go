@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,12 +112,7 @@ func (c Config) withDefaults() (Config, error) {
 	return c, c.Validate()
 }
 
-func isZeroPolicy(p Policy) bool {
-	return p.DebouncePolls == 0 && p.DebounceDwell == 0 && p.MaxStatusGap == 0 && p.FastDwell == 0 && p.DangerLevel == 0 &&
-		p.Hysteresis == 0 && p.Overrides == nil && p.ZeroVolts == 0 && p.UnreachableAlertPolls == 0 &&
-		p.EvacuationTimeout == 0 && p.FenceAttempts == 0 && p.FenceSettle == 0 && p.MaxParallelStarts == 0 &&
-		p.StormFraction == 0 && p.StartAttempts == 0 && p.RetryInterval == 0 && p.RecoveryTimeout == 0 && !p.Evacuate
-}
+func isZeroPolicy(p Policy) bool { return reflect.ValueOf(p).IsZero() }
 
 // Monitor runs an Engine for one watcher against real adapters. Its Run
 // goroutine owns the engine and only moves inputs and actions: every

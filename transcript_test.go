@@ -320,6 +320,9 @@ func describe(a Action) string {
 		fmt.Fprintf(&b, " %s on %s", a.Image.Name, a.Server)
 	case ActionClaim:
 		fmt.Fprintf(&b, " %s gen=%d owner=%s", a.Image.Name, a.Image.Generation, a.Image.Owner)
+		if a.Image.Checkpoint != "" { // a claim must clear it: stale once the VM runs again
+			fmt.Fprintf(&b, " keeps %s", a.Image.Checkpoint)
+		}
 	case ActionStart:
 		fmt.Fprintf(&b, " %s gen=%d", a.Image.Name, a.Image.Generation)
 		if a.Image.Checkpoint != "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -190,10 +191,7 @@ func newRack(cfg Config, mut mutation) (*Rack, error) {
 	return r, nil
 }
 
-func isZeroPolicy(p failover.Policy) bool {
-	return p.DebouncePolls == 0 && p.FenceAttempts == 0 && p.StartAttempts == 0 && p.RetryInterval == 0 &&
-		p.MaxParallelStarts == 0 && p.EvacuationTimeout == 0 && p.RecoveryTimeout == 0 && p.UnreachableAlertPolls == 0
-}
+func isZeroPolicy(p failover.Policy) bool { return reflect.ValueOf(p).IsZero() }
 
 // newManager (re)starts the rack manager with no memory; every server
 // keeps a watch open on it (a server's monitor restarts within a poll, so

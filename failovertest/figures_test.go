@@ -22,6 +22,7 @@ func takeoverTime(tb testing.TB, kind FaultKind, n int) time.Duration {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	defer r.Close()
 	r.Run(ctx, 2)
 	at := r.Now()
 	if err := r.Inject(Fault{Kind: kind, Server: "blade-1", For: 2 * time.Second}); err != nil {

@@ -16,6 +16,7 @@ func detectionLatency(t testing.TB, kind FaultKind) (detect, allRunning time.Dur
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer r.Close()
 	r.Run(ctx, 2)
 	at := r.Now()
 	if err := r.Inject(Fault{Kind: kind, Server: "blade-1", For: 2 * time.Second}); err != nil {

@@ -60,6 +60,9 @@ type Rack struct {
 	faults     []*injected
 	violations []string
 
+	stop        context.CancelFunc // ends every watch of the rack
+	ctx         context.Context
+	stopManager context.CancelFunc // ends the current rack manager's watches
 	managerDown bool
 	storeDown   bool
 	storeSlow   bool
@@ -130,6 +133,7 @@ func newRack(cfg Config, mut mutation) (*Rack, error) {
 		byName: map[string]*Server{}, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5851f42d4c957f2d)), mut: mut,
 		partitions: map[[2]string]bool{}, ckptAt: map[string]time.Time{}, resumed: map[string]bool{},
 		startedAt: map[string]time.Time{}, startsOn: map[string][]startRec{}}
+	r.ctx, r.stop = context.WithCancel(context.Background())
 	var names []string
 	for i := range cfg.Servers {
 		names = append(names, fmt.Sprintf("blade-%d", i+1))
@@ -210,14 +214,24 @@ func (r *Rack) newManager() error {
 	if err != nil {
 		return err
 	}
+	if r.stopManager != nil {
+		r.stopManager()
+	}
+	var ctx context.Context
+	ctx, r.stopManager = context.WithCancel(r.ctx)
 	for _, s := range r.Servers {
-		if _, err := m.Watch(context.Background(), s.Name); err != nil {
+		if _, err := m.Watch(ctx, s.Name); err != nil {
 			return err
 		}
 	}
 	r.Manager = m
 	return nil
 }
+
+// Close ends the rack manager's watches (each holds a goroutine). The
+// rack's record (Events, Check, Timeline) stays readable; stepping it
+// further is not useful.
+func (r *Rack) Close() { r.stop() }
 
 // lyingHealth is a BMC's health as the rack manager reads it: while the
 // server's BMC lies, it reports power off.

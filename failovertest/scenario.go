@@ -23,7 +23,8 @@ const (
 // sometimes paired with an unreachable BMC, a failing or indeterminate
 // fence, a crash of the watcher's monitor or failing starts on the watcher, plus noise, BMC losses and
 // monitor crashes at random. The same seed gives the same run. It returns
-// the rack and the faults in the order injected; r.Check() judges it.
+// the rack, closed, and the faults in the order injected; r.Check() judges
+// it.
 func Scenario(ctx context.Context, seed uint64) (*Rack, []Fault, error) {
 	return scenario(ctx, seed, 0)
 }
@@ -109,6 +110,7 @@ func scenario(ctx context.Context, seed uint64, mut mutation) (*Rack, []Fault, e
 		r.Step(ctx)
 	}
 	r.Run(ctx, ScenarioTail)
+	r.Close()
 	return r, log, nil
 }
 

@@ -28,6 +28,7 @@ func TestMetricsFollowASimulatedTakeover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer r.Close()
 	ctx := context.Background()
 	if err := r.Inject(failovertest.Fault{Kind: failovertest.PowerLoss, Server: "blade-1"}); err != nil {
 		t.Fatal(err)

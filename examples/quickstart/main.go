@@ -59,6 +59,7 @@ func run(ctx context.Context, w io.Writer, servers, vms int, jsonOut bool) error
 	if err != nil {
 		return err
 	}
+	defer r.Close()
 	tl = failover.NewTimeline(w, jsonOut, r.Clock)
 	if !jsonOut {
 		fmt.Fprintf(w, "rack of %d blades, %d protected VMs each; each blade watches the next; poll every %v, debounce %d polls, watchdog %v\n",

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rackha/failover/imagestore"
@@ -36,14 +37,19 @@ func (m *mutant) List(ctx context.Context) ([]imagestore.Image, error) {
 	return out, err
 }
 
-// shared hands out the same slices every time.
+// shared hands out the same slices every time. The suite calls Get from
+// several goroutines, so mu guards defs: the bug under test is the shared
+// slice, not a data race of the mutant's own.
 type shared struct {
 	imagestore.Store
+	mu   sync.Mutex
 	defs map[string][]byte
 }
 
 func (s *shared) Get(ctx context.Context, name string) (imagestore.Image, error) {
 	img, err := s.Store.Get(ctx, name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if d, ok := s.defs[name]; ok {
 		img.Definition = d
 	} else {
@@ -84,6 +90,13 @@ func TestSuiteCatchesMutants(t *testing.T) {
 		}
 		if line := "--- FAIL: TestSuiteCatchesMutants/" + bug + "/" + want + " "; !strings.Contains(string(out), line) {
 			t.Errorf("bug %s: subtest %s did not fail; output:\n%s", bug, want, out)
+		}
+		// The suite must catch the bug itself, not a crash or a race of
+		// the mutant's own making.
+		for _, crash := range []string{"fatal error:", "WARNING: DATA RACE", "panic:"} {
+			if strings.Contains(string(out), crash) {
+				t.Errorf("bug %s: the child reported %q; output:\n%s", bug, crash, out)
+			}
 		}
 	}
 }

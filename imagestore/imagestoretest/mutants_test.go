@@ -21,6 +21,9 @@ type mutant struct {
 }
 
 func (m *mutant) Put(ctx context.Context, img imagestore.Image) (imagestore.Image, error) {
+	if m.bug == "DropsNewFields" {
+		img.CheckpointGeneration, img.PreviousOwner = 0, ""
+	}
 	if m.bug == "NoCAS" {
 		if cur, err := m.Store.Get(ctx, img.Name); err == nil {
 			img.Generation = cur.Generation
@@ -63,6 +66,8 @@ var mutants = map[string]string{
 	"NoCAS":        "ClaimOneWinner",
 	"UnsortedList": "ListSortedByName",
 	"SharedSlices": "ReturnsDeepCopies",
+	// A store that forgets the fields added with checkpoint generations.
+	"DropsNewFields": "RoundTripExact",
 }
 
 func open(bug string) func(*testing.T) imagestore.Store {

@@ -2,7 +2,10 @@ package libvirthv
 
 import (
 	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -143,6 +146,7 @@ func TestEvacuateByCheckpoint(t *testing.T) {
 			t.Errorf("checkpoint %q is not in %q", ref, r.ckpt)
 		}
 		img.Checkpoint = ref
+		img.CheckpointGeneration = img.Generation + 1 // the generation this Put stores
 		if _, err := r.store.Put(testCtx(t), img); err != nil {
 			t.Fatal(err)
 		}
@@ -169,6 +173,17 @@ func TestEvacuateByCheckpoint(t *testing.T) {
 	}
 	if st, err := r.b.hv.State(testCtx(t), "web1"); err != nil || st != hypervisor.StateStopped {
 		t.Errorf("web1 on B after Stop: %v, %v; want stopped", st, err)
+	}
+	// The restore consumed the save file: web1 ran on from it, so a second
+	// restore would put stale memory over newer disks.
+	if _, err := os.Stat(img.Checkpoint); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("checkpoint %q after its restore: stat %v, want it gone", img.Checkpoint, err)
+	}
+	if err := r.b.hv.Start(testCtx(t), img); !errors.Is(err, hypervisor.ErrBadImage) || !strings.Contains(err.Error(), "resumed already") {
+		t.Errorf("restore of web1's used checkpoint on B: %v, want ErrBadImage saying resumed already", err)
+	}
+	if st, _ := r.b.hv.State(testCtx(t), "web1"); st != hypervisor.StateStopped {
+		t.Errorf("web1 on B after a refused second restore: %v, want stopped", st)
 	}
 	// A checkpoint of a stopped VM fails and leaves it as it was.
 	if _, err := r.a.hv.Checkpoint(testCtx(t), "web1"); !errors.Is(err, hypervisor.ErrCheckpointFailed) {

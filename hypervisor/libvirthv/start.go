@@ -2,6 +2,7 @@ package libvirthv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -16,9 +17,15 @@ import (
 // at img.Disks when those are given) and started. The domain stays defined
 // here afterwards.
 //
+// A checkpoint resumes once, and only when img.Generation is
+// img.CheckpointGeneration+1: the save file is consumed (renamed aside,
+// then removed) by the restore, so it must lie on storage this process
+// reaches, as Config.CheckpointDir does.
+//
 // Errors: ErrBadImage for XML that does not parse or lacks a name, UUID or
 // memory, a name that differs from img.Name, a disk that does not exist,
-// or an unreadable checkpoint; ErrNameTaken when a domain of that name (or
+// an unreadable checkpoint, one resumed already or one of another
+// generation; ErrNameTaken when a domain of that name (or
 // UUID) here is another VM; ErrAlreadyRunning when the VM runs here, and
 // then nothing changes. Calls for the same name are serialized, so one VM
 // never starts twice. Start is never retried after a lost connection: when
@@ -97,6 +104,16 @@ func (h *Hypervisor) coldStart(c *libvirt.Connect, img imagestore.Image) error {
 }
 
 func (h *Hypervisor) restore(c *libvirt.Connect, img imagestore.Image) error {
+	if err := checkResumeGeneration(img); err != nil {
+		return err
+	}
+	if err := checkNotConsumed(img); err != nil {
+		// A retry of a restore that worked finds the VM running.
+		if rerr := runsHere(c, img); rerr != nil {
+			return rerr
+		}
+		return err
+	}
 	saved, err := c.DomainSaveImageGetXMLDesc(img.Checkpoint, 0)
 	if err != nil && isConnLost(err) {
 		return fmt.Errorf("libvirthv: start %q: read checkpoint: %w", img.Name, err)
@@ -161,11 +178,17 @@ func (h *Hypervisor) restore(c *libvirt.Connect, img imagestore.Image) error {
 			}
 		}()
 	}
-	if restoreXML != "" {
-		err = c.DomainRestoreFlags(img.Checkpoint, restoreXML, 0)
-	} else {
-		err = c.DomainRestore(img.Checkpoint)
+	from, put, err := consume(img)
+	if err != nil {
+		return err
 	}
+	if restoreXML != "" {
+		err = c.DomainRestoreFlags(from, restoreXML, 0)
+	} else {
+		err = c.DomainRestore(from)
+	}
+	// After a lost connection the VM may run: the file stays consumed.
+	put(err == nil || isConnLost(err))
 	if err != nil {
 		if code, _, _ := virCode(err); code == libvirt.ERR_ARGUMENT_UNSUPPORTED {
 			return badImage(img.Name, fmt.Errorf("the image's disks differ from checkpoint %q and this driver cannot change them on restore", img.Checkpoint))
@@ -173,6 +196,30 @@ func (h *Hypervisor) restore(c *libvirt.Connect, img imagestore.Image) error {
 		return fmt.Errorf("libvirthv: start %q: restore from %q: %w", img.Name, img.Checkpoint, err)
 	}
 	defined = false // keep it
+	return nil
+}
+
+// runsHere returns ErrAlreadyRunning (or ErrNameTaken, for another VM of
+// that name) when a domain named img.Name is active here, else nil.
+func runsHere(c *libvirt.Connect, img imagestore.Image) error {
+	if dom, err := parseDomain(img.Definition); err == nil && dom.Name == img.Name {
+		d, err := existing(c, dom)
+		if d != nil {
+			d.Free() //nolint:errcheck // freeing a handle cannot be acted on
+		}
+		if errors.Is(err, hypervisor.ErrAlreadyRunning) || errors.Is(err, hypervisor.ErrNameTaken) {
+			return err
+		}
+		return nil
+	}
+	d, err := c.LookupDomainByName(img.Name)
+	if err != nil {
+		return nil
+	}
+	defer d.Free() //nolint:errcheck // freeing a handle cannot be acted on
+	if s, _, err := d.GetState(); err == nil && active(vmState(s)) {
+		return fmt.Errorf("libvirthv: start %q: it is %v here: %w", img.Name, vmState(s), hypervisor.ErrAlreadyRunning)
+	}
 	return nil
 }
 

@@ -41,6 +41,11 @@ func (h *Hypervisor) Start(ctx context.Context, img imagestore.Image) error {
 	if err != nil {
 		return err
 	}
+	if img.Checkpoint != "" {
+		if err := checkSuspended(img, found, hi); err != nil {
+			return err
+		}
+	}
 	vmx := def.vmx
 	for _, v := range found {
 		if v.name != img.Name {
@@ -98,6 +103,10 @@ func imageDefinition(img imagestore.Image) (definition, error) {
 	if img.Checkpoint == "" {
 		return def, nil
 	}
+	if img.Generation != img.CheckpointGeneration+1 {
+		return def, fmt.Errorf("vspherehv: start %q: checkpoint %q was recorded at generation %d, so only generation %d may resume it, not %d: %w",
+			img.Name, img.Checkpoint, img.CheckpointGeneration, img.CheckpointGeneration+1, img.Generation, hypervisor.ErrBadImage)
+	}
 	if err := checkVMXPath(img.Checkpoint); err != nil {
 		return def, fmt.Errorf("vspherehv: start %q: checkpoint: %w", img.Name, err)
 	}
@@ -106,6 +115,33 @@ func imageDefinition(img imagestore.Image) (definition, error) {
 			img.Name, img.Checkpoint, def.vmx, hypervisor.ErrBadImage)
 	}
 	return definition{vmx: img.Checkpoint}, nil
+}
+
+// checkSuspended makes sure a resume finds its checkpoint unused: the VM
+// registered from it, suspended. Powering a suspended VM on resumes it and
+// consumes its suspended state (the .vmss), so once it ran the checkpoint
+// is gone, and powering on again would boot it cold while the caller
+// believes it resumed. A copy powered on here is left to the
+// ErrAlreadyRunning answer (a retry of a resume that worked).
+func checkSuspended(img imagestore.Image, found []vmInfo, hi hostInfo) error {
+	for _, v := range found {
+		if v.host == hi.ref && v.power == types.VirtualMachinePowerStatePoweredOn {
+			return nil
+		}
+	}
+	for _, v := range found {
+		if sameDatastorePath(v.vmx, img.Checkpoint) && v.power == types.VirtualMachinePowerStateSuspended {
+			return nil
+		}
+	}
+	for _, v := range found {
+		if sameDatastorePath(v.vmx, img.Checkpoint) {
+			return fmt.Errorf("vspherehv: start %q: checkpoint %q: the VM registered from it is %s, not suspended: its suspended state was used by an earlier power-on (resumed already): %w",
+				img.Name, img.Checkpoint, v.power, hypervisor.ErrBadImage)
+		}
+	}
+	return fmt.Errorf("vspherehv: start %q: checkpoint %q: no suspended VM is registered from it (vSphere resumes the suspended VM its checkpoint left): %w",
+		img.Name, img.Checkpoint, hypervisor.ErrBadImage)
 }
 
 // removeStale takes a copy of the VM off another host. A copy that runs on

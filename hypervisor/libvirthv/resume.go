@@ -29,6 +29,21 @@ func checkResumeGeneration(img imagestore.Image) error {
 	return nil
 }
 
+// checkCheckpointPath refuses a checkpoint outside Config.CheckpointDir:
+// a save file names the memory, and the XML, a VM comes back with.
+func (h *Hypervisor) checkCheckpointPath(img imagestore.Image) error {
+	dir := h.cfg.CheckpointDir
+	switch {
+	case dir == "":
+		return badImage(img.Name, fmt.Errorf("checkpoint %q: Config.CheckpointDir is empty, so this host resumes no checkpoint", img.Checkpoint))
+	case !cleanAbs(img.Checkpoint):
+		return badImage(img.Name, fmt.Errorf("checkpoint %q is not a clean absolute path", img.Checkpoint))
+	case !under(img.Checkpoint, []string{dir}):
+		return badImage(img.Name, fmt.Errorf("checkpoint %q is not under Config.CheckpointDir %q", img.Checkpoint, dir))
+	}
+	return nil
+}
+
 // checkNotConsumed refuses a save file that is gone: resumed already.
 func checkNotConsumed(img imagestore.Image) error {
 	_, err := os.Stat(img.Checkpoint)

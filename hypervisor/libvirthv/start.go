@@ -42,8 +42,9 @@ func (h *Hypervisor) Start(ctx context.Context, img imagestore.Image) error {
 	})
 }
 
-// definition returns img's domain XML with img.Disks applied.
-func definition(img imagestore.Image) ([]byte, domain, error) {
+// definition returns img's domain XML with img.Disks applied, checked
+// against the host's DomainPolicy.
+func (h *Hypervisor) definition(img imagestore.Image) ([]byte, domain, error) {
 	dom, err := parseDomain(img.Definition)
 	if err != nil {
 		return nil, domain{}, badImage(img.Name, err)
@@ -58,7 +59,26 @@ func definition(img imagestore.Image) ([]byte, domain, error) {
 		}
 		dom.Disks = slices.Clone(img.Disks)
 	}
+	if err := h.checkPolicy(img.Name, def, "the definition"); err != nil {
+		return nil, domain{}, err
+	}
 	return def, dom, nil
+}
+
+// checkPolicy checks domain XML (what names where it came from) against
+// Config.Domain; on a local host it also follows the symbolic links of
+// the files it names.
+func (h *Hypervisor) checkPolicy(name string, def []byte, what string) error {
+	files, err := checkDomain(def, h.cfg.Domain)
+	if err != nil {
+		return badImage(name, fmt.Errorf("%s: %w", what, err))
+	}
+	if hostless(h.cfg.URI) {
+		if err := resolvedUnder(files, h.cfg.Domain.ImageRoots); err != nil {
+			return badImage(name, fmt.Errorf("%s: %w", what, err))
+		}
+	}
+	return nil
 }
 
 func badImage(name string, err error) error {
@@ -69,7 +89,7 @@ func (h *Hypervisor) coldStart(c *libvirt.Connect, img imagestore.Image) error {
 	if len(img.Definition) == 0 {
 		return badImage(img.Name, fmt.Errorf("image has neither a Definition nor a Checkpoint"))
 	}
-	def, dom, err := definition(img)
+	def, dom, err := h.definition(img)
 	if err != nil {
 		return err
 	}
@@ -107,6 +127,9 @@ func (h *Hypervisor) restore(c *libvirt.Connect, img imagestore.Image) error {
 	if err := checkResumeGeneration(img); err != nil {
 		return err
 	}
+	if err := h.checkCheckpointPath(img); err != nil {
+		return err
+	}
 	if err := checkNotConsumed(img); err != nil {
 		// A retry of a restore that worked finds the VM running.
 		if rerr := runsHere(c, img); rerr != nil {
@@ -128,10 +151,13 @@ func (h *Hypervisor) restore(c *libvirt.Connect, img imagestore.Image) error {
 	if sdom.Name != img.Name {
 		return badImage(img.Name, fmt.Errorf("checkpoint %q holds domain %q", img.Checkpoint, sdom.Name))
 	}
+	if err := h.checkPolicy(img.Name, []byte(saved), fmt.Sprintf("checkpoint %q", img.Checkpoint)); err != nil {
+		return err
+	}
 	var def []byte
 	if len(img.Definition) > 0 {
 		var ddom domain
-		if def, ddom, err = definition(img); err != nil {
+		if def, ddom, err = h.definition(img); err != nil {
 			return err
 		}
 		if ddom.UUID != sdom.UUID {
@@ -143,6 +169,9 @@ func (h *Hypervisor) restore(c *libvirt.Connect, img imagestore.Image) error {
 		x, err := withDisks([]byte(saved), img.Disks)
 		if err != nil {
 			return badImage(img.Name, fmt.Errorf("checkpoint %q: %w", img.Checkpoint, err))
+		}
+		if err := h.checkPolicy(img.Name, x, fmt.Sprintf("checkpoint %q with the image's disks", img.Checkpoint)); err != nil {
+			return err
 		}
 		disks, restoreXML = img.Disks, string(x)
 	}

@@ -153,6 +153,9 @@ func (c *checker) open(e xml.StartElement) error {
 		if err := c.element(par, f); err != nil {
 			return err
 		}
+		if c.path(name) == "devices/interface" && attr(e, "type") == "hostdev" {
+			f.node = nil // permitted by element: a hostdev, taken whole
+		}
 	}
 	c.stack = append(c.stack, f)
 	return nil
@@ -244,7 +247,7 @@ func (c *checker) element(par *frame, f *frame) error {
 		}
 	case path == "devices/disk/source" || strings.HasSuffix(path, "backingStore/source"):
 		if par.sources++; par.sources > 1 {
-			return fmt.Errorf("disk %d: %s has more than one <source>", c.disks, c.where(par.name))
+			return fmt.Errorf("disk %d: %s has more than one <source>", c.disks, c.whereOpen())
 		}
 		for _, a := range []string{"file", "dev"} {
 			if v, ok := attrOK(e, a); ok {

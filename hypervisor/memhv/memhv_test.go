@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -177,6 +178,46 @@ func TestEvacuation(t *testing.T) {
 	other.Checkpoint = "memhv://checkpoint/999/vm2"
 	if err := b.Start(ctx, other); !errors.Is(err, hypervisor.ErrBadImage) {
 		t.Fatalf("resume from an unknown checkpoint: %v", err)
+	}
+}
+
+// Two hypervisors resuming one checkpoint at once: one wins.
+func TestConcurrentResumeOneWins(t *testing.T) {
+	st := memhv.NewStorage()
+	hs := make([]*memhv.Hypervisor, 4)
+	for i := range hs {
+		cfg := memhv.DefaultConfig(fmt.Sprintf("h%d", i))
+		cfg.Storage = st
+		hs[i] = newHV(t, cfg)
+	}
+	ctx := context.Background()
+	img := image("vm1")
+	if err := hs[0].Start(ctx, img); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := hs[0].Checkpoint(ctx, "vm1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img.Checkpoint, img.CheckpointGeneration, img.Generation = ref, 2, 3
+	errs := make([]error, len(hs))
+	var wg sync.WaitGroup
+	for i, h := range hs {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = h.Start(ctx, img.Clone()) }()
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, hypervisor.ErrBadImage) || !strings.Contains(err.Error(), "resumed already"):
+			t.Errorf("resume on h%d: %v", i, err)
+		}
+	}
+	if got := st.Running("vm1"); won != 1 || len(got) != 1 {
+		t.Fatalf("%d resumes won, vm1 runs on %v; want exactly one", won, got)
 	}
 }
 

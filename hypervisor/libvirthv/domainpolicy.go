@@ -17,9 +17,13 @@ type DomainPolicy struct {
 	// ImageRoots are the directories under which every file a domain
 	// names must lie: disk sources and backing stores (block devices
 	// too: list /dev/disk/by-id or /dev/mapper roots for them), kernel,
-	// initrd, dtb, nvram and filesystem sources. Absolute, clean paths.
-	// Empty refuses every such file.
+	// initrd, dtb and filesystem sources (and nvram, see NVRAMRoots).
+	// Absolute, clean paths. Empty refuses every such file.
 	ImageRoots []string
+	// NVRAMRoots are further directories for the <nvram> file, the UEFI
+	// variables a VM writes. For failover they belong on shared storage
+	// (an ImageRoots directory); libvirt's default keeps them local.
+	NVRAMRoots []string
 	// FirmwareRoots are the directories under which <loader> and nvram
 	// templates must lie (firmware is read from the host, not the image).
 	FirmwareRoots []string
@@ -53,7 +57,8 @@ type DomainPolicy struct {
 // QEMU binaries, and none of the constructs that reach the host.
 func DefaultDomainPolicy() DomainPolicy {
 	return DomainPolicy{
-		ImageRoots: []string{"/var/lib/libvirt/images"}, // libvirt's default pool; nothing of the host's own
+		ImageRoots: []string{"/var/lib/libvirt/images"},     // libvirt's default pool; nothing of the host's own
+		NVRAMRoots: []string{"/var/lib/libvirt/qemu/nvram"}, // where libvirt creates UEFI variable files
 		FirmwareRoots: []string{ // where Debian, Fedora and SUSE install UEFI and BIOS images
 			"/usr/share/OVMF", "/usr/share/AAVMF", "/usr/share/edk2", "/usr/share/qemu", "/usr/share/seabios",
 		},
@@ -75,7 +80,7 @@ func (p DomainPolicy) validate(field string) error {
 	for _, l := range []struct {
 		name  string
 		paths []string
-	}{{"ImageRoots", p.ImageRoots}, {"FirmwareRoots", p.FirmwareRoots}, {"Emulators", p.Emulators}} {
+	}{{"ImageRoots", p.ImageRoots}, {"NVRAMRoots", p.NVRAMRoots}, {"FirmwareRoots", p.FirmwareRoots}, {"Emulators", p.Emulators}} {
 		for i, r := range l.paths {
 			if !cleanAbs(r) {
 				return fmt.Errorf("%w: %s.%s[%d] %q is not a clean absolute path", ErrInvalidConfig, field, l.name, i, r)

@@ -277,6 +277,12 @@ devices/vsock/cid: auto address
 devices/iommu: model
 devices/iommu/driver: intremap caching_mode eim iotlb aw_bits
 devices/hub: type
+devices/redirdev: bus type
+devices/tpm/backend/active_pcr_banks
+devices/tpm/backend/active_pcr_banks/sha1
+devices/tpm/backend/active_pcr_banks/sha256
+devices/tpm/backend/active_pcr_banks/sha384
+devices/tpm/backend/active_pcr_banks/sha512
 `
 
 // deviceCommon are the children every device element may have.

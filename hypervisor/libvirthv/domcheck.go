@@ -296,6 +296,10 @@ func (c *checker) element(par *frame, f *frame) error {
 		if typ := attr(e, "type"); typ != "vnc" && typ != "spice" {
 			return fmt.Errorf("%s type %q is not allowed: only vnc and spice", c.where(f.name), clip(typ))
 		}
+	case path == "devices/redirdev":
+		if typ := attr(e, "type"); typ != "spicevmc" {
+			return fmt.Errorf("%s type %q is not allowed: only spicevmc (the client's USB devices, not the host's)", c.where(f.name), clip(typ))
+		}
 	case path == "devices/audio":
 		if typ := attr(e, "type"); typ != "none" && typ != "spice" {
 			return fmt.Errorf("%s type %q is not allowed: it reaches the host's audio or files (only none and spice)", c.where(f.name), clip(typ))
@@ -384,11 +388,16 @@ func (c *checker) close() error {
 func (c *checker) text(f *frame) error {
 	v := strings.TrimSpace(f.text.String())
 	switch c.pathOpen() {
-	case "os/kernel", "os/initrd", "os/dtb", "os/nvram":
+	case "os/kernel", "os/initrd", "os/dtb":
 		if v == "" {
 			return nil
 		}
 		return c.file(v, c.whereOpen(), c.p.ImageRoots, "DomainPolicy.ImageRoots")
+	case "os/nvram":
+		if v == "" {
+			return nil
+		}
+		return c.file(v, c.whereOpen(), slices.Concat(c.p.NVRAMRoots, c.p.ImageRoots), "DomainPolicy.NVRAMRoots or ImageRoots")
 	case "os/loader":
 		if v == "" {
 			return nil
@@ -416,7 +425,7 @@ func (c *checker) file(p, what string, roots []string, field string) error {
 	case !under(p, roots):
 		return fmt.Errorf("%s %q is not under %s %q", what, clipPath(p), field, roots)
 	}
-	if field == "DomainPolicy.ImageRoots" {
+	if under(p, c.p.ImageRoots) {
 		c.files = append(c.files, p)
 	}
 	return nil

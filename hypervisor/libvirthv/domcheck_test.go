@@ -13,7 +13,7 @@ import (
 // firmware under /fw.
 func fuzzPolicy() DomainPolicy {
 	p := DefaultDomainPolicy()
-	p.ImageRoots, p.FirmwareRoots = []string{"/img"}, []string{"/fw"}
+	p.ImageRoots, p.FirmwareRoots = []string{"/img"}, []string{"/fw"} // NVRAMRoots: the default
 	return p
 }
 
@@ -111,8 +111,9 @@ func TestCheckDomainStructure(t *testing.T) {
 // FuzzCheckDomain: the checker never panics, and what it accepts under
 // the default switches is checked again by an independent scan: no
 // refused element outside <metadata>, no character device reaching the
-// host, every disk, backing store, kernel, initrd, dtb and nvram under
-// /img and every loader under /fw.
+// host, every disk, backing store, kernel, initrd and dtb under /img,
+// nvram there or in libvirt's nvram directory, and every loader and nvram
+// template under /fw.
 func FuzzCheckDomain(f *testing.F) {
 	for _, s := range []string{
 		doc(""),
@@ -134,6 +135,7 @@ func FuzzCheckDomain(f *testing.F) {
 		strings.Replace(doc(""), "<type>hvm</type>", "<type>hvm</type><kernel>/img/k</kernel><initrd>/boot/i</initrd><loader>/fw/c</loader><nvram template='/fw/t'>/img/n</nvram>", 1),
 		"<domain><devices><disk type='file'><source file='/img/a'/></disk></devices></domain>",
 		"<domain xmlns='urn:x'/>",
+		strings.ReplaceAll(typicalQEMU, "/var/lib/libvirt/images/", "/img/"),
 		"<domain",
 	} {
 		f.Add([]byte(s))
@@ -215,9 +217,13 @@ func rescan(def []byte) string {
 			v := strings.TrimSpace(text.String())
 			if len(stack) > 1 && !slices.Contains(stack, "metadata") {
 				switch strings.Join(stack[1:], "/") {
-				case "os/kernel", "os/initrd", "os/dtb", "os/nvram":
+				case "os/kernel", "os/initrd", "os/dtb":
 					if v != "" && !underRoot(v, "/img") {
 						return "a boot file " + v + " outside /img is there"
+					}
+				case "os/nvram":
+					if v != "" && !underRoot(v, "/img") && !underRoot(v, "/var/lib/libvirt/qemu/nvram") {
+						return "an nvram file " + v + " outside /img and libvirt's nvram directory is there"
 					}
 				case "os/loader":
 					if v != "" && !underRoot(v, "/fw") {
@@ -230,3 +236,102 @@ func rescan(def []byte) string {
 		}
 	}
 }
+
+// What virsh dumpxml prints for a running UEFI guest that virt-install
+// made (paths as on Debian), with its live aliases, addresses, ptys and
+// guest-agent socket, passes the default policy.
+func TestCheckDomainTypicalQEMU(t *testing.T) {
+	x := typicalQEMU
+	files, err := checkDomain([]byte(x), DefaultDomainPolicy())
+	if err != nil {
+		t.Fatalf("typical QEMU domain refused: %v", err)
+	}
+	if want := []string{"/var/lib/libvirt/images/web1.qcow2", "/var/lib/libvirt/images/debian12-base.qcow2"}; !slices.Equal(files, want) {
+		t.Errorf("files = %q, want %q", files, want)
+	}
+	if _, err := parseDomain([]byte(x)); err != nil {
+		t.Errorf("parseDomain: %v", err)
+	}
+}
+
+// typicalQEMU is virsh dumpxml of a running virt-install guest.
+const typicalQEMU = `<domain type='kvm' id='3'>
+  <name>web1</name>
+  <uuid>6f1d3c5e-7a1b-4c2d-9e0f-a1b2c3d4e501</uuid>
+  <metadata>
+    <libosinfo:libosinfo xmlns:libosinfo="http://libosinfo.org/xmlns/libvirt/domain/1.0">
+      <libosinfo:os id="http://debian.org/debian/12"/>
+    </libosinfo:libosinfo>
+  </metadata>
+  <memory unit='KiB'>2097152</memory>
+  <currentMemory unit='KiB'>2097152</currentMemory>
+  <vcpu placement='static'>2</vcpu>
+  <resource><partition>/machine</partition></resource>
+  <os firmware='efi'>
+    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
+    <firmware><feature enabled='no' name='enrolled-keys'/><feature enabled='no' name='secure-boot'/></firmware>
+    <loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>
+    <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/var/lib/libvirt/qemu/nvram/web1_VARS.fd</nvram>
+    <boot dev='hd'/>
+  </os>
+  <features><acpi/><apic/><vmport state='off'/></features>
+  <cpu mode='host-passthrough' check='none' migratable='on'><topology sockets='1' dies='1' cores='2' threads='1'/></cpu>
+  <clock offset='utc'><timer name='rtc' tickpolicy='catchup'/><timer name='pit' tickpolicy='delay'/><timer name='hpet' present='no'/></clock>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <pm><suspend-to-mem enabled='no'/><suspend-to-disk enabled='no'/></pm>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2' discard='unmap'/>
+      <source file='/var/lib/libvirt/images/web1.qcow2' index='2'/>
+      <backingStore type='file' index='3'><format type='qcow2'/><source file='/var/lib/libvirt/images/debian12-base.qcow2'/><backingStore/></backingStore>
+      <target dev='vda' bus='virtio'/>
+      <alias name='virtio-disk0'/>
+      <address type='pci' domain='0x0000' bus='0x04' slot='0x00' function='0x0'/>
+    </disk>
+    <disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <target dev='sda' bus='sata'/>
+      <readonly/>
+      <alias name='sata0-0-0'/>
+      <address type='drive' controller='0' bus='0' target='0' unit='0'/>
+    </disk>
+    <controller type='usb' index='0' model='qemu-xhci' ports='15'><alias name='usb'/><address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/></controller>
+    <controller type='pci' index='0' model='pcie-root'><alias name='pcie.0'/></controller>
+    <controller type='pci' index='1' model='pcie-root-port'><model name='pcie-root-port'/><target chassis='1' port='0x10'/><alias name='pci.1'/><address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x0' multifunction='on'/></controller>
+    <controller type='sata' index='0'><alias name='ide'/></controller>
+    <controller type='virtio-serial' index='0'><alias name='virtio-serial0'/></controller>
+    <interface type='network'>
+      <mac address='52:54:00:6b:3c:58'/>
+      <source network='default' portid='2c0a8b3e-5d37-4a8e-a1b9-0a5d8f3f0e11' bridge='virbr0'/>
+      <target dev='vnet2'/>
+      <model type='virtio'/>
+      <alias name='net0'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
+    </interface>
+    <serial type='pty'><source path='/dev/pts/3'/><target type='isa-serial' port='0'><model name='isa-serial'/></target><alias name='serial0'/></serial>
+    <console type='pty' tty='/dev/pts/3'><source path='/dev/pts/3'/><target type='serial' port='0'/><alias name='serial0'/></console>
+    <channel type='unix'>
+      <source mode='bind' path='/run/libvirt/qemu/channel/3-web1/org.qemu.guest_agent.0'/>
+      <target type='virtio' name='org.qemu.guest_agent.0' state='connected'/>
+      <alias name='channel0'/>
+      <address type='virtio-serial' controller='0' bus='0' port='1'/>
+    </channel>
+    <channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0' state='disconnected'/><alias name='channel1'/></channel>
+    <input type='tablet' bus='usb'><alias name='input0'/><address type='usb' bus='0' port='1'/></input>
+    <input type='mouse' bus='ps2'><alias name='input1'/></input>
+    <graphics type='spice' port='5900' autoport='yes' listen='127.0.0.1'><listen type='address' address='127.0.0.1'/><image compression='off'/></graphics>
+    <sound model='ich9'><audio id='1'/><alias name='sound0'/></sound>
+    <audio id='1' type='spice'/>
+    <video><model type='virtio' heads='1' primary='yes'/><alias name='video0'/></video>
+    <redirdev bus='usb' type='spicevmc'><alias name='redir0'/><address type='usb' bus='0' port='2'/></redirdev>
+    <watchdog model='itco' action='reset'><alias name='watchdog0'/></watchdog>
+    <memballoon model='virtio'><stats period='5'/><alias name='balloon0'/></memballoon>
+    <rng model='virtio'><backend model='random'>/dev/urandom</backend><alias name='rng0'/></rng>
+    <tpm model='tpm-crb'><backend type='emulator' version='2.0'/><alias name='tpm0'/></tpm>
+  </devices>
+  <seclabel type='dynamic' model='apparmor' relabel='yes'><label>libvirt-6f1d3c5e-7a1b-4c2d-9e0f-a1b2c3d4e501</label><imagelabel>libvirt-6f1d3c5e-7a1b-4c2d-9e0f-a1b2c3d4e501</imagelabel></seclabel>
+  <seclabel type='dynamic' model='dac' relabel='yes'><label>+64055:+994</label><imagelabel>+64055:+994</imagelabel></seclabel>
+</domain>`

@@ -124,7 +124,8 @@ func TestStartRefusesHostReach(t *testing.T) {
 		{name: "kernel outside the roots", os: "<kernel>/boot/vmlinuz</kernel>", says: `<os><kernel> "/boot/vmlinuz" is not under DomainPolicy.ImageRoots`},
 		{name: "initrd outside the roots", os: "<kernel>@DISKS@/vmlinuz</kernel><initrd>/boot/initrd.img</initrd>", says: `<os><initrd> "/boot/initrd.img"`},
 		{name: "dtb outside the roots", os: "<dtb>/boot/x.dtb</dtb>", says: `<os><dtb> "/boot/x.dtb"`},
-		{name: "nvram outside the roots", os: "<loader readonly='yes' type='pflash'>@FW@/OVMF_CODE.fd</loader><nvram>/etc/vars.fd</nvram>", says: `<os><nvram> "/etc/vars.fd"`},
+		{name: "nvram outside the roots", os: "<loader readonly='yes' type='pflash'>@FW@/OVMF_CODE.fd</loader><nvram>/etc/vars.fd</nvram>", says: `<os><nvram> "/etc/vars.fd" is not under DomainPolicy.NVRAMRoots or ImageRoots`},
+		{name: "USB redirection from the host", devices: "<redirdev bus='usb' type='tcp'/>", says: `<devices><redirdev> type "tcp"`},
 		{name: "nvram template outside the firmware roots", os: "<nvram template='/etc/shadow'>@DISKS@/nvram.fd</nvram>", says: `<os><nvram> template "/etc/shadow" is not under DomainPolicy.FirmwareRoots`},
 		{name: "loader outside the firmware roots", os: "<loader readonly='yes' type='pflash'>/etc/passwd</loader>", says: `<os><loader> "/etc/passwd" is not under DomainPolicy.FirmwareRoots`},
 		{name: "emulator not listed", devices: "<emulator>/tmp/evil</emulator>", says: `<devices><emulator> "/tmp/evil" is not one of DomainPolicy.Emulators`},
@@ -169,6 +170,9 @@ func TestStartAllowedForms(t *testing.T) {
 		{name: "network, graphics, video, balloon, rng", devices: "<interface type='network'><mac address='52:54:00:00:00:01'/><source network='default'/><model type='virtio'/></interface>" +
 			"<graphics type='vnc' port='-1' autoport='yes' passwd='s3cret'><listen type='address' address='127.0.0.1'/></graphics><video><model type='virtio'/></video>" +
 			"<memballoon model='virtio'/><rng model='virtio'><backend model='random'>/dev/urandom</backend></rng><input type='tablet' bus='usb'/>"},
+		{name: "UEFI with nvram under the roots", os: "<loader readonly='yes' type='pflash'>@FW@/OVMF_CODE.fd</loader><nvram template='@FW@/OVMF_VARS.fd'>@DISKS@/nvram.fd</nvram>"},
+		{name: "spice with USB redirection and a TPM", devices: "<graphics type='spice' autoport='yes'><listen type='address'/><image compression='off'/></graphics><controller type='usb' index='0' model='qemu-xhci' ports='15'/><redirdev bus='usb' type='spicevmc'/>" +
+			"<tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm><channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0'/></channel><audio id='1' type='spice'/>"},
 		{name: "confined seclabel", domain: "<seclabel type='dynamic' model='selinux' relabel='yes'/>"},
 		{name: "serial to a file, allowed", devices: "<serial type='file'><source path='/tmp/guest.log'/><target port='0'/></serial>", allow: func(p *DomainPolicy) { p.AllowHostChardevs = true }},
 		{name: "filesystem under the roots, allowed", devices: "<filesystem type='mount' accessmode='mapped'><source dir='@DISKS@/share'/><target dir='share'/></filesystem>", allow: func(p *DomainPolicy) { p.AllowFilesystems = true }},

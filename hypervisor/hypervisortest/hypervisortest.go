@@ -5,6 +5,12 @@
 // CapacityReporter, Capturer) are checked when the hypervisor implements
 // them.
 //
+// Checkpoints are resumed as the monitor resumes them: recorded by a Put
+// (CheckpointGeneration is that Put's generation), then claimed (Generation
+// one more). The suite checks that a checkpoint resumes only from that
+// claim and only once: other generations, and a second resume after the
+// VM ran, must fail with hypervisor.ErrBadImage and start nothing.
+//
 // Run and the Harness funcs are called from the test goroutine; the suite
 // starts one image from several goroutines in one check, so run it under
 // -race.

@@ -69,6 +69,7 @@ func startServer(dir, name string, vms int, diskDir, ckptDir string) (*server, e
 	}
 	hcfg := libvirthv.DefaultConfig("test://" + node)
 	hcfg.CheckpointDir = ckptDir
+	hcfg.Domain.ImageRoots = []string{diskDir} // stored domains may name disks only there
 	hcfg.ShutdownTimeout = time.Second
 	if s.hv, err = libvirthv.New(hcfg); err != nil {
 		s.close()

@@ -54,6 +54,7 @@ func (b *blade) open(ctx context.Context, rf *redfishsim.Server, vc *vcenter) er
 	}
 	hcfg := vspherehv.DefaultConfig(vc.url, b.esx)
 	hcfg.Username, hcfg.Password, hcfg.RootCAs, hcfg.Server = vcUser, vcPass, vc.roots, b.name
+	hcfg.Datastores = []string{vcDS} // images may name only the shared datastore
 	hcfg.ShutdownTimeout, hcfg.PollInterval = 2*time.Second, 50*time.Millisecond
 	hcfg.StaleHostWait = 30 * time.Second // vCenter's view of a fenced host lags the BMC's
 	hcfg.Logger = quiet

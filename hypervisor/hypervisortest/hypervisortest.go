@@ -5,6 +5,12 @@
 // CapacityReporter, Capturer) are checked when the hypervisor implements
 // them.
 //
+// Checkpoints are resumed as the monitor resumes them: recorded by a Put
+// (CheckpointGeneration is that Put's generation), then claimed (Generation
+// one more). The suite checks that a checkpoint resumes only from that
+// claim and only once: other generations, and a second resume after the
+// VM ran, must fail with hypervisor.ErrBadImage and start nothing.
+//
 // Run and the Harness funcs are called from the test goroutine; the suite
 // starts one image from several goroutines in one check, so run it under
 // -race.
@@ -15,6 +21,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -86,6 +94,8 @@ func Run(t *testing.T, h Harness) {
 		{"ConcurrentStartOneWins", testConcurrentStart},
 		{"BadImageRefused", testBadImage},
 		{"Checkpoint", testCheckpoint},
+		{"ResumeOnlyAtNextGeneration", testResumeGeneration},
+		{"ResumeOnce", testResumeOnce},
 		{"CheckpointUnknownIsNotFound", testCheckpointUnknown},
 		{"FreeCapacityFollowsVMs", testCapacity},
 		{"NoCapacityRefused", testNoCapacity},
@@ -277,13 +287,19 @@ func testBadImage(t *testing.T, h Harness) {
 	notRunning(t, h, f.HV, img.Name, "after a refused Start")
 }
 
-func testCheckpoint(t *testing.T, h Harness) {
-	f := h.Open(t)
+// checkpointed starts an image called name on f.HV and checkpoints it.
+// It returns the image as the monitor starts it from that checkpoint: the
+// checkpoint recorded by a Put at img.Generation (stored at
+// img.Generation+1), then claimed (one more), and the hypervisor to resume
+// it on (the peer when there is one). ok is false when HV cannot
+// checkpoint.
+func checkpointed(t *testing.T, h Harness, f Fixture, name string) (resumed imagestore.Image, target hypervisor.Hypervisor, ok bool) {
+	t.Helper()
 	cp, ok := f.HV.(hypervisor.Checkpointer)
 	if !ok {
-		t.Skip("hypervisor does not implement hypervisor.Checkpointer")
+		return imagestore.Image{}, nil, false
 	}
-	img := f.NewImage("hvt-ckpt")
+	img := f.NewImage(name)
 	start(t, h, f.HV, img)
 	ref, err := cp.Checkpoint(ctx(t, h), img.Name)
 	if err != nil {
@@ -293,16 +309,104 @@ func testCheckpoint(t *testing.T, h Harness) {
 		t.Fatalf("Checkpoint(%q) returned an empty ref", img.Name)
 	}
 	notRunning(t, h, f.HV, img.Name, "after Checkpoint")
-	resumed := img.Clone()
+	resumed = img.Clone()
 	resumed.Checkpoint = ref
-	target, where := f.HV, "the same hypervisor"
+	resumed.CheckpointGeneration = img.Generation + 1 // the Put that recorded it
+	resumed.Generation = img.Generation + 2           // the claim that follows
+	target = f.HV
 	if f.Peer != nil {
-		target, where = f.Peer, "the peer hypervisor"
+		target = f.Peer
+	}
+	return resumed, target, true
+}
+
+func where(f Fixture, target hypervisor.Hypervisor) string {
+	if f.Peer != nil && target == f.Peer {
+		return "the peer hypervisor"
+	}
+	return "the same hypervisor"
+}
+
+func testCheckpoint(t *testing.T, h Harness) {
+	f := h.Open(t)
+	resumed, target, ok := checkpointed(t, h, f, "hvt-ckpt")
+	if !ok {
+		t.Skip("hypervisor does not implement hypervisor.Checkpointer")
 	}
 	if err := target.Start(ctx(t, h), resumed); err != nil {
-		t.Fatalf("Start(%q) from checkpoint %q on %s: %v", img.Name, ref, where, err)
+		t.Fatalf("Start(%q) from checkpoint %q on %s: %v", resumed.Name, resumed.Checkpoint, where(f, target), err)
 	}
-	running(t, h, target, img.Name)
+	running(t, h, target, resumed.Name)
+}
+
+// testResumeGeneration: a checkpoint resumes only from the image of the
+// claim right after it was recorded (Generation == CheckpointGeneration+1).
+// Memory saved before a later generation ran over newer disks corrupts
+// them. The refusals change nothing: the right claim resumes afterwards.
+func testResumeGeneration(t *testing.T, h Harness) {
+	f := h.Open(t)
+	resumed, target, ok := checkpointed(t, h, f, "hvt-gen")
+	if !ok {
+		t.Skip("hypervisor does not implement hypervisor.Checkpointer")
+	}
+	for _, tc := range []struct {
+		what string
+		gen  uint64
+	}{
+		{"the recording Put's own generation (not claimed)", resumed.CheckpointGeneration},
+		{"a later claim", resumed.CheckpointGeneration + 2},
+		{"a much later claim", resumed.CheckpointGeneration + 40},
+	} {
+		img := resumed.Clone()
+		img.Generation = tc.gen
+		err := target.Start(ctx(t, h), img)
+		if !errors.Is(err, hypervisor.ErrBadImage) {
+			t.Fatalf("Start at generation %d (%s) from a checkpoint recorded at generation %d: err = %v, want one wrapping ErrBadImage",
+				tc.gen, tc.what, img.CheckpointGeneration, err)
+		}
+		for _, g := range []uint64{img.CheckpointGeneration, tc.gen} {
+			if !strings.Contains(err.Error(), strconv.FormatUint(g, 10)) {
+				t.Errorf("refusal of a resume at generation %d of a checkpoint recorded at %d does not name generation %d: %v", tc.gen, img.CheckpointGeneration, g, err)
+			}
+		}
+		notRunning(t, h, target, img.Name, "after a refused resume")
+	}
+	if err := target.Start(ctx(t, h), resumed); err != nil {
+		t.Fatalf("Start(%q) at generation %d from the checkpoint recorded at %d on %s, after refused resumes: %v",
+			resumed.Name, resumed.Generation, resumed.CheckpointGeneration, where(f, target), err)
+	}
+	running(t, h, target, resumed.Name)
+}
+
+// testResumeOnce: once resumed, a checkpoint is stale (the VM ran on from
+// it): a second resume of the same image is refused, on either
+// hypervisor, and nothing runs.
+func testResumeOnce(t *testing.T, h Harness) {
+	f := h.Open(t)
+	resumed, target, ok := checkpointed(t, h, f, "hvt-once")
+	if !ok {
+		t.Skip("hypervisor does not implement hypervisor.Checkpointer")
+	}
+	if err := target.Start(ctx(t, h), resumed); err != nil {
+		t.Fatalf("first Start(%q) from checkpoint %q on %s: %v", resumed.Name, resumed.Checkpoint, where(f, target), err)
+	}
+	running(t, h, target, resumed.Name)
+	if err := target.Stop(ctx(t, h), resumed.Name); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	notRunning(t, h, target, resumed.Name, "after Stop")
+	again := []hypervisor.Hypervisor{target}
+	if target != f.HV {
+		again = append(again, f.HV)
+	}
+	for _, hv := range again {
+		err := hv.Start(ctx(t, h), resumed.Clone())
+		if !errors.Is(err, hypervisor.ErrBadImage) {
+			t.Fatalf("second Start(%q) from checkpoint %q on %s after it ran and stopped: err = %v, want one wrapping ErrBadImage",
+				resumed.Name, resumed.Checkpoint, where(f, hv), err)
+		}
+		notRunning(t, h, hv, resumed.Name, "after a refused second resume")
+	}
 }
 
 func testCheckpointUnknown(t *testing.T, h Harness) {

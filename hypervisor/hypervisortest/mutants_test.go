@@ -21,9 +21,17 @@ type mutant struct {
 }
 
 func (m *mutant) Start(ctx context.Context, img imagestore.Image) error {
+	if m.bug == "ResumeAnyGeneration" && img.Checkpoint != "" {
+		img.CheckpointGeneration = img.Generation - 1 // skips the check
+	}
 	err := m.Hypervisor.Start(ctx, img)
 	if m.bug == "StartTwiceSucceeds" && errors.Is(err, hypervisor.ErrAlreadyRunning) {
 		return nil
+	}
+	if c, ok := m.Storage().Checkpoint(img.Checkpoint); m.bug == "ResumeTwice" && ok && c.ResumedOn != "" && errors.Is(err, hypervisor.ErrBadImage) {
+		// Forgets that the checkpoint was used: runs its memory again.
+		img.Checkpoint, img.Definition, img.MemoryMiB, img.CPUs = "", c.Definition, c.MemoryMiB, c.CPUs
+		return m.Hypervisor.Start(ctx, img)
 	}
 	return err
 }
@@ -48,6 +56,8 @@ var mutants = map[string]string{
 	"StartTwiceSucceeds":     "StartTwiceIsAlreadyRunning",
 	"UnknownIsStopped":       "StateUnknownIsNotFound",
 	"CheckpointKeepsRunning": "Checkpoint",
+	"ResumeAnyGeneration":    "ResumeOnlyAtNextGeneration",
+	"ResumeTwice":            "ResumeOnce",
 }
 
 func image(name string) imagestore.Image {
@@ -78,6 +88,12 @@ func TestSuiteCatchesMutants(t *testing.T) {
 		}
 		if line := "--- FAIL: TestSuiteCatchesMutants/" + bug + "/" + want + " "; !strings.Contains(string(out), line) {
 			t.Errorf("bug %s: subtest %s did not fail; output:\n%s", bug, want, out)
+		}
+		// The suite must catch the bug itself, not a crash or a race.
+		for _, crash := range []string{"fatal error:", "WARNING: DATA RACE", "panic:"} {
+			if strings.Contains(string(out), crash) {
+				t.Errorf("bug %s: the child reported %q; output:\n%s", bug, crash, out)
+			}
 		}
 	}
 }

@@ -49,7 +49,10 @@ func TestStartBadInput(t *testing.T) {
 		{"more memory than the host", func(img *imagestore.Image) {
 			img.Definition = []byte(strings.Replace(string(img.Definition), "<memory unit='KiB'>1048576</memory>", "<memory unit='GiB'>17</memory>", 1))
 		}, hypervisor.ErrNoCapacity, "needs 17408 MiB"},
-		{"checkpoint missing", func(img *imagestore.Image) { img.Checkpoint = filepath.Join(r.ckpt, "none.save") }, hypervisor.ErrBadImage, "cannot be read"},
+		{"checkpoint missing", func(img *imagestore.Image) { img.Checkpoint = filepath.Join(r.ckpt, "none.save") }, hypervisor.ErrBadImage, "does not exist"},
+		{"checkpoint of a later generation", func(img *imagestore.Image) {
+			img.Checkpoint, img.CheckpointGeneration, img.Generation = garbage, 3, 7
+		}, hypervisor.ErrBadImage, "recorded at generation 3, so only generation 4 may resume it, not 7"},
 		{"checkpoint garbage", func(img *imagestore.Image) { img.Checkpoint = garbage }, hypervisor.ErrBadImage, "cannot be read"},
 		{"UUID of another VM here", func(img *imagestore.Image) {
 			img.Definition = []byte(strings.Replace(string(img.Definition), "<name>web1</name>", "<name>web9</name>", 1))

@@ -76,6 +76,10 @@ type Config struct {
 	// ignore them.
 	KeepAliveInterval time.Duration
 	KeepAliveCount    uint
+	// Domain says what domain XML from the image store may ask of this
+	// host: the files it may name and the host-reaching constructs it
+	// may use. Checkpoints resume only from under CheckpointDir.
+	Domain DomainPolicy
 }
 
 // DefaultConfig returns the defaults for uri.
@@ -91,6 +95,7 @@ func DefaultConfig(uri string) Config {
 		CPUOvercommit:     1,                      // one vCPU per host CPU thread
 		KeepAliveInterval: 5 * time.Second,        // probe a silent remote peer every 5 s
 		KeepAliveCount:    3,                      // and drop it after 3 unanswered probes
+		Domain:            DefaultDomainPolicy(),  // disks under /var/lib/libvirt/images, nothing reaching the host
 	}
 }
 
@@ -113,6 +118,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: CPUOvercommit %v must be between 1 and 64", ErrInvalidConfig, c.CPUOvercommit)
 	case c.DiskCheck > DiskCheckNone:
 		return fmt.Errorf("%w: DiskCheck %v is unknown", ErrInvalidConfig, c.DiskCheck)
+	case c.CheckpointDir != "" && !cleanAbs(c.CheckpointDir):
+		return fmt.Errorf("%w: CheckpointDir %q is not a clean absolute path", ErrInvalidConfig, c.CheckpointDir)
+	}
+	if err := c.Domain.validate("Domain"); err != nil {
+		return err
 	}
 	if _, err := url.Parse(c.URI); err != nil {
 		// url's error repeats the URI: name the field only.
@@ -123,8 +133,8 @@ func (c Config) Validate() error {
 
 // String prints the configuration with credentials redacted.
 func (c Config) String() string {
-	return fmt.Sprintf("libvirthv.Config{URI:%s CheckpointDir:%q ShutdownTimeout:%v DestroyReserve:%v PollInterval:%v DiskCheck:%v EnforceMemory:%v CPUOvercommit:%v KeepAliveInterval:%v KeepAliveCount:%d}",
-		redactURI(c.URI), c.CheckpointDir, c.ShutdownTimeout, c.DestroyReserve, c.PollInterval, c.DiskCheck, c.EnforceMemory, c.CPUOvercommit, c.KeepAliveInterval, c.KeepAliveCount)
+	return fmt.Sprintf("libvirthv.Config{URI:%s CheckpointDir:%q ShutdownTimeout:%v DestroyReserve:%v PollInterval:%v DiskCheck:%v EnforceMemory:%v CPUOvercommit:%v KeepAliveInterval:%v KeepAliveCount:%d Domain:%+v}",
+		redactURI(c.URI), c.CheckpointDir, c.ShutdownTimeout, c.DestroyReserve, c.PollInterval, c.DiskCheck, c.EnforceMemory, c.CPUOvercommit, c.KeepAliveInterval, c.KeepAliveCount, c.Domain)
 }
 
 // GoString is String, so %#v redacts too.
@@ -143,6 +153,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Float64("cpu_overcommit", c.CPUOvercommit),
 		slog.Duration("keepalive_interval", c.KeepAliveInterval),
 		slog.Uint64("keepalive_count", uint64(c.KeepAliveCount)),
+		slog.Any("image_roots", c.Domain.ImageRoots),
+		slog.Any("firmware_roots", c.Domain.FirmwareRoots),
 	)
 }
 

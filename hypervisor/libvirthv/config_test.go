@@ -29,6 +29,13 @@ func TestConfigValidate(t *testing.T) {
 		{"overcommit below 1", func(c *Config) { c.CPUOvercommit = 0.5 }, "CPUOvercommit 0.5 must be between 1 and 64"},
 		{"overcommit NaN", func(c *Config) { c.CPUOvercommit = math.NaN() }, "CPUOvercommit NaN"},
 		{"unknown disk check", func(c *Config) { c.DiskCheck = 9 }, "DiskCheck diskcheck(9) is unknown"},
+		{"relative checkpoint dir", func(c *Config) { c.CheckpointDir = "ckpt" }, `CheckpointDir "ckpt" is not a clean absolute path`},
+		{"checkpoint dir with ..", func(c *Config) { c.CheckpointDir = "/srv/../etc" }, `CheckpointDir "/srv/../etc"`},
+		{"relative image root", func(c *Config) { c.Domain.ImageRoots = []string{"/srv/images", "images"} }, `Domain.ImageRoots[1] "images" is not a clean absolute path`},
+		{"image root with trailing slash", func(c *Config) { c.Domain.ImageRoots = []string{"/srv/images/"} }, `Domain.ImageRoots[0] "/srv/images/"`},
+		{"firmware root with ..", func(c *Config) { c.Domain.FirmwareRoots = []string{"/usr/share/../../etc"} }, `Domain.FirmwareRoots[0]`},
+		{"relative emulator", func(c *Config) { c.Domain.Emulators = []string{"qemu-kvm"} }, `Domain.Emulators[0] "qemu-kvm"`},
+		{"no image roots", func(c *Config) { c.Domain.ImageRoots = nil }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

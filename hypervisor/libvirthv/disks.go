@@ -1,8 +1,11 @@
 package libvirthv
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"libvirt.org/go/libvirt"
 
@@ -33,6 +36,34 @@ func (h *Hypervisor) checkDisks(c *libvirt.Connect, name string, disks []string)
 				return fmt.Errorf("libvirthv: start %q: disk %q: %w", name, p, err)
 			}
 			v.Free() //nolint:errcheck // freeing a handle cannot be acted on
+		}
+	}
+	return nil
+}
+
+// resolvedUnder follows the symbolic links of files that exist here and
+// refuses one that leads out of roots (a link in an image directory to a
+// host file). Files that do not exist are left to the disk check.
+func resolvedUnder(files, roots []string) error {
+	if len(files) == 0 {
+		return nil
+	}
+	real := make([]string, 0, len(roots))
+	for _, r := range roots {
+		if rr, err := filepath.EvalSymlinks(r); err == nil {
+			real = append(real, rr)
+		}
+	}
+	for _, f := range files {
+		rf, err := filepath.EvalSymlinks(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("file %q cannot be resolved: %w", f, err)
+		}
+		if !under(rf, real) {
+			return fmt.Errorf("file %q leads to %q, which is not under DomainPolicy.ImageRoots %q", f, rf, roots)
 		}
 	}
 	return nil

@@ -16,6 +16,13 @@
 // started in parallel cannot overfill a host. FreeCapacity counts CPUs
 // times Config.CPUOvercommit.
 //
+// Domain XML from the image store is not trusted with the host: Start
+// checks it (and the XML inside a checkpoint) against an allowlist and
+// Config.Domain (see DomainPolicy), so a stored image cannot name host
+// files, devices or programs. A checkpoint resumes once, only at the
+// generation after the one that recorded it, and only from under
+// Config.CheckpointDir.
+//
 // For remote URIs, Config.KeepAliveInterval makes libvirt drop a peer that
 // stopped answering, so a call fails with ErrUnreachable within seconds
 // instead of hanging. Keep-alive needs an event loop: the package calls

@@ -24,7 +24,9 @@ func ExampleHypervisor_Start() {
 		log.Fatal(err)
 	}
 
-	hv, err := libvirthv.New(libvirthv.DefaultConfig("test:///default"))
+	cfg := libvirthv.DefaultConfig("test:///default")
+	cfg.Domain.ImageRoots = []string{dir} // disks may lie only here
+	hv, err := libvirthv.New(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}

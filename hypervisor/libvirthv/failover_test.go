@@ -2,7 +2,11 @@ package libvirthv
 
 import (
 	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -143,6 +147,7 @@ func TestEvacuateByCheckpoint(t *testing.T) {
 			t.Errorf("checkpoint %q is not in %q", ref, r.ckpt)
 		}
 		img.Checkpoint = ref
+		img.CheckpointGeneration = img.Generation + 1 // the generation this Put stores
 		if _, err := r.store.Put(testCtx(t), img); err != nil {
 			t.Fatal(err)
 		}
@@ -170,6 +175,17 @@ func TestEvacuateByCheckpoint(t *testing.T) {
 	if st, err := r.b.hv.State(testCtx(t), "web1"); err != nil || st != hypervisor.StateStopped {
 		t.Errorf("web1 on B after Stop: %v, %v; want stopped", st, err)
 	}
+	// The restore consumed the save file: web1 ran on from it, so a second
+	// restore would put stale memory over newer disks.
+	if _, err := os.Stat(img.Checkpoint); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("checkpoint %q after its restore: stat %v, want it gone", img.Checkpoint, err)
+	}
+	if err := r.b.hv.Start(testCtx(t), img); !errors.Is(err, hypervisor.ErrBadImage) || !strings.Contains(err.Error(), "resumed already") {
+		t.Errorf("restore of web1's used checkpoint on B: %v, want ErrBadImage saying resumed already", err)
+	}
+	if st, _ := r.b.hv.State(testCtx(t), "web1"); st != hypervisor.StateStopped {
+		t.Errorf("web1 on B after a refused second restore: %v, want stopped", st)
+	}
 	// A checkpoint of a stopped VM fails and leaves it as it was.
 	if _, err := r.a.hv.Checkpoint(testCtx(t), "web1"); !errors.Is(err, hypervisor.ErrCheckpointFailed) {
 		t.Errorf("Checkpoint of stopped web1 on A: %v, want ErrCheckpointFailed", err)
@@ -194,5 +210,50 @@ func TestRestoreWithMovedDisksRefusedByTestDriver(t *testing.T) {
 	}
 	if _, err := r.b.hv.State(testCtx(t), img.Name); !errors.Is(err, hypervisor.ErrNotFound) {
 		t.Errorf("db1 on B after a refused restore: %v, want ErrNotFound (nothing left behind)", err)
+	}
+	// The refused restore gave the save file back: the same claim resumes
+	// it with the disks it was saved with.
+	if _, err := os.Stat(ref); err != nil {
+		t.Fatalf("checkpoint after a refused restore: %v", err)
+	}
+	img.Disks = nil
+	if err := r.b.hv.Start(testCtx(t), img); err != nil {
+		t.Fatalf("restore with the saved disks after a refused one: %v", err)
+	}
+}
+
+// Two hosts restoring one checkpoint at once (each with its own name
+// locks): the save file is taken by one of them only.
+func TestConcurrentRestoreOneWins(t *testing.T) {
+	r := newRack(t, "hostB.xml")
+	r.protect(t)
+	cDir := filepath.Join(filepath.Dir(r.disks), "c")
+	mkdirs(t, cDir)
+	c := openHost(t, "hostB.xml", cDir, r.disks, r.ckpt)
+	img := r.aImages[1].Clone() // web1
+	ref, err := r.a.hv.Checkpoint(testCtx(t), img.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img.Checkpoint, img.CheckpointGeneration, img.Generation = ref, 1, 2
+	hosts := []*Hypervisor{r.b.hv, c.hv}
+	errs := make([]error, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = h.Start(testCtx(t), img.Clone()) }()
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, hypervisor.ErrBadImage):
+			t.Errorf("restore %d: %v, want nil or ErrBadImage", i, err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of 2 concurrent restores of one checkpoint succeeded (%v), want 1", won, errs)
 	}
 }

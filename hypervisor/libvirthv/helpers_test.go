@@ -39,6 +39,7 @@ func openHost(t testing.TB, name, dir, diskDir, ckptDir string) host {
 	node := nodeFile(t, name, dir, diskDir)
 	cfg := DefaultConfig("test://" + node)
 	cfg.CheckpointDir = ckptDir
+	cfg.Domain.ImageRoots = []string{diskDir}
 	cfg.PollInterval = 5 * time.Millisecond
 	hv, err := New(cfg)
 	if err != nil {

@@ -2,6 +2,7 @@ package libvirthv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -16,9 +17,15 @@ import (
 // at img.Disks when those are given) and started. The domain stays defined
 // here afterwards.
 //
+// A checkpoint resumes once, and only when img.Generation is
+// img.CheckpointGeneration+1: the save file is consumed (renamed aside,
+// then removed) by the restore, so it must lie on storage this process
+// reaches, as Config.CheckpointDir does.
+//
 // Errors: ErrBadImage for XML that does not parse or lacks a name, UUID or
 // memory, a name that differs from img.Name, a disk that does not exist,
-// or an unreadable checkpoint; ErrNameTaken when a domain of that name (or
+// an unreadable checkpoint, one resumed already or one of another
+// generation; ErrNameTaken when a domain of that name (or
 // UUID) here is another VM; ErrAlreadyRunning when the VM runs here, and
 // then nothing changes. Calls for the same name are serialized, so one VM
 // never starts twice. Start is never retried after a lost connection: when
@@ -35,8 +42,9 @@ func (h *Hypervisor) Start(ctx context.Context, img imagestore.Image) error {
 	})
 }
 
-// definition returns img's domain XML with img.Disks applied.
-func definition(img imagestore.Image) ([]byte, domain, error) {
+// definition returns img's domain XML with img.Disks applied, checked
+// against the host's DomainPolicy.
+func (h *Hypervisor) definition(img imagestore.Image) ([]byte, domain, error) {
 	dom, err := parseDomain(img.Definition)
 	if err != nil {
 		return nil, domain{}, badImage(img.Name, err)
@@ -51,7 +59,26 @@ func definition(img imagestore.Image) ([]byte, domain, error) {
 		}
 		dom.Disks = slices.Clone(img.Disks)
 	}
+	if err := h.checkPolicy(img.Name, def, "the definition"); err != nil {
+		return nil, domain{}, err
+	}
 	return def, dom, nil
+}
+
+// checkPolicy checks domain XML (what names where it came from) against
+// Config.Domain; on a local host it also follows the symbolic links of
+// the files it names.
+func (h *Hypervisor) checkPolicy(name string, def []byte, what string) error {
+	files, err := checkDomain(def, h.cfg.Domain)
+	if err != nil {
+		return badImage(name, fmt.Errorf("%s: %w", what, err))
+	}
+	if hostless(h.cfg.URI) {
+		if err := resolvedUnder(files, h.cfg.Domain.ImageRoots); err != nil {
+			return badImage(name, fmt.Errorf("%s: %w", what, err))
+		}
+	}
+	return nil
 }
 
 func badImage(name string, err error) error {
@@ -62,7 +89,7 @@ func (h *Hypervisor) coldStart(c *libvirt.Connect, img imagestore.Image) error {
 	if len(img.Definition) == 0 {
 		return badImage(img.Name, fmt.Errorf("image has neither a Definition nor a Checkpoint"))
 	}
-	def, dom, err := definition(img)
+	def, dom, err := h.definition(img)
 	if err != nil {
 		return err
 	}
@@ -97,6 +124,19 @@ func (h *Hypervisor) coldStart(c *libvirt.Connect, img imagestore.Image) error {
 }
 
 func (h *Hypervisor) restore(c *libvirt.Connect, img imagestore.Image) error {
+	if err := checkResumeGeneration(img); err != nil {
+		return err
+	}
+	if err := h.checkCheckpointPath(img); err != nil {
+		return err
+	}
+	if err := checkNotConsumed(img); err != nil {
+		// A retry of a restore that worked finds the VM running.
+		if rerr := runsHere(c, img); rerr != nil {
+			return rerr
+		}
+		return err
+	}
 	saved, err := c.DomainSaveImageGetXMLDesc(img.Checkpoint, 0)
 	if err != nil && isConnLost(err) {
 		return fmt.Errorf("libvirthv: start %q: read checkpoint: %w", img.Name, err)
@@ -111,10 +151,13 @@ func (h *Hypervisor) restore(c *libvirt.Connect, img imagestore.Image) error {
 	if sdom.Name != img.Name {
 		return badImage(img.Name, fmt.Errorf("checkpoint %q holds domain %q", img.Checkpoint, sdom.Name))
 	}
+	if err := h.checkPolicy(img.Name, []byte(saved), fmt.Sprintf("checkpoint %q", img.Checkpoint)); err != nil {
+		return err
+	}
 	var def []byte
 	if len(img.Definition) > 0 {
 		var ddom domain
-		if def, ddom, err = definition(img); err != nil {
+		if def, ddom, err = h.definition(img); err != nil {
 			return err
 		}
 		if ddom.UUID != sdom.UUID {
@@ -126,6 +169,9 @@ func (h *Hypervisor) restore(c *libvirt.Connect, img imagestore.Image) error {
 		x, err := withDisks([]byte(saved), img.Disks)
 		if err != nil {
 			return badImage(img.Name, fmt.Errorf("checkpoint %q: %w", img.Checkpoint, err))
+		}
+		if err := h.checkPolicy(img.Name, x, fmt.Sprintf("checkpoint %q with the image's disks", img.Checkpoint)); err != nil {
+			return err
 		}
 		disks, restoreXML = img.Disks, string(x)
 	}
@@ -161,11 +207,17 @@ func (h *Hypervisor) restore(c *libvirt.Connect, img imagestore.Image) error {
 			}
 		}()
 	}
-	if restoreXML != "" {
-		err = c.DomainRestoreFlags(img.Checkpoint, restoreXML, 0)
-	} else {
-		err = c.DomainRestore(img.Checkpoint)
+	from, put, err := consume(img)
+	if err != nil {
+		return err
 	}
+	if restoreXML != "" {
+		err = c.DomainRestoreFlags(from, restoreXML, 0)
+	} else {
+		err = c.DomainRestore(from)
+	}
+	// After a lost connection the VM may run: the file stays consumed.
+	put(err == nil || isConnLost(err))
 	if err != nil {
 		if code, _, _ := virCode(err); code == libvirt.ERR_ARGUMENT_UNSUPPORTED {
 			return badImage(img.Name, fmt.Errorf("the image's disks differ from checkpoint %q and this driver cannot change them on restore", img.Checkpoint))
@@ -173,6 +225,30 @@ func (h *Hypervisor) restore(c *libvirt.Connect, img imagestore.Image) error {
 		return fmt.Errorf("libvirthv: start %q: restore from %q: %w", img.Name, img.Checkpoint, err)
 	}
 	defined = false // keep it
+	return nil
+}
+
+// runsHere returns ErrAlreadyRunning (or ErrNameTaken, for another VM of
+// that name) when a domain named img.Name is active here, else nil.
+func runsHere(c *libvirt.Connect, img imagestore.Image) error {
+	if dom, err := parseDomain(img.Definition); err == nil && dom.Name == img.Name {
+		d, err := existing(c, dom)
+		if d != nil {
+			d.Free() //nolint:errcheck // freeing a handle cannot be acted on
+		}
+		if errors.Is(err, hypervisor.ErrAlreadyRunning) || errors.Is(err, hypervisor.ErrNameTaken) {
+			return err
+		}
+		return nil
+	}
+	d, err := c.LookupDomainByName(img.Name)
+	if err != nil {
+		return nil
+	}
+	defer d.Free() //nolint:errcheck // freeing a handle cannot be acted on
+	if s, _, err := d.GetState(); err == nil && active(vmState(s)) {
+		return fmt.Errorf("libvirthv: start %q: it is %v here: %w", img.Name, vmState(s), hypervisor.ErrAlreadyRunning)
+	}
 	return nil
 }
 

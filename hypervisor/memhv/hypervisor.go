@@ -127,10 +127,13 @@ func (h *Hypervisor) usedLocked() hypervisor.Capacity {
 
 // Start runs img: resumed from img.Checkpoint (which must be on this
 // hypervisor's Storage and be of a VM with the same name) when set, else
-// cold-started. It wraps ErrAlreadyRunning if the VM runs here,
-// ErrBadImage for an invalid image, an empty definition or an unknown
-// checkpoint, ErrNoCapacity when the VM does not fit, and the FailStart
-// error when one is scripted.
+// cold-started. A checkpoint resumes once, and only from an image whose
+// Generation is CheckpointGeneration+1 (the claim right after it was
+// recorded); the Storage remembers which checkpoints were resumed. It
+// wraps ErrAlreadyRunning if the VM runs here, ErrBadImage for an invalid
+// image, an empty definition, an unknown checkpoint, one resumed before
+// or one of another generation, ErrNoCapacity when the VM does not fit,
+// and the FailStart error when one is scripted.
 func (h *Hypervisor) Start(ctx context.Context, img imagestore.Image) error {
 	if err := h.enter(ctx, "start "+img.Name); err != nil {
 		return err
@@ -144,12 +147,18 @@ func (h *Hypervisor) Start(ctx context.Context, img imagestore.Image) error {
 	}
 	info := VMInfo{Definition: slices.Clone(img.Definition), Disks: slices.Clone(img.Disks), MemoryMiB: img.MemoryMiB, CPUs: img.CPUs}
 	if img.Checkpoint != "" {
+		if img.Generation != img.CheckpointGeneration+1 {
+			return fmt.Errorf("memhv %s: start %q: %w: checkpoint %q was recorded at generation %d, so only generation %d may resume it, not %d",
+				h.name, img.Name, hypervisor.ErrBadImage, img.Checkpoint, img.CheckpointGeneration, img.CheckpointGeneration+1, img.Generation)
+		}
 		c, ok := h.storage.Checkpoint(img.Checkpoint)
 		switch {
 		case !ok:
 			return fmt.Errorf("memhv %s: start %q: %w: checkpoint %q not on this storage", h.name, img.Name, hypervisor.ErrBadImage, img.Checkpoint)
 		case c.VM != img.Name:
 			return fmt.Errorf("memhv %s: start %q: %w: checkpoint %q is of VM %q", h.name, img.Name, hypervisor.ErrBadImage, img.Checkpoint, c.VM)
+		case c.ResumedOn != "":
+			return fmt.Errorf("memhv %s: start %q: %w: checkpoint %q was resumed already, on %s", h.name, img.Name, hypervisor.ErrBadImage, img.Checkpoint, c.ResumedOn)
 		}
 		info = c.VMInfo
 	}
@@ -162,6 +171,13 @@ func (h *Hypervisor) Start(ctx context.Context, img imagestore.Image) error {
 	}
 	if h.failStart != nil {
 		return fmt.Errorf("memhv %s: start %q: %w", h.name, img.Name, h.failStart)
+	}
+	if img.Checkpoint != "" {
+		// Atomic on the Storage: of two hypervisors resuming one
+		// checkpoint at once, one wins.
+		if by, ok := h.storage.consume(img.Checkpoint, h.name); !ok {
+			return fmt.Errorf("memhv %s: start %q: %w: checkpoint %q was resumed already, on %s", h.name, img.Name, hypervisor.ErrBadImage, img.Checkpoint, by)
+		}
 	}
 	h.vms[img.Name] = &vm{state: hypervisor.StateRunning, info: info, from: img.Checkpoint}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -131,14 +132,43 @@ func TestEvacuation(t *testing.T) {
 	img := image("vm1")
 	img.Checkpoint = ref
 	img.Definition = nil // the checkpoint carries the definition
+	// Recorded at generation 2, claimed for b at 3: only 3 may resume it.
+	img.CheckpointGeneration = 2
+	for _, gen := range []uint64{2, 4} {
+		img.Generation = gen
+		if err := b.Start(ctx, img); !errors.Is(err, hypervisor.ErrBadImage) || !strings.Contains(err.Error(), fmt.Sprintf("generation 2, so only generation 3 may resume it, not %d", gen)) {
+			t.Fatalf("resume at generation %d of a checkpoint recorded at 2: %v", gen, err)
+		}
+	}
+	img.Generation = 3
 	if err := b.Start(ctx, img); err != nil {
 		t.Fatalf("resume on b: %v", err)
+	}
+	if c, _ := st.Checkpoint(ref); c.ResumedOn != "b" {
+		t.Fatalf("Storage.Checkpoint(%q).ResumedOn = %q, want b", ref, c.ResumedOn)
 	}
 	if b.ResumedFrom("vm1") != ref {
 		t.Fatalf("ResumedFrom = %q, want %q", b.ResumedFrom("vm1"), ref)
 	}
 	if d := cmp.Diff([]string{"b"}, st.Running("vm1")); d != "" {
 		t.Fatalf("after evacuation (-want +got):\n%s", d)
+	}
+	// Once the VM ran, its checkpoint is stale: neither b again nor a
+	// may resume it.
+	if err := b.Stop(ctx, "vm1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []*memhv.Hypervisor{b, a} {
+		if err := h.Start(ctx, img); !errors.Is(err, hypervisor.ErrBadImage) || !strings.Contains(err.Error(), "resumed already, on b") {
+			t.Fatalf("second resume on %s: %v", h.Name(), err)
+		}
+	}
+	if got := st.Running("vm1"); len(got) != 0 {
+		t.Fatalf("vm1 runs on %v after refused resumes", got)
+	}
+	img = image("vm1")
+	if err := b.Start(ctx, img); err != nil {
+		t.Fatalf("cold start after the checkpoint was used: %v", err)
 	}
 	other := image("vm2")
 	other.Checkpoint = ref
@@ -148,6 +178,46 @@ func TestEvacuation(t *testing.T) {
 	other.Checkpoint = "memhv://checkpoint/999/vm2"
 	if err := b.Start(ctx, other); !errors.Is(err, hypervisor.ErrBadImage) {
 		t.Fatalf("resume from an unknown checkpoint: %v", err)
+	}
+}
+
+// Two hypervisors resuming one checkpoint at once: one wins.
+func TestConcurrentResumeOneWins(t *testing.T) {
+	st := memhv.NewStorage()
+	hs := make([]*memhv.Hypervisor, 4)
+	for i := range hs {
+		cfg := memhv.DefaultConfig(fmt.Sprintf("h%d", i))
+		cfg.Storage = st
+		hs[i] = newHV(t, cfg)
+	}
+	ctx := context.Background()
+	img := image("vm1")
+	if err := hs[0].Start(ctx, img); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := hs[0].Checkpoint(ctx, "vm1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img.Checkpoint, img.CheckpointGeneration, img.Generation = ref, 2, 3
+	errs := make([]error, len(hs))
+	var wg sync.WaitGroup
+	for i, h := range hs {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = h.Start(ctx, img.Clone()) }()
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, hypervisor.ErrBadImage) || !strings.Contains(err.Error(), "resumed already"):
+			t.Errorf("resume on h%d: %v", i, err)
+		}
+	}
+	if got := st.Running("vm1"); won != 1 || len(got) != 1 {
+		t.Fatalf("%d resumes won, vm1 runs on %v; want exactly one", won, got)
 	}
 }
 
@@ -226,14 +296,20 @@ func Example() {
 	_ = a.Start(ctx, img)
 	fmt.Println("db runs on", shared.Running("db"))
 
-	// Evacuate: checkpoint on a, resume on b.
+	// Evacuate: checkpoint on a (recorded in the store at generation 2),
+	// claim for b (generation 3), resume on b.
 	img.Checkpoint, _ = a.Checkpoint(ctx, "db")
+	img.CheckpointGeneration, img.Generation = 2, 3
 	_ = b.Start(ctx, img)
 	fmt.Println("db runs on", shared.Running("db"))
+	_ = b.Stop(ctx, "db")
+	fmt.Println("resume again:", errors.Is(b.Start(ctx, img), hypervisor.ErrBadImage))
+	_ = b.Start(ctx, imagestore.Image{Name: "db", Owner: "blade-b", Generation: 4, Definition: []byte("<domain/>"), MemoryMiB: 4096, CPUs: 4})
 	free, _ := b.FreeCapacity(ctx)
 	fmt.Println("free on blade-b:", free)
 	// Output:
 	// db runs on [blade-a]
 	// db runs on [blade-b]
+	// resume again: true
 	// free on blade-b: 4096 MiB/4 CPUs
 }

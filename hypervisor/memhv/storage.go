@@ -22,6 +22,9 @@ type Checkpoint struct {
 	Ref  string
 	VM   string // the VM's name
 	From string // the hypervisor it was taken on
+	// ResumedOn is the hypervisor that resumed it, or empty: a checkpoint
+	// resumes once.
+	ResumedOn string
 	VMInfo
 }
 
@@ -57,6 +60,21 @@ func (s *Storage) save(from, vm string, info VMInfo) string {
 	info.Disks = slices.Clone(info.Disks)
 	s.checkpoints[ref] = Checkpoint{Ref: ref, VM: vm, From: from, VMInfo: info}
 	return ref
+}
+
+// consume marks checkpoint ref resumed by hypervisor by. It returns
+// false, and who resumed it, if it was resumed already. The caller has
+// checked that ref exists.
+func (s *Storage) consume(ref, by string) (resumedOn string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.checkpoints[ref]
+	if c.ResumedOn != "" {
+		return c.ResumedOn, false
+	}
+	c.ResumedOn = by
+	s.checkpoints[ref] = c
+	return by, true
 }
 
 // Checkpoint returns the checkpoint saved under ref.

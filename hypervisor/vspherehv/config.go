@@ -57,6 +57,12 @@ type Config struct {
 	// CheckCapacity makes Start refuse with hypervisor.ErrNoCapacity an
 	// image whose MemoryMiB or CPUs exceed FreeCapacity.
 	CheckCapacity bool
+	// Datastores are the datastores a stored image may name: the .vmx of
+	// the register form, the create form's datastore, disks and
+	// checkpoints, and the disks a registered .vmx attaches. Required:
+	// list the shared datastores backups live on, so an image cannot reach
+	// a host's local or another tenant's datastore.
+	Datastores []string
 	// Logger receives one line per takeover step; nil discards.
 	Logger *slog.Logger
 }
@@ -73,6 +79,7 @@ func DefaultConfig(url, host string) Config {
 		PollInterval:    250 * time.Millisecond, // power-state polling during shutdown
 		StaleHostWait:   90 * time.Second,       // vCenter's host heartbeat timeout plus margin
 		CheckCapacity:   true,                   // refuse starts that do not fit
+		Datastores:      nil,                    // none: the caller names the shared datastores (Validate insists)
 	}
 }
 
@@ -115,6 +122,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: StaleHostWait %v is negative", ErrConfig, c.StaleHostWait)
 	case c.PollInterval <= 0:
 		return fmt.Errorf("%w: PollInterval %v must be positive", ErrConfig, c.PollInterval)
+	case len(c.Datastores) == 0:
+		return fmt.Errorf("%w: Datastores is empty: name the datastores images may use", ErrConfig)
+	}
+	for i, ds := range c.Datastores {
+		if ds == "" || !printable(ds) || strings.ContainsAny(ds, "[]") || strings.TrimSpace(ds) != ds {
+			return fmt.Errorf("%w: Datastores[%d] %q is not a datastore name", ErrConfig, i, ds)
+		}
 	}
 	return nil
 }
@@ -135,9 +149,9 @@ func (c Config) String() string {
 	if c.Password != "" {
 		pw = "REDACTED"
 	}
-	return fmt.Sprintf("vspherehv.Config{URL: %q, Username: %q, Password: %q, Host: %q, Datacenter: %q, Server: %q, Thumbprint: %q, RootCAs: %t, Insecure: %t, KeepAlive: %v, ShutdownTimeout: %v, ForceReserve: %v, PollInterval: %v, StaleHostWait: %v, CheckCapacity: %t}",
+	return fmt.Sprintf("vspherehv.Config{URL: %q, Username: %q, Password: %q, Host: %q, Datacenter: %q, Server: %q, Thumbprint: %q, RootCAs: %t, Insecure: %t, KeepAlive: %v, ShutdownTimeout: %v, ForceReserve: %v, PollInterval: %v, StaleHostWait: %v, CheckCapacity: %t, Datastores: %q}",
 		c.URL, c.Username, pw, c.Host, c.Datacenter, c.Server, c.Thumbprint, c.RootCAs != nil, c.Insecure,
-		c.KeepAlive, c.ShutdownTimeout, c.ForceReserve, c.PollInterval, c.StaleHostWait, c.CheckCapacity)
+		c.KeepAlive, c.ShutdownTimeout, c.ForceReserve, c.PollInterval, c.StaleHostWait, c.CheckCapacity, c.Datastores)
 }
 
 // GoString is String, so %#v redacts too.
@@ -153,5 +167,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("datacenter", c.Datacenter),
 		slog.Bool("pinned", c.Thumbprint != ""),
 		slog.Bool("insecure", c.Insecure),
+		slog.Any("datastores", c.Datastores),
 	)
 }

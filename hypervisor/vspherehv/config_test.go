@@ -14,6 +14,7 @@ import (
 func TestConfigValidate(t *testing.T) {
 	good := DefaultConfig("https://vc.example/sdk", "esx1")
 	good.Username, good.Password = "u", "hunter2"
+	good.Datastores = []string{"shared-ds", "shared ds 2"}
 	if err := good.Validate(); err != nil {
 		t.Fatalf("good config: %v", err)
 	}
@@ -38,6 +39,9 @@ func TestConfigValidate(t *testing.T) {
 		{"shutdown", func(c *Config) { c.ShutdownTimeout = -time.Second }, "ShutdownTimeout -1s"},
 		{"reserve", func(c *Config) { c.ForceReserve = -time.Second }, "ForceReserve -1s"},
 		{"poll", func(c *Config) { c.PollInterval = 0 }, "PollInterval 0s"},
+		{"no datastores", func(c *Config) { c.Datastores = nil }, "Datastores is empty"},
+		{"bracketed datastore", func(c *Config) { c.Datastores = []string{"ok", "[ds]"} }, `Datastores[1] "[ds]"`},
+		{"empty datastore", func(c *Config) { c.Datastores = []string{""} }, `Datastores[0] ""`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good

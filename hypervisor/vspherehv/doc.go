@@ -22,7 +22,17 @@
 //
 // img.Checkpoint, when set, is the .vmx path of a VM that Checkpoint
 // suspended: vSphere keeps the suspended memory (.vmss) beside the .vmx, and
-// powering the re-registered VM on resumes it.
+// powering the re-registered VM on resumes it. Power-on consumes the
+// suspended state, so a checkpoint resumes once: Start refuses it unless
+// the VM registered from it is still suspended, and unless img.Generation
+// is img.CheckpointGeneration+1.
+//
+// Every datastore path an image names (the .vmx, the create form's
+// datastore, disks, the checkpoint) must be on one of Config.Datastores and
+// follow the .vmx rules: relative to its datastore, without "..". Before
+// powering on a registered .vmx, Start also checks the files its devices
+// attach the same way. Refusals wrap hypervisor.ErrBadImage and name the
+// path.
 //
 // # Takeover
 //

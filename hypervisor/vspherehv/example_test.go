@@ -35,6 +35,7 @@ func Example() {
 	ctx := context.Background()
 	cfg := vspherehv.DefaultConfig(sdk.String(), "DC0_C0_H1")
 	cfg.Username, cfg.Password, cfg.RootCAs = "admin", "example-pw", roots
+	cfg.Datastores = []string{"LocalDS_0"} // images may name only the shared datastore
 	hv, err := vspherehv.New(ctx, cfg)
 	if err != nil {
 		fmt.Println(err)

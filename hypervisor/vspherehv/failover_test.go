@@ -182,11 +182,32 @@ func TestCheckpointEvacuation(t *testing.T) {
 	}
 	img := imgs[0]
 	img.Checkpoint = ref
+	img.CheckpointGeneration, img.Generation = 2, 4 // recorded at 2, claimed twice since
+	if err := b.Start(ctxT(t), img); !errors.Is(err, hypervisor.ErrBadImage) || !strings.Contains(err.Error(), "recorded at generation 2, so only generation 3 may resume it, not 4") {
+		t.Fatalf("Start from a checkpoint two generations old = %v; want ErrBadImage naming both generations", err)
+	}
+	img.Generation = 3
 	if err := b.Start(ctxT(t), img); err != nil {
 		t.Fatalf("Start from checkpoint on B: %v", err)
 	}
 	if diff := cmp.Diff(map[string]string{"vm00": hostB + "/poweredOn"}, s.where(t)); diff != "" {
 		t.Errorf("inventory (-want +got):\n%s", diff)
+	}
+	// The power-on used the suspended state: after a stop, the same
+	// checkpoint resumes nowhere.
+	if err := b.Start(ctxT(t), img); !errors.Is(err, hypervisor.ErrAlreadyRunning) {
+		t.Errorf("retry of the resume while it runs = %v; want ErrAlreadyRunning", err)
+	}
+	if err := b.Stop(ctxT(t), "vm00"); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []*Hypervisor{b, a} {
+		if err := h.Start(ctxT(t), img); !errors.Is(err, hypervisor.ErrBadImage) || !strings.Contains(err.Error(), "resumed already") {
+			t.Errorf("second resume on %s = %v; want ErrBadImage saying resumed already", h.HostName(), err)
+		}
+	}
+	if diff := cmp.Diff(map[string]string{"vm00": hostB + "/poweredOff"}, s.where(t)); diff != "" {
+		t.Errorf("inventory after refused resumes (-want +got):\n%s", diff)
 	}
 	img.Checkpoint = "[LocalDS_0] other/other.vmx"
 	if err := b.Start(ctxT(t), img); !errors.Is(err, hypervisor.ErrBadImage) {

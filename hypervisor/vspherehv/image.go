@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/vmware/govmomi/object"
@@ -72,17 +73,46 @@ func checkVMXPath(s string) error {
 		return fmt.Errorf("definition %q is not a datastore path like \"[ds] dir/name.vmx\": %w", s, hypervisor.ErrBadImage)
 	case path.Ext(p.Path) != ".vmx" || path.Base(p.Path) == ".vmx":
 		return fmt.Errorf("definition %q does not name a .vmx file: %w", s, hypervisor.ErrBadImage)
-	case strings.HasPrefix(p.Path, "/") || strings.Contains("/"+p.Path+"/", "/../"):
+	case !relativeInside(p.Path):
 		return fmt.Errorf("definition %q has an absolute path or \"..\": %w", s, hypervisor.ErrBadImage)
 	}
 	return nil
 }
 
-// checkDiskPath accepts "[datastore] dir/name.vmdk".
+// checkDiskPath accepts "[datastore] dir/name.vmdk", by the .vmx rules:
+// relative to the datastore, without "..".
 func checkDiskPath(s string) error {
 	var p object.DatastorePath
-	if !printable(s) || !p.FromString(s) || p.Datastore == "" || path.Ext(p.Path) != ".vmdk" {
+	switch {
+	case !printable(s) || !p.FromString(s) || p.Datastore == "" || strings.ContainsAny(p.Datastore, "[]") || path.Ext(p.Path) != ".vmdk":
 		return fmt.Errorf("disk %q is not a datastore path like \"[ds] dir/disk.vmdk\": %w", s, hypervisor.ErrBadImage)
+	case !relativeInside(p.Path):
+		return fmt.Errorf("disk %q has an absolute path or \"..\": %w", s, hypervisor.ErrBadImage)
+	}
+	return nil
+}
+
+// relativeInside reports whether a path inside a datastore stays inside
+// it: not absolute, no ".." element, no backslash (which ESXi's own
+// paths never hold and Windows-hosted tools read as a separator).
+func relativeInside(p string) bool {
+	return !strings.HasPrefix(p, "/") && !strings.Contains("/"+p+"/", "/../") && !strings.Contains(p, `\`)
+}
+
+// datastoreOf returns the datastore of a datastore path, or "".
+func datastoreOf(s string) string {
+	var p object.DatastorePath
+	if !p.FromString(s) {
+		return ""
+	}
+	return p.Datastore
+}
+
+// checkDatastore refuses a datastore the configuration does not list;
+// what names the path or field it came from.
+func checkDatastore(ds, what string, allowed []string) error {
+	if !slices.Contains(allowed, ds) {
+		return fmt.Errorf("%s: datastore %q is not one of Config.Datastores %q: %w", what, ds, allowed, hypervisor.ErrBadImage)
 	}
 	return nil
 }

@@ -41,10 +41,20 @@ func newSim(t testing.TB) *sim { t.Helper(); return newSimWith(t, nil) }
 // server starts.
 func newSimWith(t testing.TB, edit func(*simulator.Model)) *sim {
 	t.Helper()
+	return newSimModel(t, nil, edit)
+}
+
+// newSimModel also lets a test shape the model before it is created (say,
+// more datastores).
+func newSimModel(t testing.TB, shape, edit func(*simulator.Model)) *sim {
+	t.Helper()
 	m := simulator.VPX()
 	m.Host = 0
 	m.ClusterHost = 2
 	m.Machine = 0
+	if shape != nil {
+		shape(m)
+	}
 	if err := m.Create(); err != nil {
 		t.Fatalf("simulator model: %v", err)
 	}
@@ -79,6 +89,7 @@ func (s *sim) config(host string) Config {
 	c := DefaultConfig(s.url, host)
 	c.Username, c.Password = simUser, simPass
 	c.RootCAs = s.roots
+	c.Datastores = []string{simDS}
 	c.ShutdownTimeout = 2 * time.Second
 	c.StaleHostWait = 300 * time.Millisecond
 	c.ForceReserve = 100 * time.Millisecond

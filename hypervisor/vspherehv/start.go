@@ -2,11 +2,14 @@ package vspherehv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/rackha/failover/hypervisor"
@@ -33,13 +36,18 @@ func (h *Hypervisor) Start(ctx context.Context, img imagestore.Image) error {
 	if err := requireUp(hi, fmt.Sprintf("start %q", img.Name)); err != nil {
 		return err
 	}
-	def, err := imageDefinition(img)
+	def, err := imageDefinition(img, h.cfg.Datastores)
 	if err != nil {
 		return err
 	}
 	found, err := h.matching(ctx, img.Name, def.vmx)
 	if err != nil {
 		return err
+	}
+	if img.Checkpoint != "" {
+		if err := checkSuspended(img, found, hi); err != nil {
+			return err
+		}
 	}
 	vmx := def.vmx
 	for _, v := range found {
@@ -56,6 +64,9 @@ func (h *Hypervisor) Start(ctx context.Context, img imagestore.Image) error {
 			if err := h.checkFits(ctx, img, hi); err != nil {
 				return err
 			}
+			if err := h.checkFiles(ctx, v.ref, img.Name); err != nil {
+				return err
+			}
 			return h.powerOn(ctx, object.NewVirtualMachine(h.vc, v.ref), v.name, hi)
 		}
 		if err := h.removeStale(ctx, v); err != nil {
@@ -70,42 +81,131 @@ func (h *Hypervisor) Start(ctx context.Context, img imagestore.Image) error {
 	}
 	var vm *object.VirtualMachine
 	if vmx != "" {
-		vm, err = h.register(ctx, img.Name, vmx, hi)
-	} else {
-		vm, err = h.create(ctx, img, def.create, hi)
-	}
-	if err != nil {
+		if err := checkDatastore(datastoreOf(vmx), fmt.Sprintf("vspherehv: start %q: .vmx %q", img.Name, vmx), h.cfg.Datastores); err != nil {
+			return err
+		}
+		if vm, err = h.register(ctx, img.Name, vmx, hi); err != nil {
+			return err
+		}
+		if err := h.checkFiles(ctx, vm.Reference(), img.Name); err != nil {
+			if uerr := vm.Unregister(ctx); uerr != nil {
+				return errors.Join(err, wrap(uerr, hypervisor.ErrUnreachable, "unregister refused %q", img.Name))
+			}
+			return err
+		}
+	} else if vm, err = h.create(ctx, img, def.create, hi); err != nil {
 		return err
 	}
 	return h.powerOn(ctx, vm, img.Name, hi)
 }
 
+// checkFiles refuses a registered VM whose devices (disks and their
+// parents, CD and floppy images, serial port files) name a file outside
+// Config.Datastores or outside its datastore: the .vmx is the image's,
+// not the operator's.
+func (h *Hypervisor) checkFiles(ctx context.Context, vm ref, name string) error {
+	var m mo.VirtualMachine
+	if err := property.DefaultCollector(h.vc).RetrieveOne(ctx, vm, []string{"config.hardware.device"}, &m); err != nil {
+		return wrap(err, hypervisor.ErrUnreachable, "start %q: read devices", name)
+	}
+	if m.Config == nil {
+		return nil
+	}
+	for _, d := range m.Config.Hardware.Device {
+		var files []string
+		if b, ok := d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+			files = append(files, b.GetVirtualDeviceFileBackingInfo().FileName)
+		}
+		if b, ok := d.GetVirtualDevice().Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+			for p := b.Parent; p != nil; p = p.Parent {
+				files = append(files, p.FileName)
+			}
+		}
+		for _, f := range files {
+			var p object.DatastorePath
+			if f == "" {
+				continue
+			}
+			if !p.FromString(f) || !relativeInside(p.Path) {
+				return fmt.Errorf("vspherehv: start %q: its .vmx attaches %q, not a path inside a datastore: %w", name, f, hypervisor.ErrBadImage)
+			}
+			if err := checkDatastore(p.Datastore, fmt.Sprintf("vspherehv: start %q: its .vmx attaches %q", name, f), h.cfg.Datastores); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // imageDefinition parses and checks img's definition, disks and
-// checkpoint. A checkpoint turns the create form into the register form:
-// the suspended VM's own .vmx is registered.
-func imageDefinition(img imagestore.Image) (definition, error) {
+// checkpoint, and that each names one of the datastores. A checkpoint
+// turns the create form into the register form: the suspended VM's own
+// .vmx is registered.
+func imageDefinition(img imagestore.Image, datastores []string) (definition, error) {
 	def, err := parseDefinition(img.Definition)
 	if err != nil {
 		return def, fmt.Errorf("vspherehv: start %q: %w", img.Name, err)
 	}
 	if def.create != nil {
+		if err := checkDatastore(def.create.Datastore, "create form", datastores); err != nil {
+			return def, fmt.Errorf("vspherehv: start %q: %w", img.Name, err)
+		}
 		for _, d := range img.Disks {
 			if err := checkDiskPath(d); err != nil {
 				return def, fmt.Errorf("vspherehv: start %q: %w", img.Name, err)
 			}
+			if err := checkDatastore(datastoreOf(d), fmt.Sprintf("disk %q", d), datastores); err != nil {
+				return def, fmt.Errorf("vspherehv: start %q: %w", img.Name, err)
+			}
 		}
+	} else if err := checkDatastore(datastoreOf(def.vmx), fmt.Sprintf("definition %q", def.vmx), datastores); err != nil {
+		return def, fmt.Errorf("vspherehv: start %q: %w", img.Name, err)
 	}
 	if img.Checkpoint == "" {
 		return def, nil
 	}
+	if img.Generation != img.CheckpointGeneration+1 {
+		return def, fmt.Errorf("vspherehv: start %q: checkpoint %q was recorded at generation %d, so only generation %d may resume it, not %d: %w",
+			img.Name, img.Checkpoint, img.CheckpointGeneration, img.CheckpointGeneration+1, img.Generation, hypervisor.ErrBadImage)
+	}
 	if err := checkVMXPath(img.Checkpoint); err != nil {
 		return def, fmt.Errorf("vspherehv: start %q: checkpoint: %w", img.Name, err)
+	}
+	if err := checkDatastore(datastoreOf(img.Checkpoint), fmt.Sprintf("checkpoint %q", img.Checkpoint), datastores); err != nil {
+		return def, fmt.Errorf("vspherehv: start %q: %w", img.Name, err)
 	}
 	if def.vmx != "" && !sameDatastorePath(img.Checkpoint, def.vmx) {
 		return def, fmt.Errorf("vspherehv: start %q: checkpoint %q is not this image's .vmx %q (vSphere resumes a suspended VM from its own .vmx): %w",
 			img.Name, img.Checkpoint, def.vmx, hypervisor.ErrBadImage)
 	}
 	return definition{vmx: img.Checkpoint}, nil
+}
+
+// checkSuspended makes sure a resume finds its checkpoint unused: the VM
+// registered from it, suspended. Powering a suspended VM on resumes it and
+// consumes its suspended state (the .vmss), so once it ran the checkpoint
+// is gone, and powering on again would boot it cold while the caller
+// believes it resumed. A copy powered on here is left to the
+// ErrAlreadyRunning answer (a retry of a resume that worked).
+func checkSuspended(img imagestore.Image, found []vmInfo, hi hostInfo) error {
+	for _, v := range found {
+		if v.host == hi.ref && v.power == types.VirtualMachinePowerStatePoweredOn {
+			return nil
+		}
+	}
+	for _, v := range found {
+		if sameDatastorePath(v.vmx, img.Checkpoint) && v.power == types.VirtualMachinePowerStateSuspended {
+			return nil
+		}
+	}
+	for _, v := range found {
+		if sameDatastorePath(v.vmx, img.Checkpoint) {
+			return fmt.Errorf("vspherehv: start %q: checkpoint %q: the VM registered from it is %s, not suspended: its suspended state was used by an earlier power-on (resumed already): %w",
+				img.Name, img.Checkpoint, v.power, hypervisor.ErrBadImage)
+		}
+	}
+	return fmt.Errorf("vspherehv: start %q: checkpoint %q: no suspended VM is registered from it (vSphere resumes the suspended VM its checkpoint left): %w",
+		img.Name, img.Checkpoint, hypervisor.ErrBadImage)
 }
 
 // removeStale takes a copy of the VM off another host. A copy that runs on

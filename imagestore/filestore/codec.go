@@ -14,28 +14,33 @@ import (
 var ErrCorrupt = errors.New("failover: corrupt image file")
 
 // formatVersion is the file format's version; files of another version
-// are refused.
+// are refused. Fields added later are optional (omitted when zero), so
+// files written before them still decode, with those fields zero.
 const formatVersion = 1
 
 // record is the JSON form of an image. Definition is base64 (opaque
-// bytes).
+// bytes). checkpointGeneration and previousOwner came later: older files
+// lack them.
 type record struct {
-	Version    int      `json:"version"`
-	Name       string   `json:"name"`
-	Definition []byte   `json:"definition,omitempty"`
-	Disks      []string `json:"disks,omitempty"`
-	Checkpoint string   `json:"checkpoint,omitempty"`
-	Owner      string   `json:"owner"`
-	Generation uint64   `json:"generation"`
-	Priority   int      `json:"priority,omitempty"`
-	MemoryMiB  int64    `json:"memoryMiB,omitempty"`
-	CPUs       int      `json:"cpus,omitempty"`
+	Version              int      `json:"version"`
+	Name                 string   `json:"name"`
+	Definition           []byte   `json:"definition,omitempty"`
+	Disks                []string `json:"disks,omitempty"`
+	Checkpoint           string   `json:"checkpoint,omitempty"`
+	CheckpointGeneration uint64   `json:"checkpointGeneration,omitempty"`
+	Owner                string   `json:"owner"`
+	PreviousOwner        string   `json:"previousOwner,omitempty"`
+	Generation           uint64   `json:"generation"`
+	Priority             int      `json:"priority,omitempty"`
+	MemoryMiB            int64    `json:"memoryMiB,omitempty"`
+	CPUs                 int      `json:"cpus,omitempty"`
 }
 
 func encode(img imagestore.Image) ([]byte, error) {
 	b, err := json.MarshalIndent(record{
 		Version: formatVersion, Name: img.Name, Definition: img.Definition, Disks: img.Disks,
-		Checkpoint: img.Checkpoint, Owner: img.Owner, Generation: img.Generation,
+		Checkpoint: img.Checkpoint, CheckpointGeneration: img.CheckpointGeneration,
+		Owner: img.Owner, PreviousOwner: img.PreviousOwner, Generation: img.Generation,
 		Priority: img.Priority, MemoryMiB: img.MemoryMiB, CPUs: img.CPUs,
 	}, "", "  ")
 	if err != nil {
@@ -57,7 +62,9 @@ func decode(file, want string, data []byte) (imagestore.Image, error) {
 		return imagestore.Image{}, fmt.Errorf("%w: %s: data after the JSON object", ErrCorrupt, file)
 	}
 	img := imagestore.Image{
-		Name: r.Name, Definition: r.Definition, Disks: r.Disks, Checkpoint: r.Checkpoint, Owner: r.Owner,
+		Name: r.Name, Definition: r.Definition, Disks: r.Disks,
+		Checkpoint: r.Checkpoint, CheckpointGeneration: r.CheckpointGeneration,
+		Owner: r.Owner, PreviousOwner: r.PreviousOwner,
 		Generation: r.Generation, Priority: r.Priority, MemoryMiB: r.MemoryMiB, CPUs: r.CPUs,
 	}
 	switch {

@@ -274,6 +274,49 @@ func TestCorruptFileNamed(t *testing.T) {
 	}
 }
 
+// A file written before checkpointGeneration and previousOwner existed
+// still reads, with both zero; the next Put writes them.
+func TestReadsFilesWithoutNewFields(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	old := `{
+  "version": 1,
+  "name": "vm1",
+  "checkpoint": "/ckpt/vm1.save",
+  "owner": "blade-a",
+  "generation": 4,
+  "memoryMiB": 512,
+  "cpus": 1
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "vm1.json"), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(context.Background(), "vm1")
+	if err != nil {
+		t.Fatalf("Get of a file without the new fields: %v", err)
+	}
+	want := imagestore.Image{Name: "vm1", Checkpoint: "/ckpt/vm1.save", Owner: "blade-a", Generation: 4, MemoryMiB: 512, CPUs: 1}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("old file (-want +got):\n%s", d)
+	}
+	claimed, err := imagestore.Claim(context.Background(), s, got, "blade-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed.CheckpointGeneration = claimed.Generation + 1
+	put(t, s, claimed)
+	data, err := os.ReadFile(filepath.Join(dir, "vm1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{`"previousOwner": "blade-a"`, `"checkpointGeneration": 6`} {
+		if !strings.Contains(string(data), field) {
+			t.Errorf("file after Claim and Put lacks %s:\n%s", field, data)
+		}
+	}
+}
+
 func TestStrayFilesIgnored(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)

@@ -18,6 +18,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"version":1,"name":"vm1","owner":"a","generation":1}`), "vm1")
 	f.Add([]byte(`{"version":1,"name":"vm1","owner":"a","generation":1,"definition":"!!"}`), "vm1")
 	f.Add([]byte(`{"version":1,"name":"vm1","owner":"a","generation":18446744073709551616}`), "vm1")
+	withNew, _ := encode(imagestore.Image{Name: "vm1", Owner: "b", PreviousOwner: "a", Generation: 5, Checkpoint: "/c/vm1.save", CheckpointGeneration: 4})
+	f.Add(withNew, "vm1")
+	f.Add([]byte(`{"version":1,"name":"vm1","owner":"a","generation":2,"checkpointGeneration":-1}`), "vm1")
 	f.Add([]byte(`[]`), "")
 	f.Add([]byte(`null`), "")
 	f.Fuzz(func(t *testing.T, data []byte, want string) {

@@ -126,6 +126,8 @@ func testCreate(t *testing.T, s imagestore.Store) {
 func testRoundTrip(t *testing.T, s imagestore.Store) {
 	in := Sample("vm-rt")
 	in.Checkpoint = "ckpt://shared/vm-rt/1"
+	in.CheckpointGeneration = 41 // any value: the store keeps it, it does not judge it
+	in.PreviousOwner = "blade-z"
 	in.Priority = -3
 	out := mustPut(t, s, in)
 	want := in.Clone()
@@ -155,6 +157,8 @@ func testUpdate(t *testing.T, s imagestore.Store) {
 	v1 := mustPut(t, s, Sample("vm1"))
 	v1.Owner = "blade-b"
 	v1.Checkpoint = "ckpt-1"
+	v1.CheckpointGeneration = v1.Generation + 1
+	v1.PreviousOwner = "blade-a"
 	v2 := mustPut(t, s, v1)
 	if v2.Generation != 2 {
 		t.Fatalf("update at generation 1 returned Generation %d, want 2", v2.Generation)
@@ -348,6 +352,9 @@ func testClaimOneWinner(t *testing.T, s imagestore.Store) {
 	got := mustGet(t, s, "vm1")
 	if got.Owner != winners[0] || got.Generation != base.Generation+1 {
 		t.Fatalf("after Claim: Owner %q Generation %d, want %q at %d", got.Owner, got.Generation, winners[0], base.Generation+1)
+	}
+	if got.PreviousOwner != base.Owner {
+		t.Fatalf("after Claim: PreviousOwner %q, want %q (the owner claimed from)", got.PreviousOwner, base.Owner)
 	}
 }
 

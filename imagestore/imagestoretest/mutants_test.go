@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rackha/failover/imagestore"
@@ -20,6 +21,9 @@ type mutant struct {
 }
 
 func (m *mutant) Put(ctx context.Context, img imagestore.Image) (imagestore.Image, error) {
+	if m.bug == "DropsNewFields" {
+		img.CheckpointGeneration, img.PreviousOwner = 0, ""
+	}
 	if m.bug == "NoCAS" {
 		if cur, err := m.Store.Get(ctx, img.Name); err == nil {
 			img.Generation = cur.Generation
@@ -36,14 +40,19 @@ func (m *mutant) List(ctx context.Context) ([]imagestore.Image, error) {
 	return out, err
 }
 
-// shared hands out the same slices every time.
+// shared hands out the same slices every time. The suite calls Get from
+// several goroutines, so mu guards defs: the bug under test is the shared
+// slice, not a data race of the mutant's own.
 type shared struct {
 	imagestore.Store
+	mu   sync.Mutex
 	defs map[string][]byte
 }
 
 func (s *shared) Get(ctx context.Context, name string) (imagestore.Image, error) {
 	img, err := s.Store.Get(ctx, name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if d, ok := s.defs[name]; ok {
 		img.Definition = d
 	} else {
@@ -57,6 +66,8 @@ var mutants = map[string]string{
 	"NoCAS":        "ClaimOneWinner",
 	"UnsortedList": "ListSortedByName",
 	"SharedSlices": "ReturnsDeepCopies",
+	// A store that forgets the fields added with checkpoint generations.
+	"DropsNewFields": "RoundTripExact",
 }
 
 func open(bug string) func(*testing.T) imagestore.Store {
@@ -84,6 +95,13 @@ func TestSuiteCatchesMutants(t *testing.T) {
 		}
 		if line := "--- FAIL: TestSuiteCatchesMutants/" + bug + "/" + want + " "; !strings.Contains(string(out), line) {
 			t.Errorf("bug %s: subtest %s did not fail; output:\n%s", bug, want, out)
+		}
+		// The suite must catch the bug itself, not a crash or a race of
+		// the mutant's own making.
+		for _, crash := range []string{"fatal error:", "WARNING: DATA RACE", "panic:"} {
+			if strings.Contains(string(out), crash) {
+				t.Errorf("bug %s: the child reported %q; output:\n%s", bug, crash, out)
+			}
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,13 +19,27 @@ import (
 	"github.com/rackha/failover/rack"
 )
 
-// confirmingManager fences at once: the benchmark times what follows the
-// confirmed fence, not the BMC.
-type confirmingManager struct{}
+// confirmingManager delivers the statuses the test sends and fences at
+// once: the benchmark times what follows the confirmed fence, not the BMC.
+type confirmingManager struct{ statuses chan rack.Status }
 
-func (confirmingManager) Watch(ctx context.Context, _ string) (<-chan rack.Status, error) {
+func (m confirmingManager) Watch(ctx context.Context, _ string) (<-chan rack.Status, error) {
 	ch := make(chan rack.Status)
-	go func() { <-ctx.Done(); close(ch) }()
+	go func() {
+		defer close(ch)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case st := <-m.statuses:
+				select {
+				case ch <- st:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
 	return ch, nil
 }
 
@@ -33,11 +48,16 @@ func (confirmingManager) Power(context.Context, string, bmc.PowerAction) error {
 // takeoverRig is server A with n protected VMs in the store and an empty
 // host B watching it through a failover.Monitor.
 type takeoverRig struct {
-	b       host
-	store   *memstore.Store
-	mon     *failover.Monitor
+	b        host
+	store    *memstore.Store
+	mon      *failover.Monitor
+	statuses chan rack.Status
+	n        int
+
+	mu      sync.Mutex
 	fenced  time.Time
 	started []time.Time
+	done    chan struct{} // closed at the n-th backup started
 }
 
 func newTakeoverRig(tb testing.TB, n int) *takeoverRig {
@@ -45,7 +65,7 @@ func newTakeoverRig(tb testing.TB, n int) *takeoverRig {
 	dir := tb.TempDir()
 	disks := filepath.Join(dir, "disks")
 	mkdirs(tb, disks)
-	r := &takeoverRig{store: memstore.New()}
+	r := &takeoverRig{store: memstore.New(), statuses: make(chan rack.Status), n: n, done: make(chan struct{})}
 	r.b = openHost(tb, "hostB.xml", dir, disks, dir)
 	r.b.hv.cfg.CPUOvercommit = 8 // 64 vCPUs on B's 8 CPUs
 	for i := range n {
@@ -57,19 +77,25 @@ func newTakeoverRig(tb testing.TB, n int) *takeoverRig {
 	}
 	pol := failover.DefaultPolicy()
 	pol.DebouncePolls = 1
+	pol.FenceSettle = 0 // the benchmark times what follows the fence
 	mon, err := failover.NewMonitor(failover.Config{
 		Server:     "b",
-		Manager:    confirmingManager{},
+		Manager:    confirmingManager{statuses: r.statuses},
 		Store:      r.store,
 		Hypervisor: r.b.hv,
 		Policy:     pol,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		OnEvent: func(ev failover.Event) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
 			switch ev.Type {
 			case failover.EventFenced:
 				r.fenced = time.Now()
 			case failover.EventBackupStarted:
 				r.started = append(r.started, time.Now())
+				if len(r.started) == r.n {
+					close(r.done)
+				}
 			}
 		},
 	})
@@ -80,14 +106,30 @@ func newTakeoverRig(tb testing.TB, n int) *takeoverRig {
 	return r
 }
 
-// failA reports A without power; the monitor fences it and starts every
-// backup on B before Step returns. It returns fence-to-last-start.
+// failA reports A without power to B's running monitor, which fences it
+// and starts every backup on B, up to MaxParallelStarts at once. It
+// returns fence-to-last-start.
 func (r *takeoverRig) failA(tb testing.TB) time.Duration {
 	tb.Helper()
-	r.mon.Step(context.Background(), rack.Status{Server: "a", Time: time.Now(), Reachable: true, Health: bmc.Health{Power: bmc.PowerOff}})
-	if r.fenced.IsZero() || len(r.started) == 0 {
-		tb.Fatalf("no takeover: fenced %v, %d started", r.fenced, len(r.started))
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- r.mon.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-ran; err != nil {
+			tb.Error(err)
+		}
+	}()
+	r.statuses <- rack.Status{Server: "a", Time: time.Now(), Reachable: true, Health: bmc.Health{Power: bmc.PowerOff}}
+	select {
+	case <-r.done:
+	case <-time.After(2 * time.Minute):
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		tb.Fatalf("no takeover: fenced %v, %d of %d started", r.fenced, len(r.started), r.n)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	return r.started[len(r.started)-1].Sub(r.fenced)
 }
 
@@ -126,7 +168,8 @@ func TestMonitorTakeover(t *testing.T) {
 
 // BenchmarkFenceToRunning times, per takeover, from the fence confirmed
 // to the last backup running on B, through failover.Monitor: claim in the
-// store, then Start on libvirt's test driver, one VM after another.
+// store, then Start on libvirt's test driver, up to MaxParallelStarts at
+// once.
 func BenchmarkFenceToRunning(b *testing.B) {
 	for _, n := range []int{1, 10, 50} {
 		b.Run(fmt.Sprintf("vms=%d", n), func(b *testing.B) {

@@ -119,6 +119,22 @@ func TestStartRefusesDownTarget(t *testing.T) {
 	}
 }
 
+// vCenter still lists a failed host's VMs as powered on; State must not
+// report them running (a watcher asks it before starting a backup).
+func TestStateOfVMOnFailedHostIsUnknown(t *testing.T) {
+	s := newSim(t)
+	a := s.hv(t, hostA)
+	imgs := protect(t, s, a, 1)
+	if st, err := a.State(ctxT(t), imgs[0].Name); err != nil || st != hypervisor.StateRunning {
+		t.Fatalf("State on live A = %v, %v; want running", st, err)
+	}
+	s.failHost(t, hostA)
+	st, err := a.State(ctxT(t), imgs[0].Name)
+	if !errors.Is(err, hypervisor.ErrHostDown) || st != hypervisor.StateUnknown {
+		t.Errorf("State on failed A = %v, %v; want unknown and ErrHostDown", st, err)
+	}
+}
+
 // A copy running on a host that is up is never unregistered.
 func TestStartRefusesCopyRunningOnLiveHost(t *testing.T) {
 	s := newSim(t)

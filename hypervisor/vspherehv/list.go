@@ -22,10 +22,16 @@ func stateOf(p types.VirtualMachinePowerState) hypervisor.VMState {
 }
 
 // State returns the state of the VM called name on this host, or an error
-// wrapping hypervisor.ErrNotFound.
+// wrapping hypervisor.ErrNotFound, or hypervisor.ErrHostDown when the host
+// is not connected or powered on (vCenter's view of its VMs is stale).
 func (h *Hypervisor) State(ctx context.Context, name string) (hypervisor.VMState, error) {
-	v, _, err := h.findHere(ctx, name)
+	v, hi, err := h.findHere(ctx, name)
 	if err != nil {
+		return hypervisor.StateUnknown, err
+	}
+	// vCenter keeps showing the VMs of a host that stopped responding as
+	// it last saw them: their state is not known.
+	if err := requireUp(hi, "state of "+name); err != nil {
 		return hypervisor.StateUnknown, err
 	}
 	return stateOf(v.power), nil

@@ -126,7 +126,7 @@ func (e *Engine) inventory(now time.Time, ps *peerState, in Input) {
 	}
 	imgs := append([]imagestore.Image(nil), in.Images...)
 	imagestore.SortByPriority(imgs)
-	free := in.Free
+	free := in.Free.Sub(e.reserved())
 	for _, img := range imgs {
 		need := capacityOf(img)
 		if in.FreeKnown && !free.Fits(need) {
@@ -146,6 +146,32 @@ func (e *Engine) inventory(now time.Time, ps *peerState, in Input) {
 		return
 	}
 	e.proceed(now, ps)
+}
+
+// reserved is the capacity of the VMs this engine is about to start on
+// the watcher (its reconcile and other takeovers): the hypervisor's free
+// capacity does not show them yet.
+func (e *Engine) reserved() hypervisor.Capacity {
+	var c hypervisor.Capacity
+	add := func(ps *peerState) {
+		if ps == nil {
+			return
+		}
+		for i := range ps.vms {
+			switch ps.vms[i].phase {
+			case vmRunning, vmFailed:
+			default:
+				need := capacityOf(ps.vms[i].img)
+				c.MemoryMiB += need.MemoryMiB
+				c.CPUs += need.CPUs
+			}
+		}
+	}
+	add(e.recon)
+	for _, n := range e.names {
+		add(e.peers[n])
+	}
+	return c
 }
 
 func (e *Engine) holdAlert(now time.Time, ps *peerState) {

@@ -193,6 +193,11 @@ func (r *Rack) checkPriority(f *injected) {
 			return // other starts competed for the same server
 		}
 	}
+	for _, d := range r.faults {
+		if d.Kind == MonitorCrash && d.Server == on && !d.at.Before(f.at) {
+			return // a crash mid-takeover: what it had claimed comes first
+		}
+	}
 	for _, vm := range f.vms {
 		if slices.Contains(outOf, vm) || !slices.Contains(r.Storage.Running(vm), on) {
 			continue
@@ -206,11 +211,11 @@ func (r *Rack) checkPriority(f *injected) {
 	}
 }
 
-// capacityAlert reports whether an alert after f says vm was left out for
-// lack of capacity.
+// capacityAlert reports whether an alert of f's takeover says vm was left
+// out for lack of capacity.
 func (r *Rack) capacityAlert(f *injected, vm string) bool {
 	for _, ev := range r.events {
-		if ev.Type == failover.EventAlert && ev.VM == vm && !ev.Time.Before(f.at) &&
+		if ev.Type == failover.EventAlert && ev.VM == vm && ev.Server == f.Server && !ev.Time.Before(f.at) &&
 			(strings.Contains(ev.Message, "not taken over: needs") || strings.Contains(ev.Message, "not enough capacity")) {
 			return true
 		}

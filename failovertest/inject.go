@@ -1,12 +1,9 @@
 package failovertest
 
 import (
-	"time"
-
 	"context"
 	"errors"
 	"fmt"
-	"github.com/rackha/failover"
 	"io"
 	"log/slog"
 
@@ -118,8 +115,9 @@ func (r *Rack) undo(f *injected) {
 	switch f.Kind {
 	case LyingBMC:
 		s.lies, s.offLag = false, 0
-		if s.up && !r.detectedSince(f.Server, f.at) {
-			// Nobody acted on the lie: the server was healthy all along.
+		if s.up && !s.pendingOff {
+			// Nobody fenced it during the lie: the server was healthy all
+			// along, and its VMs run where they ran.
 			f.ended, f.judged = r.Now(), true
 		}
 	case Partition:
@@ -146,15 +144,6 @@ func (r *Rack) undo(f *injected) {
 			r.violate("end noise on %s: %v", s.Name, err)
 		}
 	}
-}
-
-func (r *Rack) detectedSince(server string, at time.Time) bool {
-	for _, ev := range r.events {
-		if ev.Type == failover.EventDetected && ev.Server == server && !ev.Time.Before(at) {
-			return true
-		}
-	}
-	return false
 }
 
 // hang stops the OS: its VMs keep running, but nothing on it answers,

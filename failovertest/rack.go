@@ -28,17 +28,19 @@ type Server struct {
 	BMC  *simbmc.BMC
 	HV   *memhv.Hypervisor
 
-	r        *Rack
-	powered  bool // the host has power (may lag the BMC's word)
-	up       bool // booted: OS running
-	hung     bool
-	armed    bool
-	mon      *simMonitor
-	baseline map[string]float64
-	drifted  map[string]float64 // the workload's slow drift, reset at boot
-	frozen   bool               // test hook: the monitor silently does nothing
-	lies     bool               // the BMC reports power off while the host runs
-	offLag   time.Duration      // a power-off reaches the host this much later
+	r          *Rack
+	powered    bool // the host has power (may lag the BMC's word)
+	up         bool // booted: OS running
+	hung       bool
+	armed      bool
+	mon        *simMonitor
+	baseline   map[string]float64
+	drifted    map[string]float64 // the workload's slow drift, reset at boot
+	frozen     bool               // test hook: the monitor silently does nothing
+	lies       bool               // the BMC reports power off while the host runs
+	offLag     time.Duration      // a power-off reaches the host this much later
+	pendingOff bool               // a power-off is on its way to the host (offLag)
+	powerSeq   int                // counts the BMC's power changes
 }
 
 // Rack is a simulated rack. See the package doc.
@@ -267,14 +269,24 @@ func (r *Rack) Events() []failover.Event { return slices.Clone(r.events) }
 // with it), offLag later when the BMC is one that reports early; power on
 // boots a second later. Called with the BMC locked.
 func (s *Server) onPower(p bmc.PowerState) {
+	s.powerSeq++
 	switch p {
 	case bmc.PowerOff:
 		if s.offLag > 0 {
-			s.r.after(s.offLag, s.hostOff)
+			seq := s.powerSeq
+			s.pendingOff = true
+			s.r.after(s.offLag, func() {
+				if s.pendingOff && s.powerSeq == seq {
+					s.hostOff()
+				}
+			})
 			return
 		}
 		s.hostOff()
 	case bmc.PowerOn:
+		if s.pendingOff {
+			s.hostOff() // off and on again before the host noticed: it reset
+		}
 		s.powered = true
 		s.r.after(s.r.cfg.PollInterval, func() {
 			if s.powered && !s.up {
@@ -287,6 +299,7 @@ func (s *Server) onPower(p bmc.PowerState) {
 }
 
 func (s *Server) hostOff() {
+	s.pendingOff = false
 	s.powered, s.up, s.hung, s.armed, s.lies = false, false, false, false, false
 	if s.mon != nil {
 		s.mon.dead = true
@@ -322,7 +335,7 @@ func (s *Server) boot() error {
 
 func (r *Rack) record(ev failover.Event) {
 	r.events = append(r.events, ev)
-	if ev.Type == failover.EventDetected && !r.realFaultActive(ev.Server, ev.Time) {
+	if s := r.byName[ev.Server]; ev.Type == failover.EventDetected && s != nil && s.up && !r.realFaultActive(ev.Server, ev.Time) {
 		r.violate("takeover of a healthy server: %s detected on %s (cause %s) at %v", ev.Peer, ev.Server, ev.Cause, r.since(ev.Time))
 	}
 	if r.cfg.OnEvent != nil {

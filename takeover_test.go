@@ -733,3 +733,27 @@ func TestEngineLateAnswerFromAnEarlierTakeover(t *testing.T) {
 		t.Errorf("the second checkpoint's own answer: %v", got)
 	}
 }
+
+// A VM the watcher is about to start (here by its reconcile) takes
+// capacity the hypervisor does not show as used yet: a takeover's
+// inventory leaves room for it.
+func TestEngineInventoryReservesCapacityOfStartsUnderWay(t *testing.T) {
+	d := newDriver(t, nil)
+	d.images["b2"] = []imagestore.Image{{Name: "mine", Owner: "b2", Generation: 2, MemoryMiB: 1024, CPUs: 1}}
+	d.images["b1"] = images(2) // 1024 MiB and 1 CPU each
+	d.boot()
+	d.answer(ActionScan, "b2", nil) // "mine" is queued: claim under way
+	d.detect(func(s *rack.Status) { s.Health.Power = bmc.PowerOff })
+	got := d.answer(ActionInventory, "b1", func(in *Input) {
+		in.Free, in.FreeKnown = hypervisor.Capacity{MemoryMiB: 2048, CPUs: 2}, true
+	})
+	var left []string
+	for _, ev := range events(got) {
+		if ev.Type == EventAlert && strings.Contains(ev.Message, "not taken over: needs") {
+			left = append(left, ev.VM)
+		}
+	}
+	if !cmp.Equal(left, []string{"vm1"}) {
+		t.Errorf("left out %v, want [vm1]: room for vm0 only once the reconcile's VM is counted", left)
+	}
+}

@@ -124,7 +124,9 @@ func (r *Rack) handled(f *injected, vm string, bound time.Duration) bool {
 		}
 		switch ev.Type {
 		case failover.EventAlert:
-			if ev.Server == f.Server || slices.Contains(ev.VMs, vm) {
+			// About this failure, or about a second failed server the VM
+			// had been moved to meanwhile.
+			if ev.Server == f.Server || slices.Contains(ev.VMs, vm) || r.realFaultActive(ev.Server, ev.Time) {
 				return true
 			}
 		case failover.EventBackupStarted, failover.EventReconciled:

@@ -5,15 +5,23 @@
 // when it is degraded but alive, evacuates it), starts its VMs from the
 // image store on its own hypervisor, and has the rack manager restart it.
 //
-// The decisions are made by Engine, a pure state machine: Inputs in,
+// Every decision is made by Engine, a pure state machine: Inputs in,
 // Actions out, no IO, clock, goroutine or randomness, so the same inputs
 // always give the same actions and whole racks can be simulated
-// deterministically (package failovertest). Monitor runs an Engine against
-// real adapters: a rack.Manager for statuses and power, an
-// imagestore.Store for VM ownership, and hypervisor.Hypervisor values.
+// deterministically (package failovertest). Each Action carries an ID its
+// answer returns, so answers may come back in any order. Executor carries
+// out one action against the adapters (a rack.Manager for statuses and
+// power, an imagestore.Store for VM ownership, hypervisor.Hypervisor
+// values) and decides nothing. Monitor, the runner, owns an engine and
+// runs each action in its own goroutine; its Phase method is safe to call
+// from any goroutine and never waits for an action. An Engine is not safe
+// for concurrent use; an Executor is when its adapters are.
 //
 // Safety goes beyond the patent the method comes from: a backup starts only
-// after the failed server is confirmed fenced or its VM was checkpointed and
-// stopped; ownership moves by compare-and-swap on the image's generation;
-// an unreachable BMC is never taken for a failed server.
+// after the failed server is confirmed fenced (and the fence has settled)
+// or its VM was checkpointed and stopped, and only when its last host does
+// not report it running; ownership moves by compare-and-swap on the
+// image's generation; an unreachable BMC is never taken for a failed
+// server; while much of the rack fails at once, takeovers are held. See
+// docs/design.md.
 package failover

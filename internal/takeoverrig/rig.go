@@ -70,7 +70,7 @@ type Rig struct {
 	Store            *memstore.Store
 	Local            *rack.Local
 
-	t       *testing.T
+	t       testing.TB
 	cfg     Config
 	ctx     context.Context
 	storage *memhv.Storage
@@ -84,7 +84,7 @@ type Rig struct {
 // Start builds the rig and runs the rack manager, the power mirror and
 // the watcher's Monitor until the test's cleanup. A setup error fails the
 // test at once; so does a host whose real power is not on.
-func Start(t *testing.T, cfg Config) *Rig {
+func Start(t testing.TB, cfg Config) *Rig {
 	t.Helper()
 	cfg = withDefaults(cfg)
 	for _, h := range []Host{cfg.Watched, cfg.Watcher} {

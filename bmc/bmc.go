@@ -134,9 +134,18 @@ type HealthReader interface {
 // Power controls a server's power. Safe for concurrent use.
 //
 // SetPower returns nil only once the BMC's power state has been read back
-// and agrees with the action (Off for off, On for on and cycle). Powering
-// off a server that is already off is success. When the request was sent
-// but its outcome is unknown, the error wraps ErrIndeterminate.
+// and agrees with the action (Off for off, On for on and cycle). When the
+// request was sent but its outcome is unknown, the error wraps
+// ErrIndeterminate.
+//
+// SetPower(PowerActionOff) is the fence: it must always send the
+// power-off command, even when the server already reads off, and then
+// confirm off by reading back. A reading can be stale or wrong (a BMC
+// that reports off early or caches its state), and a fence skipped on
+// the same reading that confirms it lets a backup start while the host
+// still runs. A BMC that refuses the command because the server is
+// already off ("not in present state", a conflict) is success once the
+// read-back says off. bmctest's FenceSentWhenReadsOff checks this.
 type Power interface {
 	SetPower(ctx context.Context, action PowerAction) error
 	PowerState(ctx context.Context) (PowerState, error)

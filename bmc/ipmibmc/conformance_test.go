@@ -88,9 +88,18 @@ func TestPowerConformance(t *testing.T) {
 	needSim(t)
 	bmctest.Run(t, bmctest.Harness{
 		Open: func(t *testing.T) bmctest.Fixture {
-			s := startSim(t, ipmisim.Config{PoweredOn: true})
+			// Power goes through the chassis script, so the BMC can be
+			// made to report off while the power child (the host) runs.
+			s := startSim(t, ipmisim.Config{PoweredOn: true, ChassisScript: true})
 			b := open(t, s)
-			return bmctest.Fixture{Power: b, Health: b}
+			return bmctest.Fixture{Power: b, Health: b,
+				ReportStaleOff: s.ReportStaleOff,
+				HostPower: func() (bmc.PowerState, error) {
+					if s.PowerChild() != 0 {
+						return bmc.PowerOn, nil
+					}
+					return bmc.PowerOff, nil
+				}}
 		},
 		Unreachable: func(t *testing.T) bmc.Power { return unreachable(t) },
 		Timeout:     15 * time.Second,

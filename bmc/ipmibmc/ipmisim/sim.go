@@ -32,6 +32,13 @@ type Config struct {
 	// KillWait is how long ipmi_sim waits after SIGTERM before it sends
 	// SIGKILL to the power child on power off. Default 1 s.
 	KillWait time.Duration
+	// ChassisScript routes Chassis Control and the power bit of Get
+	// Chassis Status through a script (ipmi_sim's own chassis_control
+	// program), which starts and ends the power child itself and can
+	// report a stale state (ReportStaleOff). The watchdog's power actions
+	// bypass it (ipmi_sim carries them out on the child it started
+	// itself), so leave it off in watchdog tests. Default false.
+	ChassisScript bool
 }
 
 // Sim is a running ipmi_sim.
@@ -149,13 +156,22 @@ func (s *Sim) path(name string) string { return filepath.Join(s.cfg.Dir, name) }
 func (s *Sim) write() error {
 	child := fmt.Sprintf(`#!/bin/sh
 # Power child of ipmi_sim: "on" while it runs. It ends by itself when
-# ipmi_sim goes away, so a killed simulator leaves nothing behind.
+# ipmi_sim (its parent, or the PID given) goes away, so a killed
+# simulator leaves nothing behind.
 echo $$ > %q.tmp && mv %q.tmp %q
 trap 'exit 0' TERM
-while kill -0 $PPID 2>/dev/null; do sleep 0.2; done
+watch=${1:-$PPID}
+while kill -0 "$watch" 2>/dev/null; do sleep 0.2; done
 `, s.path("child.pid"), s.path("child.pid"), s.path("child.pid"))
 	if err := os.WriteFile(s.path("child.sh"), []byte(child), 0o755); err != nil {
 		return fmt.Errorf("ipmisim: %w", err)
+	}
+	chassisLine := ""
+	if s.cfg.ChassisScript {
+		if err := os.WriteFile(s.path("chassis.sh"), []byte(s.chassisScript()), 0o755); err != nil {
+			return fmt.Errorf("ipmisim: %w", err)
+		}
+		chassisLine = fmt.Sprintf("  chassis_control %q\n", s.path("chassis.sh"))
 	}
 	startnow := "false"
 	if s.cfg.PoweredOn {
@@ -177,9 +193,9 @@ set_working_mc 0x20
   startnow %s
   poweroff_wait 0
   kill_wait %d
-  user 2 true %q %q admin 10 md5
+%s  user 2 true %q %q admin 10 md5
 console 127.0.0.1 %d
-`, s.cfg.Name, s.Port, s.serial, s.path("child.sh"), startnow, int(s.cfg.KillWait.Seconds()+0.5), s.cfg.User, s.cfg.Password, s.console)
+`, s.cfg.Name, s.Port, s.serial, s.path("child.sh"), startnow, int(s.cfg.KillWait.Seconds()+0.5), chassisLine, s.cfg.User, s.cfg.Password, s.console)
 	if err := os.WriteFile(s.path("lan.conf"), []byte(lan), 0o600); err != nil {
 		return fmt.Errorf("ipmisim: %w", err)
 	}
@@ -242,6 +258,12 @@ func (s *Sim) start() error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("ipmisim: start ipmi_sim: %w", err)
+	}
+	// The chassis script starts power children that watch ipmi_sim.
+	if err := os.WriteFile(s.path("sim.pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return fmt.Errorf("ipmisim: %w", err)
 	}
 	waited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(waited) }()

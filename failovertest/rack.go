@@ -300,11 +300,22 @@ func (s *Server) onPower(p bmc.PowerState) {
 
 func (s *Server) hostOff() {
 	s.pendingOff = false
+	s.r.at(s.r.Now(), s.cool) // not now: onPower holds the BMC's lock
 	s.powered, s.up, s.hung, s.armed, s.lies = false, false, false, false, false
 	if s.mon != nil {
 		s.mon.dead = true
 	}
 	s.HV.PowerOff()
+}
+
+// cool brings the sensors back to their baseline: a host that lost power
+// cools down, so an overheated CPU does not read hot at the next boot.
+func (s *Server) cool() {
+	for name, v := range s.baseline {
+		if err := s.BMC.SetValue(name, v); err != nil {
+			s.r.violate("cool %s on %s: %v", name, s.Name, err)
+		}
+	}
 }
 
 // boot starts the OS: the hypervisor comes up empty, injected sensor and
@@ -316,11 +327,7 @@ func (s *Server) boot() error {
 	s.HV.SetUnreachable(false)
 	s.HV.PowerOn()
 	s.BMC.SetFault(false, "")
-	for name, v := range s.baseline {
-		if err := s.BMC.SetValue(name, v); err != nil {
-			return err
-		}
-	}
+	s.cool()
 	for _, f := range s.r.faults {
 		if f.Server == s.Name && f.Kind.Real() && f.ended.IsZero() {
 			f.ended = s.r.Now()

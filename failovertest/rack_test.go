@@ -170,7 +170,11 @@ func TestCheckerCatchesBrokenInvariants(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.Server("blade-1").hung = true // hangs without the fault being recorded
+		// Overheats without the fault being recorded: a healthy server, as
+		// far as the checker knows, is taken over.
+		if err := r.Server("blade-1").BMC.SetValue("CPU0 Temp", 97); err != nil {
+			t.Fatal(err)
+		}
 		r.Run(ctx, 30)
 		if err := r.Check(); !errors.Is(err, ErrInvariant) || !strings.Contains(err.Error(), "takeover of a healthy server") {
 			t.Errorf("Check = %v, want a takeover-without-failure violation", err)

@@ -92,7 +92,11 @@ func TestSimulation(t *testing.T) {
 		for _, f := range failed[:min(len(failed), 5)] {
 			t.Errorf("seed %d: %v\nreplay: go test ./failovertest -run 'TestSimulation$' -seed=%d -v", f.seed, f.err, f.seed)
 		}
-		t.Fatalf("%d of %d seeds broke an invariant", len(failed), n)
+		var all []string
+		for _, f := range failed {
+			all = append(all, fmt.Sprint(f.seed))
+		}
+		t.Fatalf("%d of %d seeds broke an invariant: %s", len(failed), n, strings.Join(all, " "))
 	}
 	t.Logf("%d seeds in %v: %d faults injected, %d backups started, %d alerts, no invariant broken",
 		n, time.Since(start).Round(time.Millisecond), faults, takeovers, alerts)

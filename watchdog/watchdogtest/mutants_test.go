@@ -1,9 +1,9 @@
 package watchdogtest_test
 
 import (
-	"github.com/rackha/failover/clock"
 	"context"
 	"errors"
+	"github.com/rackha/failover/clock"
 	"os"
 	"os/exec"
 	"strings"

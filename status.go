@@ -83,7 +83,7 @@ func (e *Engine) status(now time.Time, st *rack.Status) {
 			}
 			ps.phase = PhaseWatching
 			e.notify(now, ps, Event{Type: EventRecovered, Message: msg})
-			ps.detectedAt, ps.cause, ps.vms = time.Time{}, CauseNone, nil
+			ps.detectedAt, ps.cause, ps.vms, ps.noRoom = time.Time{}, CauseNone, nil, nil
 		}
 		return
 	default:
@@ -158,7 +158,8 @@ func (e *Engine) detected(now time.Time, ps *peerState, st *rack.Status, fired i
 	ps.cause = causeOrder[fired]
 	ps.detectedAt = now
 	ps.degraded = (ps.cause == CauseTemperature || ps.cause == CauseVoltage) && st.HealthErr == "" && st.Health.Power == bmc.PowerOn
-	ps.fences, ps.fenced, ps.vms, ps.alertedHeld = 0, false, nil, false
+	ps.fences, ps.fenced, ps.vms, ps.noRoom, ps.alertedHeld = 0, false, nil, nil, false
+	ps.stable, ps.reading = false, false
 	ps.retryAt, ps.settleUntil = time.Time{}, time.Time{}
 	ev := Event{Type: EventDetected, Cause: ps.cause}
 	if h.name != "" {

@@ -72,8 +72,8 @@ type peerState struct {
 	// stable: the last inventory read found nothing new with nothing
 	// left to do, so the server may be restarted; reading: that read is
 	// under way.
-	stable  bool
-	reading bool
+	stable      bool
+	reading     bool
 	deadline    time.Time // evacuation
 	retryAt     time.Time // inventory or fence retry, or rescan
 	fences      int

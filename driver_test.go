@@ -38,6 +38,9 @@ type driver struct {
 func newDriver(t testing.TB, mod func(*Policy)) *driver {
 	t.Helper()
 	p := DefaultPolicy()
+	// Most tests let time pass without statuses; those about the status
+	// timeout set it.
+	p.StatusTimeout = 24 * time.Hour
 	if mod != nil {
 		mod(&p)
 	}

@@ -63,6 +63,10 @@ type Engine struct {
 	starts  int // outstanding probe, claim, start and state actions on the watcher
 	storm   stormView
 	out     []Action
+	// lastAny is when the last status of any watched server came;
+	// statusLost: Policy.StatusTimeout has passed since, and was alerted.
+	lastAny    time.Time
+	statusLost bool
 }
 
 // stormView is the newest rack-wide failure count a status carried.
@@ -223,6 +227,7 @@ func (e *Engine) answer(now time.Time, pa pending, in Input) {
 }
 
 func (e *Engine) tick(now time.Time) {
+	e.statusTimeout(now)
 	for _, n := range e.names {
 		e.tickPeer(now, e.peers[n])
 	}

@@ -26,6 +26,14 @@ type Policy struct {
 	// one lost poll breaks the count (slower, never falser); set
 	// it from your rack manager's interval.
 	MaxStatusGap time.Duration
+	// StatusTimeout: when no status of any watched server has come for
+	// this long, the rack manager (or the network to it) is down: the
+	// watcher alerts once and names the VMs at risk, and takes nothing
+	// over until statuses come again (a fence needs the rack manager
+	// anyway). Judged at each tick, so it shows up to one
+	// Config.TickInterval late. Default 5 s: five of the rack manager's
+	// 1 s polls, longer than a stream's reconnect.
+	StatusTimeout time.Duration
 	// FastDwell is how long power off or a blade fault must hold, seen by
 	// fast polls (rack.Status.Fast) or full ones, before it counts; hard
 	// faults are judged by time, not poll count, so a fast poll detects
@@ -93,6 +101,7 @@ func DefaultPolicy() Policy {
 	return Policy{
 		DebouncePolls:         4,
 		MaxStatusGap:          1500 * time.Millisecond,
+		StatusTimeout:         5 * time.Second,
 		FastDwell:             500 * time.Millisecond,
 		FenceSettle:           time.Second,
 		MaxParallelStarts:     32,
@@ -122,6 +131,8 @@ func (p Policy) Validate() error {
 		return bad("DebounceDwell", p.DebounceDwell, "must not be negative")
 	case p.MaxStatusGap <= 0:
 		return bad("MaxStatusGap", p.MaxStatusGap, "must be positive")
+	case p.StatusTimeout <= 0:
+		return bad("StatusTimeout", p.StatusTimeout, "must be positive")
 	case p.FastDwell < 0:
 		return bad("FastDwell", p.FastDwell, "must not be negative")
 	case p.FenceSettle < 0:

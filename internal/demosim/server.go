@@ -128,6 +128,7 @@ func handler[T any](what string, targets map[string]T, ops map[string]op[T]) htt
 			status := http.StatusOK // the call ran and failed: not a protocol error
 			if errors.Is(err, ErrProtocol) {
 				status = http.StatusBadRequest
+				err = fmt.Errorf("%s %q, operation %s: %w", what, name, opName, err)
 			}
 			writeError(w, status, err)
 			return

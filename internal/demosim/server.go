@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"time"
 
@@ -52,7 +53,14 @@ func NewServer(bmcs map[string]*simbmc.BMC, hvs map[string]*memhv.Hypervisor) (*
 	return &Server{mux: mux}, nil
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The mux would redirect a path that is not clean, with no JSON.
+	if p := r.URL.Path; p == "" || path.Clean(p) != p {
+		writeError(w, http.StatusNotFound, fmt.Errorf("%w: no operation %s %q", ErrProtocol, r.Method, p))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // Serve answers on ln until ctx ends, then stops accepting, lets calls
 // in flight finish (at most 5 s) and closes ln. It returns nil after ctx

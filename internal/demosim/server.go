@@ -16,8 +16,9 @@ import (
 	"github.com/rackha/failover/hypervisor/memhv"
 )
 
-// maxCallTimeout bounds the deadline a client may ask for.
-const maxCallTimeout = time.Hour
+// maxCallTimeout bounds the deadline a client may ask for; a longer one
+// is shortened to it.
+const maxCallTimeout = time.Minute
 
 // Server serves simulated BMCs and hypervisors. It is an http.Handler;
 // Serve runs it on a listener. Create it with NewServer.
@@ -69,6 +70,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute, // simulators answer at once: these
+		WriteTimeout:      time.Minute, // only bound a client that stalls
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
@@ -159,10 +162,10 @@ func callContext(r *http.Request) (context.Context, context.CancelFunc, error) {
 		return ctx, cancel, nil
 	}
 	ns, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || ns <= 0 || time.Duration(ns) > maxCallTimeout {
-		return nil, nil, fmt.Errorf("%w: header %s %q: want nanoseconds in (0, %v]", ErrProtocol, timeoutHeader, v, maxCallTimeout)
+	if err != nil || ns <= 0 {
+		return nil, nil, fmt.Errorf("%w: header %s %q: want a positive number of nanoseconds", ErrProtocol, timeoutHeader, v)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(ns))
+	ctx, cancel := context.WithTimeout(r.Context(), min(time.Duration(ns), maxCallTimeout))
 	return ctx, cancel, nil
 }
 

@@ -17,9 +17,9 @@ import (
 // largest request; a health with its event log the largest answer.
 const (
 	// MaxRequestBytes bounds a request body.
-	MaxRequestBytes = 4 << 20
+	MaxRequestBytes = 1 << 20
 	// MaxResponseBytes bounds an answer body.
-	MaxResponseBytes = 16 << 20
+	MaxResponseBytes = 4 << 20
 )
 
 // timeoutHeader carries the client's remaining deadline, in nanoseconds,

@@ -78,7 +78,7 @@ func TestCollectVerdict(t *testing.T) {
 		{name: "health read fails", f: fakeRoles{health: on, err: map[string]error{"health": fmt.Errorf("%w: bad answer", bmc.ErrMalformed)}},
 			failures: []string{"health read failed"}},
 		{name: "unreachable: later roles not tried",
-			f: fakeRoles{err: map[string]error{"readings": fmt.Errorf("%w: timeout", bmc.ErrUnreachable)}},
+			f:        fakeRoles{err: map[string]error{"readings": fmt.Errorf("%w: timeout", bmc.ErrUnreachable)}},
 			failures: []string{"readings read failed", "health read failed", "power read failed", "watchdog read failed"}},
 	} {
 		f := tc.f

@@ -120,6 +120,8 @@ Exit status:
      reports a failure: health failed (power off, power fault, main power
      fault, overload, interlock, a blade fault) or the watchdog expired
   2  usage error: unknown or bad flag, no BMC given, extra arguments
+A reading past a threshold is shown in its LEVEL column; it does not
+change the exit status (the failover engine judges readings itself).
 
 Flags:
 `)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/rackha/failover/bmc/ipmibmc/ipmisim"
@@ -110,11 +111,13 @@ func decodeJSON(t *testing.T, out string) []status {
 	return got
 }
 
-// A healthy, powered ipmi_sim: exit 0, twice (the second run from the
-// SDR cache the first wrote).
+// A healthy, powered ipmi_sim: exit 0, twice. The second run takes the
+// records from the SDR cache the first wrote: a read from the BMC would
+// have replaced the file (a new inode, by rename).
 func TestExitHealthyIPMI(t *testing.T) {
 	s := startSimConfig(t, ipmisim.Config{PoweredOn: true, Sensors: ipmisim.DefaultSensors()[:7]})
 	cache := t.TempDir()
+	var inodes []uint64
 	for run := 1; run <= 2; run++ {
 		code, out, errs := bmcstat(t, s.Password(), ipmiArgs(s, "-sdr-cache", cache, "-json")...)
 		if code != 0 {
@@ -124,9 +127,18 @@ func TestExitHealthyIPMI(t *testing.T) {
 		if len(got) != 1 || !got[0].OK || len(got[0].Readings) != 7 || got[0].NotOffered != nil {
 			t.Errorf("run %d: %+v", run, got)
 		}
+		m, _ := filepath.Glob(filepath.Join(cache, "*.sdr"))
+		if len(m) != 1 {
+			t.Fatalf("run %d: SDR cache files %v, want one", run, m)
+		}
+		st, err := os.Stat(m[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		inodes = append(inodes, st.Sys().(*syscall.Stat_t).Ino)
 	}
-	if m, _ := filepath.Glob(filepath.Join(cache, "*.sdr")); len(m) != 1 {
-		t.Errorf("SDR cache files %v, want one", m)
+	if inodes[0] != inodes[1] {
+		t.Error("the second run rewrote the SDR cache: it read the records from the BMC")
 	}
 }
 

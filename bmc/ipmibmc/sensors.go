@@ -15,10 +15,11 @@ import (
 const bmcAddr = 0x20
 
 // Readings polls every analog sensor of the BMC. The sensor data records
-// are cached (in memory, and on disk with Config.SDRCacheDir): a poll costs one Get SDR Repository Info (to notice added
-// or removed records) and one Get Sensor Reading per sensor. A sensor
-// that gives no reading, or one that cannot be a measurement, is returned
-// with StatusUnavailable (and a warning is logged for the latter).
+// are cached (in memory, and on disk with Config.SDRCacheDir): a poll
+// costs one Get SDR Repository Info (to notice added or removed records)
+// and one Get Sensor Reading per sensor. A sensor that gives no reading,
+// or one that cannot be a measurement, is returned with
+// StatusUnavailable (and a warning is logged for the latter).
 func (b *BMC) Readings(ctx context.Context) ([]sensor.Reading, error) {
 	sdrs, err := b.sensors(ctx)
 	if err != nil {

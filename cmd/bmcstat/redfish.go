@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/rackha/failover/bmc/redfishbmc"
+	"github.com/rackha/failover/watchdog"
 )
 
 // Redfish backend flags.
@@ -36,10 +37,14 @@ func redfishConfig() redfishbmc.Config {
 }
 
 // openRedfish opens the -system given, or every system of the service
-// (one session each). Redfish has no standard watchdog: that role is
-// reported as not offered.
+// (one session each). The watchdog role is served when the adapter
+// offers one (watchdog.Watchdog); a service without a host watchdog
+// answers bmc.ErrUnsupported, shown as not offered.
 func openRedfish(ctx context.Context) ([]target, error) {
 	cfg := redfishConfig()
+	if err := cfg.Validate(); err != nil {
+		return nil, usageError{fmt.Errorf("-redfish %q: %w", cfg.Endpoint, err)}
+	}
 	ids := []string{*redfishSystem}
 	if *redfishSystem == "" {
 		systems, err := redfishbmc.ListSystems(ctx, cfg)
@@ -62,8 +67,12 @@ func openRedfish(ctx context.Context) ([]target, error) {
 			}
 			return nil, fmt.Errorf("-redfish %s system %q: %w", cfg.Endpoint, id, err)
 		}
-		out = append(out, target{name: fmt.Sprintf("redfish %s system %s", cfg.Endpoint, b.System().ID),
-			sensors: b, health: b, power: b, close: b.Close})
+		t := target{name: fmt.Sprintf("redfish %s system %s", cfg.Endpoint, b.System().ID),
+			sensors: b, health: b, power: b, close: b.Close}
+		if w, ok := any(b).(watchdog.Watchdog); ok {
+			t.watchdog = w
+		}
+		out = append(out, t)
 	}
 	return out, nil
 }

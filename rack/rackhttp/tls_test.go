@@ -50,6 +50,7 @@ func refusedAtHandshake(t *testing.T, r *testRack, src CertSource) {
 	t.Helper()
 	c := r.clientWith(src)
 	err := c.Power(t.Context(), "s2", bmc.PowerActionOff)
+	t.Logf("refused: %v", err)
 	if err == nil || errors.Is(err, bmc.ErrIndeterminate) || !errors.Is(err, ErrUnauthenticated) {
 		t.Fatalf("power: %v, want a plain ErrUnauthenticated", err)
 	}

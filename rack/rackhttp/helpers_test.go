@@ -141,9 +141,9 @@ type testRack struct {
 }
 
 type rackOpts struct {
-	servers []string              // default s1, s2 in Pairs
-	ring    bool                  // Ring instead of Pairs
-	run     bool                  // run Local.Run (else poll by hand)
+	servers []string // default s1, s2 in Pairs
+	ring    bool     // Ring instead of Pairs
+	run     bool     // run Local.Run (else poll by hand)
 	local   func(*rack.LocalConfig)
 	handler func(*HandlerConfig)
 	wrap    func(http.Handler) http.Handler

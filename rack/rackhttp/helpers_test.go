@@ -67,6 +67,12 @@ func newCA(t testing.TB, name string) *testCA {
 // the CA file into a temporary directory and returns their paths.
 func (ca *testCA) issue(t testing.TB, name string) (certFile, keyFile, caFile string) {
 	t.Helper()
+	return ca.issueIn(t, t.TempDir(), name)
+}
+
+// issueIn is issue into dir.
+func (ca *testCA) issueIn(t testing.TB, dir, name string) (certFile, keyFile, caFile string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +92,6 @@ func (ca *testCA) issue(t testing.TB, name string) (certFile, keyFile, caFile st
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	certFile, keyFile, caFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key"), filepath.Join(dir, "ca.crt")
 	write := func(p string, b []byte) {
 		if err := os.WriteFile(p, b, 0o600); err != nil {

@@ -277,4 +277,3 @@ func rackManagerProcess(dir string, names []string) error {
 	<-done
 	return nil
 }
-

@@ -250,20 +250,31 @@ func (r *testRack) clientWith(src CertSource, edit ...func(*ClientConfig)) *Clie
 // connTracker is a listener that can close every connection it accepted.
 type connTracker struct {
 	net.Listener
-	mu    sync.Mutex
-	conns map[net.Conn]bool
-	n     int
+	mu     sync.Mutex
+	conns  map[net.Conn]bool
+	n      int
+	sndbuf int // when set, the send buffer of each accepted connection
 }
 
 func (l *connTracker) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err == nil {
 		l.mu.Lock()
+		if tcp, ok := c.(*net.TCPConn); ok && l.sndbuf > 0 {
+			_ = tcp.SetWriteBuffer(l.sndbuf)
+		}
 		l.conns[c] = true
 		l.n++
 		l.mu.Unlock()
 	}
 	return c, err
+}
+
+// smallSendBuffers makes the send buffer of each later connection small.
+func (l *connTracker) smallSendBuffers() {
+	l.mu.Lock()
+	l.sndbuf = 4096
+	l.mu.Unlock()
 }
 
 // dropAll closes every connection accepted so far.

@@ -2,10 +2,16 @@ package rackhttp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"log/slog"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -235,5 +241,129 @@ func TestBackoffFullJitter(t *testing.T) {
 	}
 	if lo > 100*time.Millisecond || hi < 700*time.Millisecond {
 		t.Errorf("delays span [%v, %v]: not full jitter over [0, 800ms]", lo, hi)
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestOversizedEvent: a status event bigger than MaxEventBytes is an
+// error naming the size, and the client reconnects; once the rack
+// manager has a smaller latest status, it arrives.
+func TestOversizedEvent(t *testing.T) {
+	r := newTestRack(t, rackOpts{})
+	ctx := t.Context()
+	r.bmcs["s2"].SetFault(true, strings.Repeat("very long fault detail ", 500))
+	r.local.Poll(ctx)
+	var logs syncBuffer
+	c := r.client("s1", func(c *ClientConfig) {
+		c.MaxEventBytes = 8192
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	ch, err := c.Watch(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for !strings.Contains(logs.String(), "over 8192 bytes") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no error naming the size; logs:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case st := <-ch:
+		t.Fatalf("an oversized status was delivered (%d bytes of detail)", len(st.Health.Detail))
+	default:
+	}
+	r.bmcs["s2"].SetFault(false, "")
+	r.local.Poll(ctx) // its SEL events still carry the long detail
+	small := r.local.Poll(ctx)[1]
+	var st rack.Status
+	select {
+	case st = <-ch:
+		if strings.Contains(logs.String(), "rate limited") {
+			t.Errorf("the reconnects after oversized events hit the rate limit: no backoff?")
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatalf("no status after the small one; logs:\n%s", logs.String())
+	}
+	if !st.Time.Equal(small.Time) {
+		t.Fatalf("got status at %v, want the small one at %v", st.Time, small.Time)
+	}
+}
+
+// TestHeartbeatKeepsIdleStream: with no status for several StallAfter,
+// heartbeats keep the stream open: no reconnect.
+func TestHeartbeatKeepsIdleStream(t *testing.T) {
+	r := newTestRack(t, rackOpts{})
+	ctx := t.Context()
+	r.local.Poll(ctx)
+	ch, err := r.client("s1", func(c *ClientConfig) { c.StallAfter = 300 * time.Millisecond }).Watch(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next(t, ch, 2*time.Second)
+	before := r.conns.accepted()
+	time.Sleep(1200 * time.Millisecond)
+	if n := r.conns.accepted(); n != before {
+		t.Fatalf("%d reconnects on an idle stream with heartbeats", n-before)
+	}
+	select {
+	case st := <-ch:
+		t.Fatalf("a status %v on an idle stream (a reconnect's latest?)", st.Time)
+	default:
+	}
+}
+
+// TestIdleTimeoutClosesStream: a watcher that stops reading has its
+// stream closed after IdleTimeout once its writes block, and the rack
+// manager keeps polling meanwhile.
+func TestIdleTimeoutClosesStream(t *testing.T) {
+	var logs syncBuffer
+	r := newTestRack(t, rackOpts{handler: func(c *HandlerConfig) {
+		c.IdleTimeout = 300 * time.Millisecond
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	}})
+	r.conns.smallSendBuffers()
+	ctx := t.Context()
+	// A small receive window from the start, so that the server's
+	// writes block soon.
+	d := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	conn, err := tls.DialWithDialer(d, "tcp", strings.TrimPrefix(r.url, "https://"), ClientTLS(r.ca.files(t, "s1"), "rack-manager"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /v1/watch?watcher=s1 HTTP/1.1\r\nHost: rack-manager\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// Never read; big statuses pile up until the server's writes block.
+	r.bmcs["s2"].SetFault(true, strings.Repeat("x", 64<<10))
+	// Closed after IdleTimeout; crypto/tls then spends up to 5 s more
+	// trying to send its close alert, which the log line waits for.
+	deadline := time.Now().Add(300*time.Millisecond + 5*time.Second + 2*time.Second)
+	for !strings.Contains(logs.String(), "i/o timeout") {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream of a watcher that does not read was not closed")
+		}
+		r.local.Poll(ctx)
 	}
 }

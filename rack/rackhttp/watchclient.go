@@ -122,8 +122,9 @@ func (c *Client) follow(ctx context.Context, watcher string, resp *http.Response
 }
 
 // read delivers resp's statuses to out until the stream ends, fails,
-// stalls (no byte for StallAfter) or ctx ends; got reports whether any
-// byte came, so that the backoff starts over.
+// stalls (no byte for StallAfter) or ctx ends. got reports whether the
+// stream worked (bytes came and it did not end in a protocol error such
+// as an oversized event), so that the backoff starts over.
 func (c *Client) read(ctx context.Context, resp *http.Response, cancel context.CancelFunc, out chan rack.Status) (got bool, err error) {
 	body := &stallReader{r: resp.Body}
 	body.timer = time.AfterFunc(c.cfg.StallAfter, func() {
@@ -143,6 +144,9 @@ func (c *Client) read(ctx context.Context, resp *http.Response, cancel context.C
 	for {
 		ev, err := sse.Next()
 		got = got || body.got()
+		if errors.Is(err, ErrEventTooLarge) {
+			return false, err // every reconnect may meet the same event: back off
+		}
 		if err != nil {
 			return got, err
 		}
@@ -151,7 +155,7 @@ func (c *Client) read(ctx context.Context, resp *http.Response, cancel context.C
 		}
 		st, err := decodeStatus(ev.Data)
 		if err != nil {
-			return got, err
+			return false, err
 		}
 		if ctx.Err() != nil {
 			return got, ctx.Err()

@@ -182,6 +182,9 @@ func (c *Client) Power(ctx context.Context, server string, action bmc.PowerActio
 		if wrote.Load() {
 			return fmt.Errorf("rackhttp: power %s %q: sent, answer lost: %w: %w", name, server, bmc.ErrIndeterminate, err)
 		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("rackhttp: power %s %q: not sent: %w", name, server, err)
+		}
 		return fmt.Errorf("rackhttp: power %s %q: not sent: %w: %w", name, server, bmc.ErrUnreachable, err)
 	}
 	defer resp.Body.Close()

@@ -1,6 +1,7 @@
 package rackhttp
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -146,6 +147,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(context.WithValue(r.Context(), startKey{}, time.Now()))
 	var route func(http.ResponseWriter, *http.Request, string)
 	method := http.MethodGet
 	switch r.URL.Path {
@@ -204,9 +206,20 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, peer string, co
 	if r.URL.Path == "/v1/power" {
 		h.cfg.Audit.LogAttrs(r.Context(), slog.LevelWarn, "rackhttp: power",
 			slog.String("who", peer), slog.String("remote", r.RemoteAddr), slog.String("server", ""), slog.String("action", ""),
-			slog.String("outcome", "refused"), slog.Int("status", code), slog.String("err", msg))
+			slog.String("outcome", "refused"), slog.Int("status", code), slog.String("err", msg),
+			slog.Duration("duration", time.Since(started(r))))
 	}
 	writeError(w, code, kind, msg)
+}
+
+// startKey is the request context key of its arrival time.
+type startKey struct{}
+
+func started(r *http.Request) time.Time {
+	if t, ok := r.Context().Value(startKey{}).(time.Time); ok {
+		return t
+	}
+	return time.Now()
 }
 
 // PeerName returns the identity of a request: the verified client

@@ -221,6 +221,7 @@ func TestMalformedRequests(t *testing.T) {
 	if p := r.bmcs["s2"].HostPower(); p != bmc.PowerOn {
 		t.Fatalf("s2's power %v after malformed requests", p)
 	}
+	r.wantAudit("s1", "", "", "refused")
 	if err := c.Power(t.Context(), "s2", bmc.PowerActionCycle); err != nil {
 		t.Fatalf("a good request after the bad ones: %v", err)
 	}
@@ -276,5 +277,16 @@ func TestRackView(t *testing.T) {
 	}
 	if _, err := r.client("operator").RackJournal(t.Context(), 61); !errors.Is(err, ErrBadRequest) {
 		t.Fatalf("n=61: %v, want ErrBadRequest", err)
+	}
+}
+
+// TestPowerNotSent: a rack manager that cannot be reached never got the
+// request: a plain error wrapping bmc.ErrUnreachable, not indeterminate.
+func TestPowerNotSent(t *testing.T) {
+	r := newTestRack(t, rackOpts{})
+	r.server.Close()
+	err := r.client("s1").Power(t.Context(), "s2", bmc.PowerActionOff)
+	if !errors.Is(err, bmc.ErrUnreachable) || errors.Is(err, bmc.ErrIndeterminate) {
+		t.Fatalf("%v, want bmc.ErrUnreachable and not indeterminate", err)
 	}
 }

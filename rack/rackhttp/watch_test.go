@@ -311,6 +311,7 @@ func TestOversizedEvent(t *testing.T) {
 // TestHeartbeatKeepsIdleStream: with no status for several StallAfter,
 // heartbeats keep the stream open: no reconnect.
 func TestHeartbeatKeepsIdleStream(t *testing.T) {
+	t.Parallel() // mostly waiting
 	r := newTestRack(t, rackOpts{})
 	ctx := t.Context()
 	r.local.Poll(ctx)
@@ -335,6 +336,7 @@ func TestHeartbeatKeepsIdleStream(t *testing.T) {
 // stream closed after IdleTimeout once its writes block, and the rack
 // manager keeps polling meanwhile.
 func TestIdleTimeoutClosesStream(t *testing.T) {
+	t.Parallel() // mostly waiting
 	var logs syncBuffer
 	r := newTestRack(t, rackOpts{handler: func(c *HandlerConfig) {
 		c.IdleTimeout = 300 * time.Millisecond

@@ -89,9 +89,13 @@ func (c HandlerConfig) Validate() error {
 			return fmt.Errorf("%w: HandlerConfig.Operators[%d] is empty", rack.ErrInvalidConfig, i)
 		}
 	}
+	local := c.Local.Topology()
 	for _, s := range c.Topology.Servers() {
 		if c.Local.Journal(s) == nil {
 			return fmt.Errorf("%w: HandlerConfig.Topology server %q is not a server of Local", rack.ErrInvalidConfig, s)
+		}
+		if w, lw := c.Topology.WatcherOf(s), local.WatcherOf(s); w != lw {
+			return fmt.Errorf("%w: HandlerConfig.Topology has %q watch %q, Local's topology %q", rack.ErrInvalidConfig, w, s, lw)
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/rackha/failover/rack"
@@ -108,7 +109,16 @@ type Handler struct {
 	servers map[string]bool
 	ops     map[string]bool
 	limits  *limiter
+
+	closing   chan struct{} // closed by CloseStreams
+	closeOnce sync.Once
 }
+
+// CloseStreams ends every open status stream, and every later one at
+// once, so that http.Server.Shutdown, which waits for handlers to end,
+// can finish (NewServer registers it with RegisterOnShutdown). Clients
+// reconnect, to the next rack manager process.
+func (h *Handler) CloseStreams() { h.closeOnce.Do(func() { close(h.closing) }) }
 
 // NewHandler fills cfg's unset fields (zero values) with their defaults,
 // checks it and returns the handler.
@@ -138,7 +148,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: cfg, servers: map[string]bool{}, ops: map[string]bool{}}
+	h := &Handler{cfg: cfg, servers: map[string]bool{}, ops: map[string]bool{}, closing: make(chan struct{})}
 	for _, s := range cfg.Topology.Servers() {
 		h.servers[s] = true
 	}

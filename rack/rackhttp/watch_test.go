@@ -369,3 +369,29 @@ func TestIdleTimeoutClosesStream(t *testing.T) {
 		r.local.Poll(ctx)
 	}
 }
+
+// TestShutdownEndsStreams: http.Server.Shutdown of NewServer's server
+// finishes with a stream open (the stream ends), and the client keeps
+// trying to reconnect rather than closing its channel.
+func TestShutdownEndsStreams(t *testing.T) {
+	r := newTestRack(t, rackOpts{})
+	ctx := t.Context()
+	r.local.Poll(ctx)
+	ch, err := r.client("s1").Watch(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next(t, ch, 2*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := r.server.Shutdown(sctx); err != nil {
+		t.Fatalf("Shutdown with an open stream: %v", err)
+	}
+	select {
+	case _, ok := <-ch:
+		if !ok {
+			t.Fatal("the client closed its channel when the rack manager went away")
+		}
+	case <-time.After(300 * time.Millisecond):
+	}
+}

@@ -45,13 +45,20 @@ type adapter struct {
 	gen     int    // login generation: relogin opens one session per expiry
 	session string // path of the open session, deleted at Close; "" none
 
-	sys systemInfo // the system served, resolved at Open
+	sys    systemInfo // the system served, resolved at Open
+	single bool       // the service has this one system only
 
 	planMu sync.Mutex
 	plan   *readPlan
 
 	evMu    sync.Mutex
 	pending []bmc.Event // events since the last Health call
+
+	wd         wdTracker       // a watchdog expiry the service reported
+	logMu      sync.Mutex      // one log read at a time
+	logNext    time.Time       // when the log may be read again
+	logEntries []string        // the system's LogEntry collections; nil: not looked up yet
+	logSeen    map[string]bool // watchdog entries in the log at the last read; nil: no read yet
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -67,6 +74,7 @@ func Open(ctx context.Context, cfg Config) (*BMC, error) {
 	systems, err := b.listSystems(ctx)
 	if err == nil {
 		b.sys, err = pickSystem(systems, cfg.System)
+		b.single = len(systems) == 1
 	}
 	if err != nil {
 		_ = b.Close()
@@ -168,6 +176,20 @@ func (b *BMC) getJSON(ctx context.Context, ref string, v any) error {
 	if err != nil {
 		return err
 	}
+	return b.getPath(ctx, p, v)
+}
+
+// getJSONQuery is getJSON for a link that may carry a query (paging).
+func (b *BMC) getJSONQuery(ctx context.Context, ref string, v any) error {
+	p, err := b.origin.linkQuery(ref)
+	if err != nil {
+		return err
+	}
+	return b.getPath(ctx, p, v)
+}
+
+// getPath fetches the checked path p into v.
+func (b *BMC) getPath(ctx context.Context, p string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
 	defer cancel()
 	resp, err := b.do(ctx, func(api *gofish.APIClient) (*http.Response, error) { return api.Get(p) })

@@ -86,3 +86,24 @@ func (o origin) link(ref string) (string, error) {
 	}
 	return p, nil
 }
+
+// linkQuery is link for a link that may carry a query (a collection's
+// @odata.nextLink, "?$skiptoken=..."): the path is checked as link
+// checks it, and the query is kept as sent.
+func (o origin) linkQuery(ref string) (string, error) {
+	path, query, hasQuery := strings.Cut(ref, "?")
+	p, err := o.link(path)
+	if err != nil || !hasQuery {
+		return p, err
+	}
+	if i := strings.IndexByte(query, '#'); i >= 0 {
+		query = query[:i]
+	}
+	if _, err := url.ParseQuery(query); err != nil || strings.ContainsAny(query, " \x00\r\n") {
+		return "", fmt.Errorf("%w: link %q has a malformed query", bmc.ErrMalformed, trunc(ref))
+	}
+	if query == "" {
+		return p, nil
+	}
+	return p + "?" + query, nil
+}

@@ -93,6 +93,19 @@ func (b *BMC) relogin(ctx context.Context, gen int) error {
 	b.cfg.Logger.Info("redfishbmc: session refused, logging in again", "endpoint", b.cfg.Endpoint)
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
 	defer cancel()
+	// The refused session is deleted first: a BMC that refused a token
+	// once (under load, a restart of its web server) may still count the
+	// session, and BMCs that allow few sessions lock out when they leak.
+	// An expired one answers 401 or 404, which is what we expect.
+	b.mu.Lock()
+	old := b.session
+	b.session = ""
+	b.mu.Unlock()
+	if old != "" {
+		if err := b.rawJSON(ctx, http.MethodDelete, old, nil, &struct{}{}, nil); err != nil {
+			b.cfg.Logger.Debug("redfishbmc: old session not deleted", "endpoint", b.cfg.Endpoint, "err", err)
+		}
+	}
 	return b.login(ctx)
 }
 

@@ -249,11 +249,13 @@ func (b *BMC) logEntryPaths(ctx context.Context, services string) ([]string, err
 }
 
 // readLog reads a LogEntry collection, following @odata.nextLink up to
-// maxLogPages. Members must be inline (as services send them); links
+// maxLogPages and never to a page twice. Members must be inline (as services send them); links
 // only are skipped, not fetched one by one.
 func (b *BMC) readLog(ctx context.Context, p string) ([]logEntryDoc, error) {
 	var out []logEntryDoc
-	for page := 0; p != "" && page < maxLogPages; page++ {
+	seen := map[string]bool{}
+	for page := 0; p != "" && !seen[p] && page < maxLogPages; page++ {
+		seen[p] = true
 		var c struct {
 			Members  []logEntryDoc
 			NextLink string `json:"Members@odata.nextLink"`

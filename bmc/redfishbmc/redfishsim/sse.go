@@ -161,10 +161,16 @@ func bufferExceeded() []byte {
 			"MessageId":       "Base.1.15.EventBufferExceeded",
 			"Message":         "Event buffer exceeded: events were lost.",
 			"MessageSeverity": "Warning",
+			// What real services name varies; the EventService is one.
+			"OriginOfCondition": map[string]any{"@odata.id": Root + "/EventService"},
 		}},
 	})
 	return fmt.Appendf(nil, "data: %s\n\n", b)
 }
+
+// PublishBufferExceeded sends every open stream a Base
+// EventBufferExceeded event, as a service that dropped events does.
+func (s *Server) PublishBufferExceeded() int { return s.PublishRaw(bufferExceeded()) }
 
 // filterSupported: the service root's ProtocolFeaturesSupported.FilterQuery.
 func (s *Server) filterSupported() bool {

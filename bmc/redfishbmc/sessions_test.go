@@ -1,0 +1,94 @@
+package redfishbmc
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/rackha/failover/bmc"
+	"github.com/rackha/failover/bmc/redfishbmc/redfishsim"
+)
+
+// One session serves every role, and 1,000 reconnects of the event
+// stream leak none, on a BMC that allows 8: plain drops, sessions the
+// BMC expired, and 401s the BMC answered while the session still lived
+// (the adapter logs in again and deletes the refused session).
+func TestSessionsNoLeakAcross1000Reconnects(t *testing.T) {
+	s := startSim(t, "testdata/mini", redfishsim.Options{MaxSessions: 8, Overlays: []string{overlayWatchdogMini}})
+	cfg := testConfig(s, "")
+	cfg.ReconnectMin, cfg.ReconnectMax = time.Millisecond, time.Millisecond
+	cfg.PollInterval = time.Hour
+	b := open(t, cfg)
+	ctx := ctxT(t, 60*time.Second)
+	// Every role of the BMC, through one session.
+	if _, err := b.Readings(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Health(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.State(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.PowerState(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := b.Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range ch {
+		}
+	}()
+	if n := s.Sessions(); n != 1 {
+		t.Fatalf("%d sessions for one BMC's roles, want 1", n)
+	}
+	const reconnects = 1000
+	for i := range reconnects {
+		waitStreams(t, s, 1)
+		switch i % 3 {
+		case 0:
+			s.ExpireSessions() // the session timed out
+		case 1:
+			s.Inject(redfishsim.Fault{Path: s.SSEURI(), Status: 401, Times: 1}) // refused, session alive
+		}
+		connects := s.Count("GET", s.SSEURI())
+		s.DropStreams()
+		waitConnects(t, s, connects+1)
+		if n := s.Sessions(); n > 1 {
+			t.Fatalf("reconnect %d: %d sessions open", i, n)
+		}
+	}
+	waitStreams(t, s, 1)
+	ok, refused := s.Logins()
+	if n := s.Sessions(); n != 1 || refused != 0 {
+		t.Fatalf("after %d reconnects: %d sessions, %d logins refused (of %d)", reconnects, n, refused, ok)
+	}
+	t.Logf("%d reconnects, %d logins, 1 session open", reconnects, ok)
+	if _, err := b.State(ctx); err != nil {
+		t.Fatalf("the roles after the reconnects: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Sessions(); n != 0 {
+		t.Fatalf("%d sessions after Close", n)
+	}
+}
+
+// The sim refuses the 9th session as real BMCs do, and the adapter
+// reports it as unreachable (no session), naming the limit.
+func TestSessionLimit(t *testing.T) {
+	s := startSim(t, "testdata/mini", redfishsim.Options{MaxSessions: 8})
+	for range 8 {
+		open(t, testConfig(s, ""))
+	}
+	_, err := Open(ctxT(t, 5*time.Second), testConfig(s, ""))
+	if !errors.Is(err, bmc.ErrUnreachable) {
+		t.Fatalf("the 9th session: %v, want ErrUnreachable", err)
+	}
+	if _, refused := s.Logins(); refused != 1 || s.Sessions() != 8 {
+		t.Fatalf("%d refused, %d sessions", refused, s.Sessions())
+	}
+}

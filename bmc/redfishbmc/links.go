@@ -99,7 +99,7 @@ func (o origin) linkQuery(ref string) (string, error) {
 	if i := strings.IndexByte(query, '#'); i >= 0 {
 		query = query[:i]
 	}
-	if _, err := url.ParseQuery(query); err != nil || strings.ContainsAny(query, " \x00\r\n") {
+	if _, err := url.ParseQuery(query); err != nil || strings.IndexFunc(query, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
 		return "", fmt.Errorf("%w: link %q has a malformed query", bmc.ErrMalformed, trunc(ref))
 	}
 	if query == "" {

@@ -32,6 +32,7 @@ const maxSSERetry = 24 * time.Hour
 // across events, as the spec has it.
 type sseReader struct {
 	r      *bufio.Reader
+	skipLF bool // the last line ended with CR: a LF next is part of it
 	lastID string
 	retry  time.Duration // 0: the stream sent no valid retry field
 }
@@ -40,26 +41,30 @@ func newSSEReader(r io.Reader) *sseReader {
 	return &sseReader{r: bufio.NewReaderSize(r, 4096)}
 }
 
-// readLine returns one line without its end; bounded by maxSSELine.
+// readLine returns one line without its end (CR LF, LF, or a lone CR);
+// bounded by maxSSELine.
 func (s *sseReader) readLine() ([]byte, error) {
 	var line []byte
 	for {
-		frag, err := s.r.ReadSlice('\n')
-		if len(line)+len(frag) > maxSSELine {
-			return nil, errSSETooLong
-		}
-		line = append(line, frag...)
-		if err == bufio.ErrBufferFull {
-			continue
-		}
+		c, err := s.r.ReadByte()
 		if err != nil {
 			if err == io.EOF && len(line) > 0 {
 				return nil, io.ErrUnexpectedEOF // an unterminated line is never dispatched
 			}
 			return nil, err
 		}
-		line = bytes.TrimSuffix(line[:len(line)-1], []byte("\r"))
-		return line, nil
+		if c == '\n' && s.skipLF {
+			s.skipLF = false
+			continue // the LF of a CR LF
+		}
+		s.skipLF = c == '\r'
+		if c == '\n' || c == '\r' {
+			return line, nil
+		}
+		if len(line) >= maxSSELine {
+			return nil, errSSETooLong
+		}
+		line = append(line, c)
 	}
 }
 

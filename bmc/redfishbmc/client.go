@@ -29,21 +29,7 @@ type BMC struct {
 }
 
 type adapter struct {
-	cfg    Config // Password always empty: see password
-	hc     *http.Client
-	origin origin // the endpoint's scheme, host and port
-	base   string // the endpoint without a trailing slash: requests go to base + path
-	api    *gofish.APIClient
-
-	// password returns Config.Password; setToken sets the X-Auth-Token
-	// the transport adds to requests of this service ("" none).
-	password func() string
-	setToken func(string)
-
-	loginMu sync.Mutex // one login at a time; Close waits for it
-	mu      sync.RWMutex
-	gen     int    // login generation: relogin opens one session per expiry
-	session string // path of the open session, deleted at Close; "" none
+	*conn // shared with the adapters of other systems (OpenSystem)
 
 	sys    systemInfo // the system served, resolved at Open
 	single bool       // the service has this one system only
@@ -64,6 +50,29 @@ type adapter struct {
 	closed    chan struct{}
 }
 
+// conn is one service's client and session: every adapter opened on it
+// (Open, then OpenSystem) uses this one session, so that the roles of
+// all the systems of one BMC hold one session between them.
+type conn struct {
+	cfg    Config // Password always empty: see password
+	hc     *http.Client
+	origin origin // the endpoint's scheme, host and port
+	base   string // the endpoint without a trailing slash: requests go to base + path
+	api    *gofish.APIClient
+
+	// password returns Config.Password; setToken sets the X-Auth-Token
+	// the transport adds to requests of this service ("" none).
+	password func() string
+	setToken func(string)
+
+	loginMu sync.Mutex // one login at a time; Close waits for it
+	refs    int        // adapters open on this conn; under loginMu
+	done    bool       // logged out for good; under loginMu
+	mu      sync.RWMutex
+	gen     int    // login generation: relogin opens one session per expiry
+	session string // path of the open session, deleted at the last Close; "" none
+}
+
 // Open checks cfg, logs in and resolves cfg.System. The caller must
 // Close the adapter to log out.
 func Open(ctx context.Context, cfg Config) (*BMC, error) {
@@ -81,6 +90,36 @@ func Open(ctx context.Context, cfg Config) (*BMC, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// OpenSystem opens an adapter for another ComputerSystem of the same
+// service (its Id or @odata.id; "" needs a service of one system) on b's
+// session: the blades of an enclosure then hold one session between
+// them, where BMCs allow few (often 8). Each adapter must be closed; the
+// session is deleted when the last one is.
+func (b *BMC) OpenSystem(ctx context.Context, system string) (*BMC, error) {
+	if b.isClosed() {
+		return nil, fmt.Errorf("%w: adapter closed", bmc.ErrUnreachable)
+	}
+	c := b.conn
+	c.loginMu.Lock()
+	if c.done {
+		c.loginMu.Unlock()
+		return nil, fmt.Errorf("%w: adapter closed", bmc.ErrUnreachable)
+	}
+	c.refs++
+	c.loginMu.Unlock()
+	nb := &BMC{&adapter{conn: c, closed: make(chan struct{})}}
+	systems, err := nb.listSystems(ctx)
+	if err == nil {
+		nb.sys, err = pickSystem(systems, system)
+		nb.single = len(systems) == 1
+	}
+	if err != nil {
+		_ = nb.Close()
+		return nil, err
+	}
+	return nb, nil
 }
 
 // connect validates cfg, builds the client and logs in.
@@ -113,11 +152,11 @@ func connect(ctx context.Context, cfg Config) (*BMC, error) {
 		return nil, err
 	}
 	cfg.Password = ""
-	b := &BMC{&adapter{
-		cfg: cfg, hc: hc, origin: o, base: strings.TrimRight(cfg.Endpoint, "/"), closed: make(chan struct{}),
+	b := &BMC{&adapter{conn: &conn{
+		cfg: cfg, hc: hc, origin: o, base: strings.TrimRight(cfg.Endpoint, "/"), refs: 1,
 		password: func() string { return password },
 		setToken: func(t string) { tokMu.Lock(); token = t; tokMu.Unlock() },
-	}}
+	}, closed: make(chan struct{})}}
 	cctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
 	defer cancel()
 	if err := b.login(cctx); err != nil {
@@ -168,7 +207,7 @@ func (b *BMC) do(ctx context.Context, f func(*gofish.APIClient) (*http.Response,
 	}
 }
 
-func (b *BMC) usesSession() bool { return b.cfg.Username != "" && !b.cfg.BasicAuth }
+func (b *conn) usesSession() bool { return b.cfg.Username != "" && !b.cfg.BasicAuth }
 
 // getJSON fetches the resource at ref into v.
 func (b *BMC) getJSON(ctx context.Context, ref string, v any) error {

@@ -50,7 +50,7 @@ func (o origin) same(u *url.URL) bool {
 // port. Anything else (another host, port or scheme, credentials, a
 // scheme-relative //host, a relative path, a query) is refused: the
 // password and the token are only ever sent to the endpoint.
-func (b *BMC) link(ref string) (string, error) {
+func (b *conn) link(ref string) (string, error) {
 	return b.origin.link(ref)
 }
 

@@ -106,3 +106,55 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(100 * time.Microsecond)
 	}
 }
+
+// The blades of one enclosure share one session (OpenSystem), even on a
+// BMC that allows one: relogin after expiry serves both, and the session
+// lives until the last adapter closes.
+func TestOpenSystemSharesSession(t *testing.T) {
+	s := startSim(t, mockup(t, "public-bladed"), redfishsim.Options{MaxSessions: 1})
+	a := open(t, testConfig(s, bladeSys))
+	b, err := a.OpenSystem(ctxT(t, 5*time.Second), blade2Sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	if a.System().ID != bladeSys || b.System().ID != blade2Sys {
+		t.Fatalf("systems %s and %s", a.System().ID, b.System().ID)
+	}
+	ctx := ctxT(t, 10*time.Second)
+	for _, x := range []*BMC{a, b} {
+		if _, err := x.Readings(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.Health(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Sessions(); n != 1 {
+		t.Fatalf("%d sessions for two blades, want 1", n)
+	}
+	s.ExpireSessions()
+	for _, x := range []*BMC{b, a} {
+		if _, err := x.PowerState(ctx); err != nil {
+			t.Fatalf("%s after expiry: %v", x.System().ID, err)
+		}
+	}
+	if ok, refused := s.Logins(); ok != 2 || refused != 0 || s.Sessions() != 1 {
+		t.Fatalf("after expiry: %d logins, %d refused, %d sessions; want one relogin for both", ok, refused, s.Sessions())
+	}
+	if _, err := b.OpenSystem(ctx, "nope"); !errors.Is(err, ErrInvalidConfig) || s.Sessions() != 1 {
+		t.Fatalf("unknown system: %v (sessions %d)", err, s.Sessions())
+	}
+	if err := a.Close(); err != nil || s.Sessions() != 1 {
+		t.Fatalf("first Close: %v, %d sessions; the other blade still needs it", err, s.Sessions())
+	}
+	if _, err := b.Health(ctx); err != nil {
+		t.Fatalf("the other blade after the first Close: %v", err)
+	}
+	if _, err := a.OpenSystem(ctx, blade2Sys); !errors.Is(err, bmc.ErrUnreachable) {
+		t.Fatalf("OpenSystem on a closed adapter: %v", err)
+	}
+	if err := b.Close(); err != nil || s.Sessions() != 0 {
+		t.Fatalf("last Close: %v, %d sessions", err, s.Sessions())
+	}
+}

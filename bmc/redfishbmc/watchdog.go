@@ -13,7 +13,7 @@ import (
 	"github.com/rackha/failover/watchdog"
 )
 
-var _ watchdog.Watchdog = (*BMC)(nil)
+var _ bmc.BMC = (*BMC)(nil) // every role, the watchdog read-only
 
 // hostWatchdogDoc is ComputerSystem.HostWatchdogTimer.
 type hostWatchdogDoc struct {

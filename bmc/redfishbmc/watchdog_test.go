@@ -3,6 +3,7 @@ package redfishbmc
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/bmc/redfishbmc/redfishsim"
+	"github.com/rackha/failover/rack"
 	"github.com/rackha/failover/watchdog"
 )
 
@@ -293,6 +295,61 @@ func TestIsWatchdogExpiry(t *testing.T) {
 	} {
 		if got := isWatchdogExpiry(id); got != want {
 			t.Errorf("isWatchdogExpiry(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
+
+// Through rack.Local: the expiry event makes the rack read the server at
+// once, and the status carries the expired watchdog and the event.
+func TestRackWatchdogExpiry(t *testing.T) {
+	s, b := watchdogMini(t, redfishsim.Options{})
+	peer := open(t, testConfig(startSim(t, "testdata/mini", redfishsim.Options{}), ""))
+	top, err := rack.Pairs("a", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := rack.DefaultLocalConfig()
+	rc.Topology = top
+	rc.Interval = time.Hour
+	rc.FastInterval = -1
+	rc.Logger = slog.New(slog.DiscardHandler)
+	rc.Servers = []rack.Server{{Name: "a", Health: b, Sensors: b, Watchdog: b, Power: b}, {Name: "b", Health: peer}}
+	l, err := rack.NewLocal(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	watch, err := l.Watch(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitStreams(t, s, 1)
+	for st := range watch { // the first full read: a running watchdog, not expired
+		if st.Server == "a" && st.WatchdogKnown {
+			if st.Watchdog.Expired || !st.Watchdog.Running {
+				t.Fatalf("first status %+v", st.Watchdog)
+			}
+			break
+		}
+	}
+	s.Publish(redfishsim.Event{Origin: miniSys, MessageID: wdMessageID, Message: "timer expired"})
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case st := <-watch:
+			if st.Server != "a" || !st.Watchdog.Expired {
+				continue
+			}
+			if len(st.Health.Events) == 0 || !strings.Contains(st.Health.Events[len(st.Health.Events)-1].Message, "watchdog expired") {
+				t.Fatalf("expired status without the event: %+v", st.Health.Events)
+			}
+			return
+		case <-deadline:
+			t.Fatal("the watcher never saw the expired watchdog")
 		}
 	}
 }

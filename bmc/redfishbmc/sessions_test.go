@@ -67,6 +67,10 @@ func TestSessionsNoLeakAcross1000Reconnects(t *testing.T) {
 	if n := s.Sessions(); n != 1 || refused != 0 {
 		t.Fatalf("after %d reconnects: %d sessions, %d logins refused (of %d)", reconnects, n, refused, ok)
 	}
+	coll, _ := s.Get("/redfish/v1/SessionService/Sessions")
+	if ms, _ := coll["Members"].([]any); len(ms) != 1 {
+		t.Fatalf("the SessionService lists %d sessions, want 1", len(ms))
+	}
 	t.Logf("%d reconnects, %d logins, 1 session open", reconnects, ok)
 	if _, err := b.State(ctx); err != nil {
 		t.Fatalf("the roles after the reconnects: %v", err)

@@ -47,7 +47,7 @@ func messagesUntil(t *testing.T, ch <-chan bmc.Event, last string) []string {
 func TestEventsLastEventIDReplay(t *testing.T) {
 	s := startSim(t, "testdata/mini", redfishsim.Options{})
 	cfg := testConfig(s, "")
-	cfg.ReconnectMin = 100 * time.Millisecond
+	cfg.ReconnectMin = 10 * time.Millisecond
 	b := open(t, cfg)
 	ch, err := b.Events(ctxT(t, 10*time.Second))
 	if err != nil {
@@ -57,6 +57,9 @@ func TestEventsLastEventIDReplay(t *testing.T) {
 	s.Publish(redfishsim.Event{Origin: miniSys, Message: "one"})
 	s.Publish(redfishsim.Event{Origin: miniSys, Message: "two"})
 	messagesUntil(t, ch, "two")
+	// The reconnect is held up 300 ms, so both events below are published
+	// while no stream is open.
+	s.Inject(redfishsim.Fault{Path: s.SSEURI(), Latency: 300 * time.Millisecond, Times: 1})
 	s.DropStreams()
 	waitStreams(t, s, 0)
 	s.Publish(redfishsim.Event{Origin: miniSys, Message: "during the drop 1"})
@@ -71,8 +74,8 @@ func TestEventsLastEventIDReplay(t *testing.T) {
 		}
 	}
 	c := s.Connects()
-	if len(c) != 2 || c[0].LastEventID != "" || c[1].LastEventID != "2" {
-		t.Fatalf("connects %+v, want the reconnect to send Last-Event-ID 2", c)
+	if len(c) != 2 || c[0].LastEventID != "" || c[1].LastEventID != "2" || c[1].Replayed != 2 {
+		t.Fatalf("connects %+v, want the reconnect to send Last-Event-ID 2 and get 2 events replayed", c)
 	}
 }
 
@@ -150,7 +153,7 @@ func TestEventsLossTold(t *testing.T) {
 func TestEventsResumeBeyondHistory(t *testing.T) {
 	s := startSim(t, "testdata/mini", redfishsim.Options{EventHistory: 2})
 	cfg := testConfig(s, "")
-	cfg.ReconnectMin = 100 * time.Millisecond
+	cfg.ReconnectMin = 10 * time.Millisecond
 	b := open(t, cfg)
 	ch, err := b.Events(ctxT(t, 10*time.Second))
 	if err != nil {
@@ -159,6 +162,7 @@ func TestEventsResumeBeyondHistory(t *testing.T) {
 	waitStreams(t, s, 1)
 	s.Publish(redfishsim.Event{Origin: miniSys, Message: "first"})
 	messagesUntil(t, ch, "first")
+	s.Inject(redfishsim.Fault{Path: s.SSEURI(), Latency: 300 * time.Millisecond, Times: 1}) // away while 5 are published
 	s.DropStreams()
 	waitStreams(t, s, 0)
 	for range 5 {

@@ -23,6 +23,7 @@ type SSEConnect struct {
 	LastEventID string // the Last-Event-ID header, "" none
 	Filter      string // the $filter query, "" none
 	Refused     bool   // answered 400 (a $filter the service does not support or parse)
+	Replayed    int    // events replayed after LastEventID
 }
 
 // published is one event kept for replay.
@@ -243,6 +244,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		for _, p := range s.history {
 			if p.seq > last && passes(st.filter, p.origin) {
 				replay = append(replay, p.frame)
+				s.connects[len(s.connects)-1].Replayed++
 			}
 		}
 	}

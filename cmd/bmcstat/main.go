@@ -220,11 +220,12 @@ type status struct {
 }
 
 // offered reports whether role was read: not when it is nil or its read
-// failed with bmc.ErrUnsupported (recorded in NotOffered), nor when it
+// failed with bmc.ErrUnsupported or bmc.ErrNotOffered (recorded in
+// NotOffered), nor when it
 // failed otherwise (recorded in *errField and Failures).
 func (s *status) offered(role string, isNil bool, err error, errField *string) bool {
 	switch {
-	case isNil || errors.Is(err, bmc.ErrUnsupported):
+	case isNil || errors.Is(err, bmc.ErrUnsupported) || errors.Is(err, bmc.ErrNotOffered):
 		s.NotOffered = append(s.NotOffered, role)
 		return false
 	case err != nil:

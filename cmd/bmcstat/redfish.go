@@ -37,9 +37,9 @@ func redfishConfig() redfishbmc.Config {
 }
 
 // openRedfish opens the -system given, or every system of the service
-// (one session each). The watchdog role is served when the adapter
-// offers one (watchdog.Watchdog); a service without a host watchdog
-// answers bmc.ErrUnsupported, shown as not offered.
+// (sharing one session). The watchdog role is the system's
+// HostWatchdogTimer, read-only; a system without one answers
+// bmc.ErrNotOffered, shown as not offered.
 func openRedfish(ctx context.Context) ([]target, error) {
 	cfg := redfishConfig()
 	if err := cfg.Validate(); err != nil {
@@ -57,10 +57,18 @@ func openRedfish(ctx context.Context) ([]target, error) {
 		}
 	}
 	var out []target
+	var first *redfishbmc.BMC
 	for _, id := range ids {
-		c := cfg
-		c.System = id
-		b, err := redfishbmc.Open(ctx, c)
+		var b *redfishbmc.BMC
+		var err error
+		if first == nil {
+			c := cfg
+			c.System = id
+			b, err = redfishbmc.Open(ctx, c)
+			first = b
+		} else {
+			b, err = first.OpenSystem(ctx, id)
+		}
 		if err != nil {
 			for _, t := range out {
 				_ = t.close()

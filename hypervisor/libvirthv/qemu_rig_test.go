@@ -72,7 +72,7 @@ var (
 )
 
 // probeAccel boots a probe guest under KVM once per process: KVM when it
-// prints its first tick within 8 s, TCG otherwise (a /dev/kvm that opens
+// prints its first tick within 5 s, TCG otherwise (a /dev/kvm that opens
 // may still hang guests, as under some nested virtualisation).
 func probeAccel(t *testing.T, e *qemuEnv) string {
 	accelOnce.Do(func() {
@@ -91,14 +91,14 @@ func probeAccel(t *testing.T, e *qemuEnv) string {
 			t.Logf("accelerator: TCG (a KVM guest does not start: %v)", err)
 			return
 		}
-		wait, cancelWait := context.WithTimeout(ctx, 8*time.Second)
+		wait, cancelWait := context.WithTimeout(ctx, 5*time.Second)
 		_, err = qemurig.WaitSerial(wait, g.Serial, func(s qemurig.Serial) bool { return len(s.Ticks) > 0 })
 		cancelWait()
 		if err := e.powerA.Stop(ctx, g.Name); err != nil {
 			t.Fatal(err)
 		}
 		if err != nil {
-			t.Logf("accelerator: TCG (a KVM guest printed no tick within 8 s)")
+			t.Logf("accelerator: TCG (a KVM guest printed no tick within 5 s)")
 			return
 		}
 		accel = "kvm"

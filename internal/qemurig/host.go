@@ -64,12 +64,12 @@ namespaces = [ ]
 // qemuDriver is Debian's libvirt QEMU driver module.
 const qemuDriver = "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so"
 
-// Tools returns the path of each program the hosts need, or an error
-// wrapping ErrMissing that names the Debian package of the first missing.
+// Tools checks that every program the hosts need is installed; its error
+// wraps ErrMissing and names the Debian package of the first missing.
 func Tools() error {
 	for _, p := range []struct{ bin, pkg string }{
 		{"libvirtd", "libvirt-daemon"}, {"virtlogd", "libvirt-daemon"}, {"unshare", "util-linux"},
-		{"qemu-system-x86_64", "qemu-system-x86"}, {"qemu-img", "qemu-utils"},
+		{"qemu-system-x86_64", "qemu-system-x86"}, {"qemu-img", "qemu-utils"}, {"virsh", "libvirt-clients"},
 	} {
 		if _, err := exec.LookPath(p.bin); err != nil {
 			return fmt.Errorf("%w: %s (Debian package %s): %w", ErrMissing, p.bin, p.pkg, err)
@@ -136,6 +136,13 @@ func StartHost(t testing.TB, name, dir string) (*Host, error) {
 	}
 	if err := waitFile(h.sock, 15*time.Second); err != nil {
 		return nil, fmt.Errorf("qemurig: host %s: libvirtd (pid %d) %w; %s", name, h.libvirtd.Process.Pid, err, h.tail("libvirtd"))
+	}
+	// The QEMU driver probes QEMU's capabilities (seconds) on first use
+	// and caches them, as a long-running host has: probe now, so the first
+	// start a test times is not the probe.
+	out, err := exec.Command("virsh", "-q", "-c", h.URI, "capabilities").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("qemurig: host %s: virsh capabilities: %w: %s; %s", name, err, out, h.tail("libvirtd"))
 	}
 	return h, nil
 }

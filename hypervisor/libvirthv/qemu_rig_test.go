@@ -28,9 +28,10 @@ type qemuEnv struct {
 
 // newQEMU starts the rig. A missing component fails the test under
 // CI=true and skips it otherwise.
-func newQEMU(t *testing.T) *qemuEnv {
+func newQEMU(t testing.TB) *qemuEnv {
 	t.Helper()
-	rig, err := qemurig.New(t)
+	rig, err := qemurig.New(t.TempDir())
+	t.Cleanup(rig.Stop)
 	if errors.Is(err, qemurig.ErrMissing) && os.Getenv("CI") != "true" {
 		t.Skipf("%v (sh scripts/install-test-deps.sh installs it)", err)
 	}
@@ -45,7 +46,7 @@ func newQEMU(t *testing.T) *qemuEnv {
 	return e
 }
 
-func (e *qemuEnv) open(t *testing.T, h *qemurig.Host, shutdown time.Duration) *libvirthv.Hypervisor {
+func (e *qemuEnv) open(t testing.TB, h *qemurig.Host, shutdown time.Duration) *libvirthv.Hypervisor {
 	t.Helper()
 	cfg := libvirthv.DefaultConfig(h.URI)
 	cfg.CheckpointDir = e.rig.Checkpoints
@@ -74,7 +75,7 @@ var (
 // probeAccel boots a probe guest under KVM once per process: KVM when it
 // prints its first tick within 5 s, TCG otherwise (a /dev/kvm that opens
 // may still hang guests, as under some nested virtualisation).
-func probeAccel(t *testing.T, e *qemuEnv) string {
+func probeAccel(t testing.TB, e *qemuEnv) string {
 	accelOnce.Do(func() {
 		accel = "qemu"
 		if _, err := os.Stat("/dev/kvm"); err != nil {
@@ -117,7 +118,7 @@ func image(g qemurig.Guest) imagestore.Image {
 }
 
 // guest makes a guest of the probed accelerator.
-func (e *qemuEnv) guest(t *testing.T, name string) qemurig.Guest {
+func (e *qemuEnv) guest(t testing.TB, name string) qemurig.Guest {
 	t.Helper()
 	g, err := e.rig.Guest(name, e.accel)
 	if err != nil {
@@ -128,7 +129,7 @@ func (e *qemuEnv) guest(t *testing.T, name string) qemurig.Guest {
 
 // bootOn starts g on hv and waits for its tick n; it returns the time
 // from Start to the first tick.
-func (e *qemuEnv) bootOn(t *testing.T, hv *libvirthv.Hypervisor, h *qemurig.Host, g qemurig.Guest, n int) time.Duration {
+func (e *qemuEnv) bootOn(t testing.TB, hv *libvirthv.Hypervisor, h *qemurig.Host, g qemurig.Guest, n int) time.Duration {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -151,7 +152,7 @@ func (e *qemuEnv) bootOn(t *testing.T, hv *libvirthv.Hypervisor, h *qemurig.Host
 }
 
 // state is hv's state of name, failing the test on an error.
-func state(t *testing.T, hv hypervisor.Hypervisor, name string) hypervisor.VMState {
+func state(t testing.TB, hv hypervisor.Hypervisor, name string) hypervisor.VMState {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -9,6 +9,6 @@
 // continues from the disk (B goes up) and a restore from saved memory
 // continues with no boot at all (B stays). ReadSerial parses its output.
 //
-// Functions are safe to call from several tests at once; a Host is used
-// by one test.
+// Functions are safe to call from several goroutines at once; a Host or
+// Rig belongs to one test (or program), which stops it with Stop.
 package qemurig

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -86,13 +85,12 @@ func Tools() error {
 
 // StartHost starts host name's virtlogd and libvirtd with their private
 // directories under dir and waits until libvirtd answers on its socket.
-// Both are stopped, by their PIDs, at the test's cleanup.
-func StartHost(t testing.TB, name, dir string) (*Host, error) {
-	t.Helper()
+// The caller stops them with Stop, also after an error.
+func StartHost(name, dir string) (h *Host, err error) {
+	h = &Host{Name: name, Dir: dir}
 	if err := Tools(); err != nil {
-		return nil, err
+		return h, err
 	}
-	h := &Host{Name: name, Dir: dir}
 	var binds []string
 	for _, d := range systemDirs {
 		own := filepath.Join(dir, d.own)
@@ -100,49 +98,47 @@ func StartHost(t testing.TB, name, dir string) (*Host, error) {
 		// directory on the machine changes nothing there.
 		for _, p := range []string{own, d.sys} {
 			if err := os.MkdirAll(p, 0o755); err != nil {
-				return nil, fmt.Errorf("qemurig: host %s: %w", name, err)
+				return h, fmt.Errorf("qemurig: host %s: %w", name, err)
 			}
 		}
 		binds = append(binds, fmt.Sprintf("mount --bind '%s' '%s'", own, d.sys))
 	}
 	drivers := filepath.Join(dir, "drivers")
 	if err := os.MkdirAll(drivers, 0o755); err != nil {
-		return nil, fmt.Errorf("qemurig: host %s: %w", name, err)
+		return h, fmt.Errorf("qemurig: host %s: %w", name, err)
 	}
 	if err := os.Symlink(qemuDriver, filepath.Join(drivers, filepath.Base(qemuDriver))); err != nil && !errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("qemurig: host %s: %w", name, err)
+		return h, fmt.Errorf("qemurig: host %s: %w", name, err)
 	}
 	etc := filepath.Join(dir, "etc")
 	for f, body := range map[string]string{"libvirtd.conf": libvirtdConf, "virtlogd.conf": virtlogdConf, "qemu.conf": qemuConf} {
 		if err := os.WriteFile(filepath.Join(etc, f), []byte(body), 0o644); err != nil {
-			return nil, fmt.Errorf("qemurig: host %s: %w", name, err)
+			return h, fmt.Errorf("qemurig: host %s: %w", name, err)
 		}
 	}
 	h.sock = filepath.Join(dir, "run", "libvirt-sock")
 	h.URI = "qemu+unix:///system?socket=" + h.sock
 	mounts := strings.Join(binds, " && ")
-	var err error
 	h.virtlogd, err = h.spawn("virtlogd", mounts+" && exec virtlogd -f "+filepath.Join(etc, "virtlogd.conf")+" -p "+filepath.Join(dir, "virtlogd.pid"))
 	if err != nil {
-		return nil, err
+		return h, err
 	}
-	t.Cleanup(h.Stop)
 	if err := waitFile(filepath.Join(dir, "run", "virtlogd-sock"), 10*time.Second); err != nil {
-		return nil, fmt.Errorf("qemurig: host %s: virtlogd (pid %d) %w; %s", name, h.virtlogd.Process.Pid, err, h.tail("virtlogd"))
+		return h, fmt.Errorf("qemurig: host %s: virtlogd (pid %d) %w; %s", name, h.virtlogd.Process.Pid, err, h.tail("virtlogd"))
 	}
 	h.libvirtd, err = h.spawn("libvirtd", mounts+" && exec libvirtd -f "+filepath.Join(etc, "libvirtd.conf")+" -p "+filepath.Join(dir, "libvirtd.pid"))
 	if err != nil {
-		return nil, err
+		return h, err
 	}
 	if err := waitFile(h.sock, 15*time.Second); err != nil {
-		return nil, fmt.Errorf("qemurig: host %s: libvirtd (pid %d) %w; %s", name, h.libvirtd.Process.Pid, err, h.tail("libvirtd"))
+		return h, fmt.Errorf("qemurig: host %s: libvirtd (pid %d) %w; %s", name, h.libvirtd.Process.Pid, err, h.tail("libvirtd"))
 	}
 	// The QEMU driver probes QEMU's capabilities (seconds) on first use
 	// and caches them, as a long-running host has: probe now, so the first
 	// start a test times is not the probe.
 	out, err := exec.Command("virsh", "-q", "-c", h.URI, "capabilities").CombinedOutput()
 	if err != nil {
-		return nil, fmt.Errorf("qemurig: host %s: virsh capabilities: %w: %s; %s", name, err, out, h.tail("libvirtd"))
+		return h, fmt.Errorf("qemurig: host %s: virsh capabilities: %w: %s; %s", name, err, out, h.tail("libvirtd"))
 	}
 	return h, nil
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -20,55 +19,60 @@ type Rig struct {
 	A, B           *Host
 }
 
-// New builds the guests' boot files into a temporary shared directory
-// and starts hosts "a" and "b" in parallel; they stop at the test's
-// cleanup. Errors wrap ErrMissing when a component is not installed.
-func New(t testing.TB) (*Rig, error) {
-	t.Helper()
+// New builds the guests' boot files into root/shared and starts hosts
+// "a" and "b" (under root/host-a, root/host-b) in parallel. The caller
+// stops them with Stop, also after an error. Errors wrap ErrMissing when
+// a component is not installed.
+func New(root string) (r *Rig, err error) {
+	r = &Rig{Shared: filepath.Join(root, "shared")}
 	if err := Tools(); err != nil {
-		return nil, err
+		return r, err
 	}
 	k, err := FindKernel()
 	if err != nil {
-		return nil, err
+		return r, err
 	}
-	root := t.TempDir()
-	r := &Rig{Shared: filepath.Join(root, "shared")}
 	r.Checkpoints = filepath.Join(r.Shared, "checkpoints")
 	if err := os.MkdirAll(r.Checkpoints, 0o755); err != nil {
-		return nil, fmt.Errorf("qemurig: %w", err)
+		return r, fmt.Errorf("qemurig: %w", err)
 	}
 	var initrd bytes.Buffer
 	if err := WriteInitramfs(&initrd, BusyboxPath, k); err != nil {
-		return nil, err
+		return r, err
 	}
 	r.Initrd = filepath.Join(r.Shared, "initrd")
 	if err := os.WriteFile(r.Initrd, initrd.Bytes(), 0o644); err != nil {
-		return nil, fmt.Errorf("qemurig: %w", err)
+		return r, fmt.Errorf("qemurig: %w", err)
 	}
 	// A copy: the hosts' domain policy keeps every file a domain names
 	// under the shared directory.
 	kernel, err := os.ReadFile(k.Path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: kernel: %w", ErrMissing, err)
+		return r, fmt.Errorf("%w: kernel: %w", ErrMissing, err)
 	}
 	r.Kernel = filepath.Join(r.Shared, "vmlinuz")
 	if err := os.WriteFile(r.Kernel, kernel, 0o644); err != nil {
-		return nil, fmt.Errorf("qemurig: %w", err)
+		return r, fmt.Errorf("qemurig: %w", err)
 	}
 	var wg sync.WaitGroup
 	var errA, errB error
 	wg.Add(2)
-	go func() { defer wg.Done(); r.A, errA = StartHost(t, "a", filepath.Join(root, "host-a")) }()
-	go func() { defer wg.Done(); r.B, errB = StartHost(t, "b", filepath.Join(root, "host-b")) }()
+	go func() { defer wg.Done(); r.A, errA = StartHost("a", filepath.Join(root, "host-a")) }()
+	go func() { defer wg.Done(); r.B, errB = StartHost("b", filepath.Join(root, "host-b")) }()
 	wg.Wait()
 	if errA != nil {
-		return nil, errA
+		return r, errA
 	}
-	if errB != nil {
-		return nil, errB
+	return r, errB
+}
+
+// Stop stops both hosts (see Host.Stop).
+func (r *Rig) Stop() {
+	for _, h := range []*Host{r.A, r.B} {
+		if h != nil {
+			h.Stop()
+		}
 	}
-	return r, nil
 }
 
 // Guest returns a guest named name with a fresh disk in the shared

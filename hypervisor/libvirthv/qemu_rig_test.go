@@ -72,50 +72,30 @@ var (
 	accel     string
 )
 
-// probeAccel boots a probe guest under KVM once per process: KVM when it
-// prints its first tick within 5 s, TCG otherwise (a /dev/kvm that opens
-// may still hang guests, as under some nested virtualisation).
+// probeAccel decides once per process: KVM when a probe guest boots
+// under it within 5 s, TCG otherwise.
 func probeAccel(t testing.TB, e *qemuEnv) string {
 	accelOnce.Do(func() {
+		ok, why, err := e.rig.ProbeKVM(e.rig.A, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
 		accel = "qemu"
-		if _, err := os.Stat("/dev/kvm"); err != nil {
-			t.Logf("accelerator: TCG (no /dev/kvm: %v)", err)
-			return
+		if ok {
+			accel = "kvm"
 		}
-		g, err := e.rig.Guest("kvm-probe", "kvm")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := e.a.Start(ctx, image(g)); err != nil {
-			t.Logf("accelerator: TCG (a KVM guest does not start: %v)", err)
-			return
-		}
-		wait, cancelWait := context.WithTimeout(ctx, 5*time.Second)
-		_, err = qemurig.WaitSerial(wait, g.Serial, func(s qemurig.Serial) bool { return len(s.Ticks) > 0 })
-		cancelWait()
-		if err := e.powerA.Stop(ctx, g.Name); err != nil {
-			t.Fatal(err)
-		}
-		if err != nil {
-			t.Logf("accelerator: TCG (a KVM guest printed no tick within 5 s)")
-			return
-		}
-		accel = "kvm"
-		t.Logf("accelerator: KVM")
+		t.Logf("accelerator probe: %s", why)
 	})
-	if accel == "qemu" {
+	if accel == "kvm" {
+		t.Logf("guests run under KVM")
+	} else {
 		t.Logf("guests run under TCG")
 	}
 	return accel
 }
 
 // image is g's first image, owned by server a.
-func image(g qemurig.Guest) imagestore.Image {
-	return imagestore.Image{Name: g.Name, Definition: g.DomainXML(), Disks: []string{g.Disk},
-		Owner: "a", MemoryMiB: int64(g.MemoryMiB), CPUs: 1}
-}
+func image(g qemurig.Guest) imagestore.Image { return g.Image("a") }
 
 // guest makes a guest of the probed accelerator.
 func (e *qemuEnv) guest(t testing.TB, name string) qemurig.Guest {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rackha/failover/imagestore"
 )
 
 // Guest describes one test guest.
@@ -77,6 +79,12 @@ func (g Guest) DomainXML() []byte {
 </domain>
 `, g.Accel, g.Name, g.UUID, g.MemoryMiB, g.Kernel, g.Initrd, cmdline, g.Disk, g.Serial)
 	return b.Bytes()
+}
+
+// Image is g's first image, owned by owner.
+func (g Guest) Image(owner string) imagestore.Image {
+	return imagestore.Image{Name: g.Name, Definition: g.DomainXML(), Disks: []string{g.Disk},
+		Owner: owner, MemoryMiB: int64(g.MemoryMiB), CPUs: 1}
 }
 
 // CreateDisk makes g.Disk, an empty qcow2 image of 16 MiB.

@@ -1,0 +1,174 @@
+package etcdstore
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// ErrInvalidConfig marks a Config that Validate refuses.
+var ErrInvalidConfig = errors.New("failover: invalid etcd store config")
+
+// Config says which etcd cluster to use and where in it the images live.
+// Give either Endpoints (with TLS and credentials as needed), and the
+// Store makes its own client and closes it, or Client, an existing client
+// the Store uses and never closes. Print it freely: every fmt verb, slog
+// and String redact the password; the TLS config is never printed.
+type Config struct {
+	// Client is an existing client to use. The caller keeps owning it:
+	// Close leaves it open. With Client set, Endpoints, TLS, Username,
+	// Password, DialTimeout and DialKeepAlive* must be zero.
+	Client *clientv3.Client
+	// Endpoints are the cluster's client URLs ("https://10.0.0.5:2379").
+	// Required unless Client is set.
+	Endpoints []string
+	// TLS secures the connections (client certificate, CA); nil means
+	// plain TCP. The Store keeps the pointer: do not change it afterwards.
+	TLS *tls.Config
+	// Username and Password authenticate to etcd when its auth is on;
+	// both empty means no auth. With a Username, New waits for the login
+	// (at most DialTimeout); without one, New does not contact etcd.
+	Username string
+	Password string
+	// Prefix is where this store's keys live, so many racks share one
+	// cluster: "/failover/rack-7/". Non-empty, ends with "/". No rack's
+	// prefix may start with another's.
+	Prefix string
+	// DialTimeout bounds the login with Username, and each connection
+	// attempt.
+	DialTimeout time.Duration
+	// DialKeepAliveTime is the idle time after which the client pings the
+	// server to find a dead connection (gRPC allows 10 s at least; etcd
+	// refuses pings more often than every 5 s by default).
+	DialKeepAliveTime time.Duration
+	// DialKeepAliveTimeout is how long a ping may go unanswered before
+	// the connection counts as dead and the client moves on.
+	DialKeepAliveTimeout time.Duration
+	// RequestTimeout bounds every single call to etcd, within the caller's
+	// context. A Put that runs out of it is reported as outcome unknown.
+	RequestTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults. Endpoints (or Client) must still be
+// set, and Prefix changed to the rack's own.
+func DefaultConfig() Config {
+	return Config{
+		// Local etcd's client port: tests and single-machine setups.
+		Endpoints: []string{"http://127.0.0.1:2379"},
+		// Everything of this library, one rack: change "default" per rack.
+		Prefix: "/failover/default/",
+		// A connection attempt on a LAN takes milliseconds; 5 s covers a
+		// slow TLS handshake without hiding a dead endpoint for long.
+		DialTimeout: 5 * time.Second,
+		// gRPC's least keep-alive interval: a dead connection is found
+		// within about 10 s + 5 s even when no call is waiting.
+		DialKeepAliveTime: 10 * time.Second,
+		// Five seconds without a ping answer: the connection is dead.
+		DialKeepAliveTimeout: 5 * time.Second,
+		// A write commits in a few milliseconds on a healthy cluster; a
+		// leader election takes about a second. 5 s rides it out and stays
+		// well within a takeover's action timeout.
+		RequestTimeout: 5 * time.Second,
+	}
+}
+
+// Validate names the first field that is wrong, and its value (never the
+// password's).
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.Prefix == "":
+		return bad("Prefix is empty")
+	case !strings.HasSuffix(c.Prefix, "/"):
+		return bad("Prefix %q does not end with \"/\"", c.Prefix)
+	case c.RequestTimeout <= 0:
+		return bad("RequestTimeout %v is not positive", c.RequestTimeout)
+	}
+	if c.Client != nil {
+		switch {
+		case len(c.Endpoints) > 0:
+			return bad("Endpoints %q set together with Client", c.Endpoints)
+		case c.TLS != nil:
+			return bad("TLS set together with Client")
+		case c.Username != "" || c.Password != "":
+			return bad("Username or Password set together with Client")
+		case c.DialTimeout != 0 || c.DialKeepAliveTime != 0 || c.DialKeepAliveTimeout != 0:
+			return bad("DialTimeout %v, DialKeepAliveTime %v or DialKeepAliveTimeout %v set together with Client (the client's own apply)",
+				c.DialTimeout, c.DialKeepAliveTime, c.DialKeepAliveTimeout)
+		}
+		return nil
+	}
+	switch {
+	case len(c.Endpoints) == 0:
+		return bad("Endpoints is empty and Client is nil")
+	case c.Password != "" && c.Username == "":
+		return bad("Password set without Username")
+	case c.DialTimeout <= 0:
+		return bad("DialTimeout %v is not positive", c.DialTimeout)
+	case c.DialKeepAliveTime < 0:
+		return bad("DialKeepAliveTime %v is negative", c.DialKeepAliveTime)
+	case c.DialKeepAliveTimeout < 0:
+		return bad("DialKeepAliveTimeout %v is negative", c.DialKeepAliveTimeout)
+	}
+	for i, ep := range c.Endpoints {
+		if ep == "" {
+			return bad("Endpoints[%d] is empty", i)
+		}
+	}
+	return nil
+}
+
+// String describes c with the password redacted and without the TLS
+// config's contents.
+func (c Config) String() string {
+	return fmt.Sprintf("etcdstore.Config{Client:%s Endpoints:%q TLS:%s Username:%q Password:%s Prefix:%q DialTimeout:%v DialKeepAliveTime:%v DialKeepAliveTimeout:%v RequestTimeout:%v}",
+		set(c.Client != nil), c.Endpoints, set(c.TLS != nil), c.Username, redacted(c.Password), c.Prefix,
+		c.DialTimeout, c.DialKeepAliveTime, c.DialKeepAliveTimeout, c.RequestTimeout)
+}
+
+// GoString is String, so %#v redacts too.
+func (c Config) GoString() string { return c.String() }
+
+// Format prints String under every verb (%q quotes it), so no verb
+// reaches the fields through reflection.
+func (c Config) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", c.String())
+		return
+	}
+	fmt.Fprint(f, c.String())
+}
+
+// LogValue logs c with the password redacted.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Bool("client", c.Client != nil),
+		slog.Any("endpoints", c.Endpoints),
+		slog.Bool("tls", c.TLS != nil),
+		slog.String("username", c.Username),
+		slog.String("password", redacted(c.Password)),
+		slog.String("prefix", c.Prefix),
+		slog.Duration("requestTimeout", c.RequestTimeout),
+	)
+}
+
+func redacted(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return "REDACTED"
+}
+
+func set(b bool) string {
+	if b {
+		return "set"
+	}
+	return "nil"
+}

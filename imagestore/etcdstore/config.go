@@ -2,6 +2,7 @@ package etcdstore
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,6 +53,10 @@ type Config struct {
 	// RequestTimeout bounds every single call to etcd, within the caller's
 	// context. A Put that runs out of it is reported as outcome unknown.
 	RequestTimeout time.Duration
+	// MaxValueBytes is the largest stored value (an image's JSON) Put
+	// sends; a larger image is refused before sending, with
+	// ErrInvalidImage. Keep it below the cluster's --max-request-bytes.
+	MaxValueBytes int
 }
 
 // DefaultConfig returns the defaults. Endpoints (or Client) must still be
@@ -74,6 +79,9 @@ func DefaultConfig() Config {
 		// leader election takes about a second. 5 s rides it out and stays
 		// well within a takeover's action timeout.
 		RequestTimeout: 5 * time.Second,
+		// etcd refuses requests over 1.5 MiB by default and the client
+		// sends at most 2 MiB; 1 MiB leaves room for the transaction.
+		MaxValueBytes: 1 << 20,
 	}
 }
 
@@ -90,6 +98,8 @@ func (c Config) Validate() error {
 		return bad("Prefix %q does not end with \"/\"", c.Prefix)
 	case c.RequestTimeout <= 0:
 		return bad("RequestTimeout %v is not positive", c.RequestTimeout)
+	case c.MaxValueBytes <= 0:
+		return bad("MaxValueBytes %d is not positive", c.MaxValueBytes)
 	}
 	if c.Client != nil {
 		switch {
@@ -128,9 +138,9 @@ func (c Config) Validate() error {
 // String describes c with the password redacted and without the TLS
 // config's contents.
 func (c Config) String() string {
-	return fmt.Sprintf("etcdstore.Config{Client:%s Endpoints:%q TLS:%s Username:%q Password:%s Prefix:%q DialTimeout:%v DialKeepAliveTime:%v DialKeepAliveTimeout:%v RequestTimeout:%v}",
+	return fmt.Sprintf("etcdstore.Config{Client:%s Endpoints:%q TLS:%s Username:%q Password:%s Prefix:%q DialTimeout:%v DialKeepAliveTime:%v DialKeepAliveTimeout:%v RequestTimeout:%v MaxValueBytes:%d}",
 		set(c.Client != nil), c.Endpoints, set(c.TLS != nil), c.Username, redacted(c.Password), c.Prefix,
-		c.DialTimeout, c.DialKeepAliveTime, c.DialKeepAliveTimeout, c.RequestTimeout)
+		c.DialTimeout, c.DialKeepAliveTime, c.DialKeepAliveTimeout, c.RequestTimeout, c.MaxValueBytes)
 }
 
 // GoString is String, so %#v redacts too.
@@ -157,6 +167,25 @@ func (c Config) LogValue() slog.Value {
 		slog.String("prefix", c.Prefix),
 		slog.Duration("requestTimeout", c.RequestTimeout),
 	)
+}
+
+// MarshalJSON encodes c with the password redacted; Client and TLS
+// encode as whether they are set.
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Client               bool
+		Endpoints            []string
+		TLS                  bool
+		Username             string
+		Password             string
+		Prefix               string
+		DialTimeout          time.Duration
+		DialKeepAliveTime    time.Duration
+		DialKeepAliveTimeout time.Duration
+		RequestTimeout       time.Duration
+		MaxValueBytes        int
+	}{c.Client != nil, c.Endpoints, c.TLS != nil, c.Username, redacted(c.Password), c.Prefix,
+		c.DialTimeout, c.DialKeepAliveTime, c.DialKeepAliveTimeout, c.RequestTimeout, c.MaxValueBytes})
 }
 
 func redacted(s string) string {

@@ -2,9 +2,13 @@ package etcdstore_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/rackha/failover"
 	"github.com/rackha/failover/imagestore"
 	"github.com/rackha/failover/imagestore/etcdstore"
 	"github.com/rackha/failover/imagestore/imagestoretest"
@@ -22,6 +26,51 @@ func TestConformanceExternal(t *testing.T) {
 	imagestoretest.Run(t, imagestoretest.Harness{
 		Open: func(t *testing.T) imagestore.Store { return newStore(t, testConfig(x.endpoint, newPrefix())) },
 	})
+	t.Run("AuthPasswordNeverShown", func(t *testing.T) { testAuth(t, x.endpoint) })
+}
+
+// testAuth turns etcd's auth on (for good: run it last on a server), then
+// logs in with a wrong and a right password.
+func testAuth(t *testing.T, endpoint string) {
+	const pw, wrong = "Right-Passw0rd-xyz", "Wrong-Passw0rd-xyz"
+	c := newClient(t, endpoint)
+	ctx := callCtx(t)
+	for _, step := range []func() error{
+		func() error { _, err := c.RoleAdd(ctx, "root"); return err },
+		func() error { _, err := c.UserAdd(ctx, "root", pw); return err },
+		func() error { _, err := c.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := c.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatalf("enable auth: %v", err)
+		}
+	}
+	cfg := testConfig(endpoint, newPrefix())
+	cfg.Username, cfg.Password = "root", wrong
+	_, err := etcdstore.New(cfg)
+	if err == nil {
+		t.Fatal("New with a wrong password succeeded")
+	}
+	if strings.Contains(err.Error(), wrong) || strings.Contains(fmt.Sprintf("%+v %#v", err, err), wrong) {
+		t.Fatalf("login error shows the password: %v", err)
+	}
+	t.Logf("wrong password: %v", err)
+
+	cfg.Password = pw
+	s := newStore(t, cfg)
+	img, err := s.Put(callCtx(t), imagestoretest.Sample("vm1"))
+	if err != nil {
+		t.Fatalf("Put with auth: %v", err)
+	}
+	if _, err := imagestore.Claim(callCtx(t), s, img, "blade-b"); err != nil {
+		t.Fatalf("Claim with auth: %v", err)
+	}
+	// Without credentials the server refuses: a refusal, not outcome unknown.
+	anon := newStore(t, testConfig(endpoint, cfg.Prefix))
+	_, err = anon.Put(callCtx(t), imagestoretest.Sample("vm2"))
+	if err == nil || errors.Is(err, failover.ErrOutcomeUnknown) {
+		t.Fatalf("Put without credentials on an auth cluster: err = %v, want a plain refusal", err)
+	}
 }
 
 // rotating sends each call to the next of several Stores on one prefix

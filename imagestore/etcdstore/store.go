@@ -216,6 +216,10 @@ func (s *Store) Put(ctx context.Context, img imagestore.Image) (imagestore.Image
 	if err != nil {
 		return imagestore.Image{}, err
 	}
+	if len(data) > s.cfg.MaxValueBytes {
+		return imagestore.Image{}, fmt.Errorf("etcdstore: put: %w: image %q: stored value of %d bytes exceeds MaxValueBytes %d",
+			imagestore.ErrInvalidImage, img.Name, len(data), s.cfg.MaxValueBytes)
+	}
 	key := s.Key(img.Name)
 	rev, err := s.expectedRevision(ctx, img)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -22,11 +23,12 @@ var ErrInvalidConfig = errors.New("failover: invalid etcd store config")
 // and String redact the password; the TLS config is never printed.
 type Config struct {
 	// Client is an existing client to use. The caller keeps owning it:
-	// Close leaves it open. With Client set, Endpoints, TLS, Username,
-	// Password, DialTimeout and DialKeepAlive* must be zero.
+	// Close leaves it open. With Client set, Endpoints, TLS, Username and
+	// Password must be empty, and the Dial* fields are ignored (the
+	// client's own settings apply).
 	Client *clientv3.Client
 	// Endpoints are the cluster's client URLs ("https://10.0.0.5:2379").
-	// Required unless Client is set.
+	// Required unless Client is set; none by default.
 	Endpoints []string
 	// TLS secures the connections (client certificate, CA); nil means
 	// plain TCP. The Store keeps the pointer: do not change it afterwards.
@@ -40,8 +42,9 @@ type Config struct {
 	// cluster: "/failover/rack-7/". Non-empty, ends with "/". No rack's
 	// prefix may start with another's.
 	Prefix string
-	// DialTimeout bounds the login with Username, and each connection
-	// attempt.
+	// DialTimeout bounds New's login when Username is set. Connecting
+	// itself never blocks New: a call waits for a connection within its
+	// RequestTimeout.
 	DialTimeout time.Duration
 	// DialKeepAliveTime is the idle time after which the client pings the
 	// server to find a dead connection (gRPC allows 10 s at least; etcd
@@ -63,12 +66,10 @@ type Config struct {
 // set, and Prefix changed to the rack's own.
 func DefaultConfig() Config {
 	return Config{
-		// Local etcd's client port: tests and single-machine setups.
-		Endpoints: []string{"http://127.0.0.1:2379"},
 		// Everything of this library, one rack: change "default" per rack.
 		Prefix: "/failover/default/",
-		// A connection attempt on a LAN takes milliseconds; 5 s covers a
-		// slow TLS handshake without hiding a dead endpoint for long.
+		// A login on a LAN takes milliseconds; 5 s covers a slow TLS
+		// handshake without hiding a dead endpoint for long.
 		DialTimeout: 5 * time.Second,
 		// gRPC's least keep-alive interval: a dead connection is found
 		// within about 10 s + 5 s even when no call is waiting.
@@ -109,9 +110,6 @@ func (c Config) Validate() error {
 			return bad("TLS set together with Client")
 		case c.Username != "" || c.Password != "":
 			return bad("Username or Password set together with Client")
-		case c.DialTimeout != 0 || c.DialKeepAliveTime != 0 || c.DialKeepAliveTimeout != 0:
-			return bad("DialTimeout %v, DialKeepAliveTime %v or DialKeepAliveTimeout %v set together with Client (the client's own apply)",
-				c.DialTimeout, c.DialKeepAliveTime, c.DialKeepAliveTimeout)
 		}
 		return nil
 	}
@@ -130,6 +128,10 @@ func (c Config) Validate() error {
 	for i, ep := range c.Endpoints {
 		if ep == "" {
 			return bad("Endpoints[%d] is empty", i)
+		}
+		if u, err := url.Parse(ep); err == nil && u.User != nil {
+			// Not printed: it holds a password.
+			return bad("Endpoints[%d] carries credentials in its URL: use Username and Password", i)
 		}
 	}
 	return nil

@@ -16,15 +16,23 @@ import (
 )
 
 func TestDefaultConfigValid(t *testing.T) {
-	if err := etcdstore.DefaultConfig().Validate(); err != nil {
-		t.Fatalf("DefaultConfig().Validate() = %v", err)
+	cfg := etcdstore.DefaultConfig()
+	if err := cfg.Validate(); !errors.Is(err, etcdstore.ErrInvalidConfig) || !strings.Contains(err.Error(), "Endpoints") {
+		t.Fatalf("DefaultConfig().Validate() = %v, want ErrInvalidConfig naming Endpoints (none by default)", err)
+	}
+	cfg.Endpoints = []string{"http://127.0.0.1:2379"}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("DefaultConfig() with Endpoints: Validate() = %v", err)
+	}
+	cfg.Endpoints, cfg.Client = nil, &clientv3.Client{}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("DefaultConfig() with Client: Validate() = %v", err)
 	}
 }
 
 func TestValidateNamesField(t *testing.T) {
 	withClient := func(c etcdstore.Config) etcdstore.Config {
-		c.Client = &clientv3.Client{}
-		c.Endpoints, c.DialTimeout, c.DialKeepAliveTime, c.DialKeepAliveTimeout = nil, 0, 0, 0
+		c.Client, c.Endpoints = &clientv3.Client{}, nil
 		return c
 	}
 	cases := map[string]struct {
@@ -35,6 +43,7 @@ func TestValidateNamesField(t *testing.T) {
 		"prefix without slash": {func(c *etcdstore.Config) { c.Prefix = "/rack-1" }, `Prefix "/rack-1"`},
 		"no endpoints":         {func(c *etcdstore.Config) { c.Endpoints = nil }, "Endpoints is empty"},
 		"empty endpoint":       {func(c *etcdstore.Config) { c.Endpoints = []string{"a:1", ""} }, "Endpoints[1] is empty"},
+		"credentials in URL":   {func(c *etcdstore.Config) { c.Endpoints = []string{"http://root:hunter2-secret@10.0.0.5:2379"} }, "Endpoints[0] carries credentials"},
 		"zero request timeout": {func(c *etcdstore.Config) { c.RequestTimeout = 0 }, "RequestTimeout 0s"},
 		"zero dial timeout":    {func(c *etcdstore.Config) { c.DialTimeout = 0 }, "DialTimeout 0s"},
 		"negative keepalive":   {func(c *etcdstore.Config) { c.DialKeepAliveTime = -time.Second }, "DialKeepAliveTime -1s"},
@@ -44,10 +53,10 @@ func TestValidateNamesField(t *testing.T) {
 		"client and endpoints": {func(c *etcdstore.Config) { *c = withClient(*c); c.Endpoints = []string{"x:1"} }, `Endpoints ["x:1"] set together with Client`},
 		"client and TLS":       {func(c *etcdstore.Config) { *c = withClient(*c); c.TLS = &tls.Config{} }, "TLS set together with Client"},
 		"client and password":  {func(c *etcdstore.Config) { *c = withClient(*c); c.Password = "hunter2-secret" }, "Username or Password set together with Client"},
-		"client and dial":      {func(c *etcdstore.Config) { *c = withClient(*c); c.DialTimeout = time.Second }, "DialTimeout 1s"},
 	}
 	for name, tc := range cases {
 		cfg := etcdstore.DefaultConfig()
+		cfg.Endpoints = []string{"http://127.0.0.1:2379"}
 		tc.change(&cfg)
 		err := cfg.Validate()
 		if !errors.Is(err, etcdstore.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {

@@ -117,7 +117,6 @@ func TestConformanceCallersClient(t *testing.T) {
 	imagestoretest.Run(t, imagestoretest.Harness{
 		Open: func(t *testing.T) imagestore.Store {
 			cfg := etcdstore.DefaultConfig()
-			cfg.Endpoints, cfg.DialTimeout, cfg.DialKeepAliveTime, cfg.DialKeepAliveTimeout = nil, 0, 0, 0
 			cfg.Client, cfg.Prefix = c, newPrefix()
 			return newStore(t, cfg)
 		},

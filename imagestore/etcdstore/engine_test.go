@@ -68,6 +68,7 @@ func TestEngineResolvesLostClaim(t *testing.T) {
 		if len(queue) == 0 { // waiting for a retry: let time pass
 			now = now.Add(policy.RetryInterval)
 			step(failover.Input{Kind: failover.InputStatus, Status: off})
+			step(failover.Input{Kind: failover.InputTick})
 			continue
 		}
 		a := queue[0]

@@ -42,10 +42,15 @@ type Config struct {
 	// cluster: "/failover/rack-7/". Non-empty, ends with "/". No rack's
 	// prefix may start with another's.
 	Prefix string
-	// DialTimeout bounds New's login when Username is set. Connecting
-	// itself never blocks New: a call waits for a connection within its
-	// RequestTimeout.
+	// DialTimeout bounds New's login when Username is set, and each
+	// connection attempt. Connecting never blocks New: a call waits for a
+	// connection within its RequestTimeout.
 	DialTimeout time.Duration
+	// ReconnectMaxDelay is the longest wait between attempts to reach an
+	// endpoint that is down. gRPC's own default is 120 s: after an etcd
+	// outage, claims would wait up to that long for a cluster that is
+	// back.
+	ReconnectMaxDelay time.Duration
 	// DialKeepAliveTime is the idle time after which the client pings the
 	// server to find a dead connection (gRPC allows 10 s at least; etcd
 	// refuses pings more often than every 5 s by default).
@@ -71,6 +76,10 @@ func DefaultConfig() Config {
 		// A login on a LAN takes milliseconds; 5 s covers a slow TLS
 		// handshake without hiding a dead endpoint for long.
 		DialTimeout: 5 * time.Second,
+		// Attempts start 100 ms apart and grow to 2 s: a restarted etcd is
+		// used again within about 2 s, at a cost of one connection attempt
+		// per endpoint every 2 s while it is down.
+		ReconnectMaxDelay: 2 * time.Second,
 		// gRPC's least keep-alive interval: a dead connection is found
 		// within about 10 s + 5 s even when no call is waiting.
 		DialKeepAliveTime: 10 * time.Second,
@@ -120,6 +129,8 @@ func (c Config) Validate() error {
 		return bad("Password set without Username")
 	case c.DialTimeout <= 0:
 		return bad("DialTimeout %v is not positive", c.DialTimeout)
+	case c.ReconnectMaxDelay <= 0:
+		return bad("ReconnectMaxDelay %v is not positive", c.ReconnectMaxDelay)
 	case c.DialKeepAliveTime < 0:
 		return bad("DialKeepAliveTime %v is negative", c.DialKeepAliveTime)
 	case c.DialKeepAliveTimeout < 0:
@@ -140,9 +151,9 @@ func (c Config) Validate() error {
 // String describes c with the password redacted and without the TLS
 // config's contents.
 func (c Config) String() string {
-	return fmt.Sprintf("etcdstore.Config{Client:%s Endpoints:%q TLS:%s Username:%q Password:%s Prefix:%q DialTimeout:%v DialKeepAliveTime:%v DialKeepAliveTimeout:%v RequestTimeout:%v MaxValueBytes:%d}",
+	return fmt.Sprintf("etcdstore.Config{Client:%s Endpoints:%q TLS:%s Username:%q Password:%s Prefix:%q DialTimeout:%v ReconnectMaxDelay:%v DialKeepAliveTime:%v DialKeepAliveTimeout:%v RequestTimeout:%v MaxValueBytes:%d}",
 		set(c.Client != nil), c.Endpoints, set(c.TLS != nil), c.Username, redacted(c.Password), c.Prefix,
-		c.DialTimeout, c.DialKeepAliveTime, c.DialKeepAliveTimeout, c.RequestTimeout, c.MaxValueBytes)
+		c.DialTimeout, c.ReconnectMaxDelay, c.DialKeepAliveTime, c.DialKeepAliveTimeout, c.RequestTimeout, c.MaxValueBytes)
 }
 
 // GoString is String, so %#v redacts too.
@@ -182,12 +193,13 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		Password             string
 		Prefix               string
 		DialTimeout          time.Duration
+		ReconnectMaxDelay    time.Duration
 		DialKeepAliveTime    time.Duration
 		DialKeepAliveTimeout time.Duration
 		RequestTimeout       time.Duration
 		MaxValueBytes        int
 	}{c.Client != nil, c.Endpoints, c.TLS != nil, c.Username, redacted(c.Password), c.Prefix,
-		c.DialTimeout, c.DialKeepAliveTime, c.DialKeepAliveTimeout, c.RequestTimeout, c.MaxValueBytes})
+		c.DialTimeout, c.ReconnectMaxDelay, c.DialKeepAliveTime, c.DialKeepAliveTimeout, c.RequestTimeout, c.MaxValueBytes})
 }
 
 func redacted(s string) string {

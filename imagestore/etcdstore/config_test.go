@@ -46,6 +46,7 @@ func TestValidateNamesField(t *testing.T) {
 		"credentials in URL":   {func(c *etcdstore.Config) { c.Endpoints = []string{"http://root:hunter2-secret@10.0.0.5:2379"} }, "Endpoints[0] carries credentials"},
 		"zero request timeout": {func(c *etcdstore.Config) { c.RequestTimeout = 0 }, "RequestTimeout 0s"},
 		"zero dial timeout":    {func(c *etcdstore.Config) { c.DialTimeout = 0 }, "DialTimeout 0s"},
+		"zero reconnect delay": {func(c *etcdstore.Config) { c.ReconnectMaxDelay = 0 }, "ReconnectMaxDelay 0s"},
 		"negative keepalive":   {func(c *etcdstore.Config) { c.DialKeepAliveTime = -time.Second }, "DialKeepAliveTime -1s"},
 		"negative ka timeout":  {func(c *etcdstore.Config) { c.DialKeepAliveTimeout = -time.Second }, "DialKeepAliveTimeout -1s"},
 		"zero max value":       {func(c *etcdstore.Config) { c.MaxValueBytes = 0 }, "MaxValueBytes 0"},

@@ -3,6 +3,7 @@ package etcdstore_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,6 +63,8 @@ func startExternal(t *testing.T) *external {
 		"--listen-peer-urls", peer.String(), "--initial-advertise-peer-urls", peer.String(),
 		"--initial-cluster", "ext=" + peer.String(),
 		"--logger", "zap", "--log-outputs", "stderr",
+		// One member on loopback: elect itself within 100 ms, not 1 s.
+		"--heartbeat-interval", "10", "--election-timeout", "100",
 	}
 	t.Cleanup(x.stop)
 	x.start()
@@ -91,29 +94,36 @@ func (x *external) start() {
 }
 
 func (x *external) waitReady(limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	// Wait for the port first: a client refused at once would back off
+	// for a second before trying again.
+	host, _ := trimScheme(x.endpoint)
+	for {
+		conn, err := net.DialTimeout("tcp", host, 100*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		select {
+		case <-x.exited:
+			return fmt.Errorf("exited before it listened: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening after %v: %v", limit, err)
+		}
+	}
 	c, err := clientv3.New(clientv3.Config{Endpoints: []string{x.endpoint}, DialTimeout: time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	deadline := time.Now().Add(limit)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		_, err := c.Get(ctx, "ready-probe")
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-x.exited:
-			return fmt.Errorf("exited before it served: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not serving after %v: %v", limit, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if _, err := c.Get(ctx, "ready-probe"); err != nil {
+		return fmt.Errorf("not serving after %v: %v", limit, err)
 	}
+	return nil
 }
 
 // kill stops the process by PID with SIGKILL (a crash: no clean shutdown)

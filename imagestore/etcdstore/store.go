@@ -9,10 +9,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rackha/failover/imagestore"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // casAttempts bounds the compare-and-swaps of one Put. A second attempt
@@ -65,6 +68,10 @@ func New(cfg Config) (*Store, error) {
 		DialKeepAliveTime:    cfg.DialKeepAliveTime,
 		DialKeepAliveTimeout: cfg.DialKeepAliveTimeout,
 		Logger:               zap.NewNop(), // errors reach the caller; nothing to log
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: cfg.ReconnectMaxDelay},
+			MinConnectTimeout: cfg.DialTimeout,
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcdstore: connect to %q as %q: %w", cfg.Endpoints, cfg.Username, err)

@@ -58,6 +58,11 @@ func testAuth(t *testing.T, endpoint string) {
 
 	cfg.Password = pw
 	s := newStore(t, cfg)
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%d"} {
+		if out := fmt.Sprintf(verb, s); strings.Contains(out, pw) || strings.Contains(out, fmt.Sprintf("%x", pw)) {
+			t.Fatalf("Store printed with %s shows the password: %s", verb, out)
+		}
+	}
 	img, err := s.Put(callCtx(t), imagestoretest.Sample("vm1"))
 	if err != nil {
 		t.Fatalf("Put with auth: %v", err)

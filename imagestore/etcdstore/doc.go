@@ -4,11 +4,14 @@
 //
 // # Layout
 //
-// Each image is one key, Config.Prefix + "images/" + name, holding a
-// versioned JSON value (see value). Many racks share one cluster, each
-// under its own prefix; no prefix may start with another's. A value that
-// does not decode, or holds another image than its key says, is reported
-// with ErrCorrupt naming the key.
+// Each image is one key, Config.Prefix + "images/" + name, holding one
+// JSON object: "format" (1 today; other formats are refused), then the
+// image's fields in camelCase ("name", "generation", "owner", ...,
+// "definition" in base64), zero fields omitted. Many racks share one
+// cluster, each under its own prefix; no prefix may start with another's.
+// A value that does not decode, or holds another image than its key says,
+// is reported with ErrCorrupt naming the key; Put refuses strings that are
+// not valid UTF-8 (JSON could not carry them unchanged).
 //
 // # Compare-and-swap and fencing
 //

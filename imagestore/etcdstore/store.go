@@ -77,7 +77,26 @@ func New(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("etcdstore: connect to %q as %q: %w", cfg.Endpoints, cfg.Username, err)
 	}
 	s.client, s.ownClient = c, true
+	s.cfg.Password = "" // the client keeps it; the Store has no use for it
 	return s, nil
+}
+
+// String names the Store's endpoints and prefix, never credentials.
+func (s *Store) String() string {
+	return fmt.Sprintf("etcdstore.Store{Endpoints:%q Prefix:%q}", s.cfg.Endpoints, s.cfg.Prefix)
+}
+
+// GoString is String, so %#v shows no more.
+func (s *Store) GoString() string { return s.String() }
+
+// Format prints String under every verb (%q quotes it), so no verb
+// reaches the fields (the client, holding the password) by reflection.
+func (s *Store) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", s.String())
+		return
+	}
+	fmt.Fprint(f, s.String())
 }
 
 // Close closes the client New made (a Config.Client stays open). Calls

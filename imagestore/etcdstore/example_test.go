@@ -15,7 +15,7 @@ import (
 func Example() {
 	cfg := etcdstore.DefaultConfig()
 	cfg.Endpoints = []string{embedded.endpoint} // "https://etcd-1:2379", ... in production, with cfg.TLS
-	cfg.Prefix = newPrefix() // "/failover/rack-7/": one per rack
+	cfg.Prefix = newPrefix()                    // "/failover/rack-7/": one per rack
 	store, err := etcdstore.New(cfg)
 	if err != nil {
 		fmt.Println(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rackha/failover/imagestore/etcdstore"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	e, endpoint, err := startEmbedded(dir)
+	e, endpoint, err := startEmbedded(dir, nil)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "embedded etcd: %v\n", err)
 		os.RemoveAll(dir)
@@ -67,9 +68,10 @@ func loopbackURL(port int) url.URL {
 }
 
 // startEmbedded starts a one-member etcd on free loopback ports with its
-// data in dir, and returns it with its client URL. A port taken between
-// choosing and binding costs another try.
-func startEmbedded(dir string) (*embed.Etcd, string, error) {
+// data in dir, and returns it with its client URL: https with clientTLS
+// (then clients must present a certificate), else http. A port taken
+// between choosing and binding costs another try.
+func startEmbedded(dir string, clientTLS *transport.TLSInfo) (*embed.Etcd, string, error) {
 	var lastErr error
 	for range 3 {
 		ports, err := freePorts(2)
@@ -80,6 +82,10 @@ func startEmbedded(dir string) (*embed.Etcd, string, error) {
 		cfg.Name = "test"
 		cfg.Dir = dir
 		client, peer := loopbackURL(ports[0]), loopbackURL(ports[1])
+		if clientTLS != nil {
+			client.Scheme = "https"
+			cfg.ClientTLSInfo = *clientTLS
+		}
 		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
 		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)

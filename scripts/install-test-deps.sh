@@ -10,7 +10,7 @@
 set -eu
 pkgs="openipmi ipmitool freeipmi-tools libvirt-dev libvirt0 libvirt-daemon pkg-config
 qemu-system-x86 qemu-utils busybox-static linux-image-cloud-amd64
-libvirt-daemon-driver-qemu libvirt-clients"
+libvirt-daemon-driver-qemu libvirt-clients etcd-server"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,0 +1,282 @@
+package rackhttp
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/rackha/failover/bmc"
+	"github.com/rackha/failover/rack"
+)
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// URL of the rack manager, https://host:port. Required.
+	URL string
+	// TLS is the client's TLS configuration, from ClientTLS. Required.
+	TLS *tls.Config
+	// Backoff is the first reconnect delay's ceiling; it doubles per
+	// failed attempt up to MaxBackoff, and each delay is drawn uniformly
+	// below the ceiling (full jitter), so monitors that lost the rack
+	// manager together do not come back together. Default 100 ms.
+	Backoff time.Duration
+	// MaxBackoff caps the ceiling. Default 5 s: a restarted rack manager
+	// is found within seconds.
+	MaxBackoff time.Duration
+	// StallAfter: a stream with no byte (no event, no heartbeat) for this
+	// long is stalled and is reconnected. Default 3 s: three of the
+	// server's default heartbeats.
+	StallAfter time.Duration
+	// PowerTimeout bounds one power request, answer included. Default
+	// 70 s: the rack manager's default 60 s power timeout and a margin,
+	// so its own answer comes first.
+	PowerTimeout time.Duration
+	// MaxEventBytes bounds one SSE event. Default 1 MiB; a status is a
+	// few KiB. A bigger event is an error naming the size, then the
+	// stream is reconnected.
+	MaxEventBytes int
+	// Logger receives reconnects. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultClientConfig returns the defaults documented on ClientConfig,
+// without URL and TLS.
+func DefaultClientConfig() ClientConfig {
+	return ClientConfig{
+		Backoff:       100 * time.Millisecond,
+		MaxBackoff:    5 * time.Second,
+		StallAfter:    3 * time.Second,
+		PowerTimeout:  70 * time.Second,
+		MaxEventBytes: 1 << 20,
+		Logger:        slog.Default(),
+	}
+}
+
+// Validate names the first field that is wrong.
+func (c ClientConfig) Validate() error {
+	u, err := url.Parse(c.URL)
+	switch {
+	case c.URL == "":
+		return fmt.Errorf("%w: ClientConfig.URL is empty", rack.ErrInvalidConfig)
+	case err != nil:
+		return fmt.Errorf("%w: ClientConfig.URL %q: %v", rack.ErrInvalidConfig, c.URL, err)
+	case u.Scheme != "https" || u.Host == "":
+		return fmt.Errorf("%w: ClientConfig.URL %q: want https://host:port", rack.ErrInvalidConfig, c.URL)
+	case c.TLS == nil:
+		return fmt.Errorf("%w: ClientConfig.TLS is nil", rack.ErrInvalidConfig)
+	case c.TLS.MinVersion < tls.VersionTLS13:
+		return fmt.Errorf("%w: ClientConfig.TLS.MinVersion %#x: want TLS 1.3 (use ClientTLS)", rack.ErrInvalidConfig, c.TLS.MinVersion)
+	case c.TLS.InsecureSkipVerify:
+		return fmt.Errorf("%w: ClientConfig.TLS.InsecureSkipVerify is set", rack.ErrInvalidConfig)
+	case c.TLS.GetClientCertificate == nil && len(c.TLS.Certificates) == 0:
+		return fmt.Errorf("%w: ClientConfig.TLS has no client certificate (use ClientTLS)", rack.ErrInvalidConfig)
+	case c.Backoff <= 0:
+		return fmt.Errorf("%w: ClientConfig.Backoff %v must be positive", rack.ErrInvalidConfig, c.Backoff)
+	case c.MaxBackoff < c.Backoff:
+		return fmt.Errorf("%w: ClientConfig.MaxBackoff %v must be at least Backoff %v", rack.ErrInvalidConfig, c.MaxBackoff, c.Backoff)
+	case c.StallAfter <= 0:
+		return fmt.Errorf("%w: ClientConfig.StallAfter %v must be positive", rack.ErrInvalidConfig, c.StallAfter)
+	case c.PowerTimeout <= 0:
+		return fmt.Errorf("%w: ClientConfig.PowerTimeout %v must be positive", rack.ErrInvalidConfig, c.PowerTimeout)
+	case c.MaxEventBytes < 1024:
+		return fmt.Errorf("%w: ClientConfig.MaxEventBytes %d must be at least 1024", rack.ErrInvalidConfig, c.MaxEventBytes)
+	case c.Logger == nil:
+		return fmt.Errorf("%w: ClientConfig.Logger is nil", rack.ErrInvalidConfig)
+	}
+	return nil
+}
+
+// Client is a rack.Manager that reaches a Handler over HTTPS. Safe for
+// concurrent use.
+type Client struct {
+	cfg  ClientConfig
+	base string
+	http *http.Client
+	rand func(n int64) int64 // uniform in [0, n)
+}
+
+var _ rack.Manager = (*Client)(nil)
+
+// NewClient fills cfg's unset fields (zero values) with their defaults,
+// checks it and returns a client.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	def := DefaultClientConfig()
+	if cfg.Backoff == 0 {
+		cfg.Backoff = def.Backoff
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = max(def.MaxBackoff, cfg.Backoff)
+	}
+	if cfg.StallAfter == 0 {
+		cfg.StallAfter = def.StallAfter
+	}
+	if cfg.PowerTimeout == 0 {
+		cfg.PowerTimeout = def.PowerTimeout
+	}
+	if cfg.MaxEventBytes == 0 {
+		cfg.MaxEventBytes = def.MaxEventBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = def.Logger
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		TLSClientConfig:       cfg.TLS.Clone(),
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 0, // power answers take up to PowerTimeout; watch headers come at once
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+		Proxy:                 http.ProxyFromEnvironment,
+	}
+	return &Client{cfg: cfg, base: strings.TrimSuffix(cfg.URL, "/"), http: &http.Client{Transport: tr},
+		rand: rand.Int64N}, nil
+}
+
+// Close closes the client's idle connections. Open Watch streams end
+// with their contexts.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// Power implements rack.Manager. A request whose answer is lost after it
+// was sent (connection reset, PowerTimeout, ctx ending) and the rack
+// manager's own indeterminate answer wrap bmc.ErrIndeterminate: the
+// action may have happened. A request refused or never sent is a plain
+// error naming why, wrapping ErrForbidden, ErrRateLimited, ErrBadRequest,
+// rack.ErrUnknownServer, bmc.ErrUnsupported or bmc.ErrUnreachable as fits.
+func (c *Client) Power(ctx context.Context, server string, action bmc.PowerAction) error {
+	name, ok := actionName(action)
+	if !ok {
+		return fmt.Errorf("rackhttp: power %q: unknown action %v", server, action)
+	}
+	body, _ := json.Marshal(powerRequest{Server: server, Action: name})
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.PowerTimeout)
+	defer cancel()
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteHeaders: func() { wrote.Store(true) }, // from here the request may be acted on
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/power", bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("rackhttp: power %s %q: %w", name, server, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if wrote.Load() {
+			return fmt.Errorf("rackhttp: power %s %q: sent, answer lost: %w: %w", name, server, bmc.ErrIndeterminate, err)
+		}
+		return fmt.Errorf("rackhttp: power %s %q: not sent: %w: %w", name, server, bmc.ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+	data, readErr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode == http.StatusOK {
+		var ans powerAnswer
+		if readErr != nil || json.Unmarshal(data, &ans) != nil || ans.Outcome != "confirmed" {
+			// 200 is the rack manager's word that the action was confirmed;
+			// a mangled body after it casts doubt on that word.
+			return fmt.Errorf("rackhttp: power %s %q: answer 200 unreadable (%q): %w", name, server, truncate(data), bmc.ErrIndeterminate)
+		}
+		return nil
+	}
+	return fmt.Errorf("rackhttp: power %s %q: %w", name, server, answerError(resp.StatusCode, data, true))
+}
+
+// answerError turns an error answer into an error wrapping the sentinel
+// of its kind. For a power request (power true), an answer that is not
+// the rack manager's (a proxy's 502, say) is indeterminate: the request
+// may have reached it.
+func answerError(code int, data []byte, power bool) error {
+	var eb errorBody
+	if err := json.Unmarshal(data, &eb); err != nil || eb.Kind == "" {
+		if power && code >= 500 {
+			return fmt.Errorf("%w: HTTP %d from something other than the rack manager: %q", bmc.ErrIndeterminate, code, truncate(data))
+		}
+		return fmt.Errorf("%w: HTTP %d: %q", ErrProtocol, code, truncate(data))
+	}
+	var sentinel error
+	switch eb.Kind {
+	case kindIndeterminate:
+		sentinel = bmc.ErrIndeterminate
+	case kindUnauthenticated:
+		sentinel = ErrUnauthenticated
+	case kindForbidden:
+		sentinel = ErrForbidden
+	case kindRateLimited:
+		sentinel = ErrRateLimited
+	case kindTooLarge, kindMalformed, kindMethod, kindNotFound:
+		sentinel = ErrBadRequest
+	case kindUnknownServer:
+		sentinel = rack.ErrUnknownServer
+	case kindUnsupported:
+		sentinel = bmc.ErrUnsupported
+	case kindUnreachable:
+		sentinel = bmc.ErrUnreachable
+	default:
+		return fmt.Errorf("refused (HTTP %d, %s): %s", code, eb.Kind, eb.Error)
+	}
+	return fmt.Errorf("%w (HTTP %d): %s", sentinel, code, eb.Error)
+}
+
+func truncate(b []byte) string {
+	if len(b) > 200 {
+		return string(b[:200]) + "..."
+	}
+	return string(b)
+}
+
+// Rack returns the rack manager's read-only view (GET /v1/rack) with the
+// last 10 journal statuses per server.
+func (c *Client) Rack(ctx context.Context) (RackView, error) { return c.RackJournal(ctx, 10) }
+
+// RackJournal is Rack with the last n journal statuses per server
+// (0..MaxJournal).
+func (c *Client) RackJournal(ctx context.Context, n int) (RackView, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/rack?n=%d", c.base, n), nil)
+	if err != nil {
+		return RackView{}, fmt.Errorf("rackhttp: rack view: %w", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return RackView{}, fmt.Errorf("rackhttp: rack view: %w: %w", bmc.ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return RackView{}, fmt.Errorf("rackhttp: rack view: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return RackView{}, fmt.Errorf("rackhttp: rack view: %w", answerError(resp.StatusCode, data, false))
+	}
+	var v RackView
+	if err := json.Unmarshal(data, &v); err != nil {
+		return RackView{}, fmt.Errorf("rackhttp: rack view: %w: %w", ErrProtocol, err)
+	}
+	return v, nil
+}
+
+// backoff returns the delay before reconnect attempt (0 first): uniform
+// in [0, min(MaxBackoff, Backoff*2^attempt)].
+func (c *Client) backoff(attempt int) time.Duration {
+	ceiling := c.cfg.Backoff
+	for range attempt {
+		if ceiling >= c.cfg.MaxBackoff/2 {
+			ceiling = c.cfg.MaxBackoff
+			break
+		}
+		ceiling *= 2
+	}
+	ceiling = min(ceiling, c.cfg.MaxBackoff)
+	return time.Duration(c.rand(int64(ceiling) + 1))
+}

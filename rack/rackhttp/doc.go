@@ -1,0 +1,57 @@
+// Package rackhttp puts the rack manager on the network: Handler serves a
+// rack.Local over HTTPS with mutual TLS, and Client implements
+// rack.Manager against it, so failover.Monitor runs unchanged on each
+// server while the rack manager runs on its own controller.
+//
+// Wire (JSON, versioned under /v1; every error body is
+// {"error": "...", "kind": "..."}):
+//
+//	GET  /v1/watch?watcher=NAME  text/event-stream of event "status", data one
+//	                             rack.Status as JSON; comments as heartbeats
+//	POST /v1/power               {"server":"s2","action":"off"|"on"|"cycle"}
+//	GET  /v1/rack?n=N            read-only view: per server its latest status,
+//	                             watcher and last N (<= 60) journal statuses
+//
+// Why Server-Sent Events and not a gRPC stream: SSE is plain HTTPS, so it
+// needs no code generation and no new dependency (net/http and
+// encoding/json only); its streams pass HTTP proxies and load balancers;
+// an operator can follow a stream with curl; and the operator page of a
+// later issue reads the very same stream with the browser's EventSource.
+// The streams carry a few small statuses a second, where gRPC's framing
+// would buy nothing.
+//
+// Identity is the verified client certificate's name (its first DNS SAN,
+// else its Common Name; see PeerName). Authorization comes from the
+// topology: a server may watch only as itself and receives the statuses
+// rack.Local delivers to it (its own watched servers and any handed over
+// to it); it may power only a server it watches now (rack.Local.MayPower).
+// Operators (HandlerConfig.Operators) may only read GET /v1/rack. Every
+// power request, refused ones too, is written to the audit logger.
+//
+// Streams: on connect a watcher gets at once the latest journaled status of
+// each server it watches, then every status as rack.Local delivers it. A
+// slow reader never blocks the rack manager: rack.Local's bounded
+// per-watcher buffer drops older statuses, never the newest; a stream
+// whose client stops reading for IdleTimeout is closed. The Client
+// reconnects with exponential backoff and full jitter when the stream
+// ends, errs, or carries no byte for StallAfter (heartbeats come every
+// Heartbeat on an idle stream). It never invents a status: staleness is
+// the engine's Policy.StatusTimeout.
+//
+// Power: a request the Client sent whose answer is lost (connection
+// reset, timeout) wraps bmc.ErrIndeterminate, as does the rack manager's
+// own indeterminate answer; a refused request is a plain error naming why
+// (ErrForbidden, ErrRateLimited, ErrBadRequest, ...). The rack manager
+// finishes a power operation it started even if the client goes away.
+//
+// Connections are HTTP/1.1 (ServerTLS and ClientTLS offer only
+// "http/1.1"), so each stream has its own TCP connection and a dropped or
+// stalled connection ends exactly one stream.
+//
+// Additions to the contract: NewServer (an http.Server with the
+// timeouts set), RackView/ServerView (the /v1/rack answer) and the error
+// sentinels below.
+//
+// Concurrency: Handler, Client and Files are safe for concurrent use;
+// Files.Reload may run while connections are being made.
+package rackhttp

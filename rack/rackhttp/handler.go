@@ -1,0 +1,235 @@
+package rackhttp
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/rackha/failover/rack"
+)
+
+// HandlerConfig configures the rack manager's HTTP side.
+type HandlerConfig struct {
+	// Local is the rack manager served. Required.
+	Local *rack.Local
+	// Topology gives the names that may connect and what they may do.
+	// Required; normally Local.Topology().
+	Topology rack.Topology
+	// Operators are certificate names allowed only the read-only view
+	// (GET /v1/rack). May be empty. A name both here and in the topology
+	// is a server.
+	Operators []string
+	// Audit receives one record per power request: who asked, server,
+	// action, outcome, duration; refused ones too. Default: Logger.
+	Audit *slog.Logger
+	// Logger receives refused requests and stream ends. Default
+	// slog.Default().
+	Logger *slog.Logger
+	// MaxBodyBytes bounds a request body. Default 4096: a power request
+	// is under 100 bytes.
+	MaxBodyBytes int64
+	// RequestsPerSecond is the token bucket's rate per identity, with a
+	// burst of twice as many. Default 20 (burst 40): a monitor makes a
+	// few requests a minute; a reconnect loop is slowed, not the rack
+	// manager.
+	RequestsPerSecond float64
+	// Heartbeat is how often an idle stream gets an SSE comment. Default
+	// 1 s: well inside the Client's default StallAfter of 3 s.
+	Heartbeat time.Duration
+	// IdleTimeout: a stream whose client does not read for this long
+	// (its writes block) is closed. Default 30 s.
+	IdleTimeout time.Duration
+	// PowerTimeout bounds one power operation. Default: Local's
+	// LocalConfig.PowerTimeout (60 s by default).
+	PowerTimeout time.Duration
+}
+
+// DefaultHandlerConfig returns the defaults documented on HandlerConfig,
+// without Local and Topology. Audit and Logger are slog.Default() and
+// PowerTimeout 0 (Local's).
+func DefaultHandlerConfig() HandlerConfig {
+	return HandlerConfig{
+		Logger:            slog.Default(),
+		MaxBodyBytes:      4096,
+		RequestsPerSecond: 20,
+		Heartbeat:         time.Second,
+		IdleTimeout:       30 * time.Second,
+	}
+}
+
+// Validate names the first field that is wrong.
+func (c HandlerConfig) Validate() error {
+	switch {
+	case c.Local == nil:
+		return fmt.Errorf("%w: HandlerConfig.Local is nil", rack.ErrInvalidConfig)
+	case len(c.Topology.Servers()) == 0:
+		return fmt.Errorf("%w: HandlerConfig.Topology has no servers", rack.ErrInvalidConfig)
+	case c.Logger == nil:
+		return fmt.Errorf("%w: HandlerConfig.Logger is nil", rack.ErrInvalidConfig)
+	case c.Audit == nil:
+		return fmt.Errorf("%w: HandlerConfig.Audit is nil", rack.ErrInvalidConfig)
+	case c.MaxBodyBytes < 64:
+		return fmt.Errorf("%w: HandlerConfig.MaxBodyBytes %d must be at least 64", rack.ErrInvalidConfig, c.MaxBodyBytes)
+	case !(c.RequestsPerSecond > 0):
+		return fmt.Errorf("%w: HandlerConfig.RequestsPerSecond %v must be positive", rack.ErrInvalidConfig, c.RequestsPerSecond)
+	case c.Heartbeat <= 0:
+		return fmt.Errorf("%w: HandlerConfig.Heartbeat %v must be positive", rack.ErrInvalidConfig, c.Heartbeat)
+	case c.IdleTimeout <= 0:
+		return fmt.Errorf("%w: HandlerConfig.IdleTimeout %v must be positive", rack.ErrInvalidConfig, c.IdleTimeout)
+	case c.PowerTimeout <= 0:
+		return fmt.Errorf("%w: HandlerConfig.PowerTimeout %v must be positive", rack.ErrInvalidConfig, c.PowerTimeout)
+	}
+	for i, op := range c.Operators {
+		if op == "" {
+			return fmt.Errorf("%w: HandlerConfig.Operators[%d] is empty", rack.ErrInvalidConfig, i)
+		}
+	}
+	for _, s := range c.Topology.Servers() {
+		if c.Local.Journal(s) == nil {
+			return fmt.Errorf("%w: HandlerConfig.Topology server %q is not a server of Local", rack.ErrInvalidConfig, s)
+		}
+	}
+	return nil
+}
+
+// Handler serves a rack.Local; see the package doc. Safe for concurrent
+// use.
+type Handler struct {
+	cfg     HandlerConfig
+	servers map[string]bool
+	ops     map[string]bool
+	limits  *limiter
+}
+
+// NewHandler fills cfg's unset fields (zero values) with their defaults,
+// checks it and returns the handler.
+func NewHandler(cfg HandlerConfig) (*Handler, error) {
+	def := DefaultHandlerConfig()
+	if cfg.Logger == nil {
+		cfg.Logger = def.Logger
+	}
+	if cfg.Audit == nil {
+		cfg.Audit = cfg.Logger
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = def.MaxBodyBytes
+	}
+	if cfg.RequestsPerSecond == 0 {
+		cfg.RequestsPerSecond = def.RequestsPerSecond
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = def.Heartbeat
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = def.IdleTimeout
+	}
+	if cfg.PowerTimeout == 0 && cfg.Local != nil {
+		cfg.PowerTimeout = cfg.Local.Config().PowerTimeout
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	h := &Handler{cfg: cfg, servers: map[string]bool{}, ops: map[string]bool{}}
+	for _, s := range cfg.Topology.Servers() {
+		h.servers[s] = true
+	}
+	for _, op := range cfg.Operators {
+		h.ops[op] = true
+	}
+	h.limits = newLimiter(cfg.RequestsPerSecond, 2*cfg.RequestsPerSecond, time.Now)
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var route func(http.ResponseWriter, *http.Request, string)
+	method := http.MethodGet
+	switch r.URL.Path {
+	case "/v1/watch":
+		route = h.watch
+	case "/v1/power":
+		route, method = h.power, http.MethodPost
+	case "/v1/rack":
+		route = h.rackView
+	default:
+		writeError(w, http.StatusNotFound, kindNotFound, fmt.Sprintf("no resource %q: want /v1/watch, /v1/power or /v1/rack", r.URL.Path))
+		return
+	}
+	peer, ok := h.identify(w, r)
+	if !ok {
+		return
+	}
+	if r.Method != method {
+		w.Header().Set("Allow", method)
+		writeError(w, http.StatusMethodNotAllowed, kindMethod, fmt.Sprintf("%s %s: want %s", r.Method, r.URL.Path, method))
+		return
+	}
+	if r.URL.Path != "/v1/rack" && !h.servers[peer] {
+		h.refuse(w, r, peer, http.StatusForbidden, kindForbidden, fmt.Sprintf("%q is an operator: only GET /v1/rack", peer))
+		return
+	}
+	route(w, r, peer)
+}
+
+// identify returns the caller's name after checking that it is known and
+// within its rate; otherwise it answers the request.
+func (h *Handler) identify(w http.ResponseWriter, r *http.Request) (string, bool) {
+	peer, err := PeerName(r)
+	if err != nil {
+		h.refuse(w, r, "", http.StatusUnauthorized, kindUnauthenticated, err.Error())
+		return "", false
+	}
+	if !h.servers[peer] && !h.ops[peer] {
+		h.refuse(w, r, peer, http.StatusForbidden, kindForbidden,
+			fmt.Sprintf("certificate name %q is neither a server of the topology nor an operator", peer))
+		return "", false
+	}
+	if wait, ok := h.limits.allow(peer); !ok {
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait/time.Second)+1))
+		h.refuse(w, r, peer, http.StatusTooManyRequests, kindRateLimited,
+			fmt.Sprintf("%q is over %v requests per second", peer, h.cfg.RequestsPerSecond))
+		return "", false
+	}
+	return peer, true
+}
+
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, peer string, code int, kind, msg string) {
+	h.cfg.Logger.Warn("rackhttp: request refused", "peer", peer, "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "status", code, "reason", msg)
+	writeError(w, code, kind, msg)
+}
+
+// PeerName returns the identity of a request: the verified client
+// certificate's first DNS SAN, else its Common Name. Without a verified
+// client certificate, or with one naming nobody, it returns an error
+// wrapping ErrUnauthenticated (the Handler answers 401).
+func PeerName(r *http.Request) (string, error) {
+	if r.TLS == nil {
+		return "", fmt.Errorf("%w: not a TLS connection", ErrUnauthenticated)
+	}
+	if len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return "", fmt.Errorf("%w: the connection has no verified client certificate", ErrUnauthenticated)
+	}
+	name := certName(r.TLS.VerifiedChains[0][0])
+	if name == "" {
+		return "", fmt.Errorf("%w: the client certificate names nobody", ErrUnauthenticated)
+	}
+	return name, nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b, _ = json.Marshal(errorBody{Error: "encoding the answer: " + err.Error(), Kind: kindFailed})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, code int, kind, msg string) {
+	writeJSON(w, code, errorBody{Error: msg, Kind: kind})
+}

@@ -129,7 +129,7 @@ type WatchdogConfig struct {
 	Timeout string `yaml:"timeout"`
 	// Interval between kicks (default timeout/3).
 	Interval string `yaml:"interval"`
-	// Action on expiry: "power-down" (default), "power-cycle", "reset".
+	// Action on expiry: "power-down" (default), "power-cycle", "hard-reset".
 	Action string `yaml:"action"`
 	// StallAfter: the monitor's loop must have taken a waiting status
 	// within this long, or kicks stop (default timeout/2).

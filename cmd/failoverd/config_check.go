@@ -221,3 +221,16 @@ func (c *Config) errAt(path, msg string, err error) error {
 	v.fail(path, msg, err)
 	return v.err
 }
+
+// rackManagerName is the name the rack manager's certificate must carry:
+// rack_manager.server_name, else the URL's host.
+func (c *Config) rackManagerName() string {
+	if c.RackManager.ServerName != "" {
+		return c.RackManager.ServerName
+	}
+	u, err := url.Parse(c.RackManager.URL)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}

@@ -44,17 +44,24 @@ type watchdogSpec struct {
 	StallAfter time.Duration
 }
 
-// libField finds "Config.Field" (or a bare "Field:") in a library error.
-var libField = regexp.MustCompile(`(?:Config\.)?([A-Z][A-Za-z0-9]*)[ :\[]`)
+// libField finds "Config.Field" in a library error; bareField a message
+// that starts with the field ("URI is empty").
+var (
+	libField  = regexp.MustCompile(`Config\.([A-Za-z0-9]+)`)
+	bareField = regexp.MustCompile(`^([A-Z][A-Za-z0-9]*)[ :\[]`)
+)
 
 // fieldOf maps the library field an error names to the YAML key of
 // section, by keys; unknown fields place the error on the section.
 func fieldOf(section string, err error, keys map[string]string) string {
 	msg := err.Error()
-	if i := strings.Index(msg, ": "); i >= 0 {
-		msg = msg[i+2:]
+	m := libField.FindStringSubmatch(msg)
+	if m == nil {
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			m = bareField.FindStringSubmatch(msg[i+2:] + " ")
+		}
 	}
-	if m := libField.FindStringSubmatch(msg + " "); m != nil {
+	if m != nil {
 		if k, ok := keys[m[1]]; ok {
 			return section + "." + k
 		}
@@ -198,10 +205,10 @@ func (c *Config) watchdogSpec(i int, secret secretFunc) (watchdogSpec, error) {
 		u.Action = watchdog.ActionPowerDown
 	case "power-cycle":
 		u.Action = watchdog.ActionPowerCycle
-	case "reset":
-		u.Action = watchdog.ActionReset
+	case "hard-reset":
+		u.Action = watchdog.ActionHardReset
 	default:
-		return watchdogSpec{}, c.errAt(p+".action", fmt.Sprintf("%q: want power-down, power-cycle or reset", w.Action), nil)
+		return watchdogSpec{}, c.errAt(p+".action", fmt.Sprintf("%q: want power-down, power-cycle or hard-reset", w.Action), nil)
 	}
 	if err := u.Validate(); err != nil {
 		return watchdogSpec{}, c.errAt(fieldOf(p, err, map[string]string{"Timeout": "timeout", "Interval": "interval"}), "refused", err)

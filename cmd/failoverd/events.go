@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/rackha/failover"
 )
@@ -38,6 +39,29 @@ func (e *eventWriter) Write(ev failover.Event) {
 	defer e.mu.Unlock()
 	e.w.Write(line) //nolint:errcheck // stdout gone: the demo is gone too
 }
+
+// Started writes a "monitor-started" line for server, so the demo knows
+// the monitor runs.
+func (e *eventWriter) Started(server string) {
+	if !e.on {
+		return
+	}
+	line, err := json.Marshal(struct {
+		PID    int       `json:"pid"`
+		Time   time.Time `json:"time"`
+		Type   string    `json:"type"`
+		Server string    `json:"server"`
+	}{e.pid, time.Now(), lineMonitorStarted, server})
+	if err != nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.w.Write(append(line, '\n')) //nolint:errcheck // stdout gone: the demo is gone too
+}
+
+// lineMonitorStarted is the type of the line Started writes.
+const lineMonitorStarted = "monitor-started"
 
 // eventLine is ev's JSON object with "pid" added, and a newline.
 func eventLine(ev failover.Event, pid int) ([]byte, error) {

@@ -21,6 +21,7 @@ type monitor struct {
 	mon     *failover.Monitor
 	updater *watchdog.Updater // nil: no watchdog
 	log     *slog.Logger
+	events  *eventWriter
 }
 
 // newMonitor builds server i's monitor on mgr. inRack is the "all" role:
@@ -77,7 +78,7 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 	if err != nil {
 		return nil, fmt.Errorf("monitor %s: %w", name, err)
 	}
-	m := &monitor{name: name, mon: mon, log: log}
+	m := &monitor{name: name, mon: mon, log: log, events: d.events}
 	if inRack && spec.Kind == "ipmi-inband" {
 		log.Warn("failoverd all: the in-band watchdog of a server is kicked by its own monitor; none is kicked here (use watchdog kind ipmi-lan)")
 		return m, nil
@@ -105,6 +106,7 @@ func (m *monitor) Run(ctx context.Context) error {
 	monDone := make(chan error, 1)
 	go func() { monDone <- m.mon.Run(ctx) }()
 	m.log.Info("failoverd: monitor running", "pid", os.Getpid())
+	m.events.Started(m.name)
 	if m.updater == nil {
 		return <-monDone
 	}

@@ -219,6 +219,10 @@ type LogConfig struct {
 	Format string `yaml:"format"`
 	// Level is "debug", "info" (default), "warn" or "error".
 	Level string `yaml:"level"`
+	// Events: each monitor event is also written on stdout as one JSON
+	// line with the pid of the process (the demo merges them). Default
+	// false.
+	Events bool `yaml:"events"`
 }
 
 // DemoConfig is set by `failoverd demo` only.
@@ -226,7 +230,4 @@ type DemoConfig struct {
 	// Socket of the demo's simulator (kind sim BMCs, hypervisors and
 	// watchdogs reach it there).
 	Socket string `yaml:"socket"`
-	// Events: monitors write each event as a JSON line on stdout, with
-	// their pid, for the demo to merge.
-	Events bool `yaml:"events"`
 }

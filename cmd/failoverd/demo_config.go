@@ -50,8 +50,8 @@ policy:
   evacuation_timeout: 10s
   retry_interval: 1s
   recovery_timeout: 30s
-log: {format: json, level: info}
-demo: {socket: %q, events: true}
+log: {format: json, level: info, events: true}
+demo: {socket: %q}
 `, addr, addr, certs.Cert(rackManagerName), certs.Key(rackManagerName), demoPoll,
 		filepath.Join(d.dir, "images"), certs.CA(), d.hw.socket)
 	path := filepath.Join(d.dir, "rack.yaml")

@@ -21,7 +21,7 @@ type child struct {
 // startChild runs `exe role -config cfg [-server server]`; each line it
 // writes on stdout goes to onLine, its stderr (the log) to a file in
 // logDir. The child dies with the demo (Pdeathsig).
-func startChild(exe, logDir, cfg, role, server string, onLine func(string)) (*child, error) {
+func startChild(exe, logDir, cfg, role, server string, env []string, onLine func(string)) (*child, error) {
 	args := []string{role, "-config", cfg}
 	name := role
 	if server != "" {
@@ -39,6 +39,9 @@ func startChild(exe, logDir, cfg, role, server string, onLine func(string)) (*ch
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = w, logf
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		r.Close()

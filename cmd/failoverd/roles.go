@@ -52,7 +52,7 @@ func runRole(role string, args []string, stdout, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	d := &daemon{cfg: cfg, log: log, events: newEventWriter(stdout, cfg.Demo.Events)}
+	d := &daemon{cfg: cfg, log: log, events: newEventWriter(stdout, cfg.Log.Events)}
 	go d.reloadOn(ctx, hup)
 	err = d.run(ctx, role, server)
 	if err == nil {

@@ -423,6 +423,6 @@ func (d *demo) verdict(ctx context.Context) error {
 	d.mu.Lock()
 	rmPIDs := slices.Clone(d.rmPIDs)
 	d.mu.Unlock()
-	d.log.note("result", msg, map[string]any{"ok": true, "vms": n, "events": len(evs), "monitor_pids": list, "rack_manager_pids": rmPIDs})
+	d.log.note("result", msg, map[string]any{"ok": true, "vm_count": n, "events": len(evs), "monitor_pids": list, "rack_manager_pids": rmPIDs})
 	return nil
 }

@@ -17,3 +17,5 @@ func newLogger(cfg *Config, w io.Writer) (*slog.Logger, error) {
 	}
 	return slog.New(slog.NewTextHandler(w, opts)), nil
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

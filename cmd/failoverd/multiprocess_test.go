@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -326,6 +328,53 @@ func TestMultiProcessTakeovers(t *testing.T) {
 			if e.PID == killed && e.Ev.Type == failover.EventBackupStarted && e.Ev.Server == "s1" {
 				t.Logf("the killed monitor had started %s", e.Ev.VM)
 			}
+		}
+	})
+	t.Run("status", func(t *testing.T) {
+		var rep statusReport
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			out, err := exec.Command(needBinary(t), "status", "-config", r.cfg, "-json").Output()
+			if err != nil {
+				t.Fatalf("status: %v", err)
+			}
+			if err := json.Unmarshal(out, &rep); err != nil {
+				t.Fatalf("status -json: %v\n%s", err, out)
+			}
+			on := 0
+			for _, s := range rep.Servers {
+				if s.Power == "on" && s.Reachable && len(s.Readings) > 0 {
+					on++
+				}
+			}
+			if len(rep.Servers) == 2 && on == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status: want both servers on, reachable, with readings: %s", out)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		for _, s := range rep.Servers {
+			for _, rd := range s.Readings {
+				if rd.Level == "" {
+					t.Errorf("%s %s: no level", s.Name, rd.Name)
+				}
+			}
+		}
+		out, err := exec.Command(needBinary(t), "status", "-config", r.cfg, "-server", "s2").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "SERVER") || !strings.Contains(string(out), "s1 readings") {
+			t.Fatalf("status table as s2: %v\n%s", err, out)
+		}
+	})
+	t.Run("SIGHUP reloads certificates", func(t *testing.T) {
+		r.rm.signal(syscall.SIGHUP)
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(r.logOf("rack-manager"), "certificates reloaded") {
+			if time.Now().After(deadline) {
+				t.Fatalf("no reload logged:\n%s", r.logOf("rack-manager"))
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	})
 	t.Run("SIGTERM stops cleanly", func(t *testing.T) {

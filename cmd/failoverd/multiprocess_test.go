@@ -391,3 +391,26 @@ func TestMultiProcessTakeovers(t *testing.T) {
 		}
 	})
 }
+
+// TestAllInOneProcess: `failoverd all` runs the rack manager and both
+// monitors in one process; a takeover still happens.
+func TestAllInOneProcess(t *testing.T) {
+	r := newRealRack(t)
+	c, err := startChild(needBinary(t), r.dir, r.cfg, "all", "", r.env, r.log.line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rm = c
+	r.wait(20*time.Second, "both monitors start their VMs", func(evs []demoEvent, m map[string]int) bool {
+		return event(failover.EventReconciled, "s1", "vm-a2", c.pid())(evs, m) && event(failover.EventReconciled, "s2", "vm-b1", c.pid())(evs, m)
+	})
+	time.Sleep(time.Second)
+	if err := r.rf.Set("/redfish/v1/Systems/"+rfSystem, map[string]any{"PowerState": "Off"}); err != nil {
+		t.Fatal(err)
+	}
+	r.wait(30*time.Second, "s1 starts vm-b1", event(failover.EventBackupStarted, "s2", "vm-b1", c.pid()))
+	r.wait(30*time.Second, "s1 restarts s2", event(failover.EventRestarted, "s2", "", c.pid()))
+	if o := r.owner("vm-b1"); o != "s1" {
+		t.Errorf("vm-b1 owned by %q, want s1", o)
+	}
+}

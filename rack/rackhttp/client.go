@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -174,6 +176,9 @@ func (c *Client) Power(ctx context.Context, server string, action bmc.PowerActio
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if refusedHandshake(err) {
+			return fmt.Errorf("rackhttp: power %s %q: not done, the rack manager refused the TLS handshake: %w: %w", name, server, ErrUnauthenticated, err)
+		}
 		if wrote.Load() {
 			return fmt.Errorf("rackhttp: power %s %q: sent, answer lost: %w: %w", name, server, bmc.ErrIndeterminate, err)
 		}
@@ -229,6 +234,14 @@ func answerError(code int, data []byte, power bool) error {
 	return fmt.Errorf("%w (HTTP %d): %s", sentinel, code, eb.Error)
 }
 
+// refusedHandshake reports whether err is a TLS alert from the rack
+// manager: with TLS 1.3 it refuses a client certificate after the client
+// has sent its request, which it then never reads.
+func refusedHandshake(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
+}
+
 func truncate(b []byte) string {
 	if len(b) > 200 {
 		return string(b[:200]) + "..."
@@ -249,6 +262,9 @@ func (c *Client) RackJournal(ctx context.Context, n int) (RackView, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if refusedHandshake(err) {
+			return RackView{}, fmt.Errorf("rackhttp: rack view: the rack manager refused the TLS handshake: %w: %w", ErrUnauthenticated, err)
+		}
 		return RackView{}, fmt.Errorf("rackhttp: rack view: %w: %w", bmc.ErrUnreachable, err)
 	}
 	defer resp.Body.Close()

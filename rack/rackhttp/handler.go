@@ -39,7 +39,9 @@ type HandlerConfig struct {
 	// 1 s: well inside the Client's default StallAfter of 3 s.
 	Heartbeat time.Duration
 	// IdleTimeout: a stream whose client does not read for this long
-	// (its writes block) is closed. Default 30 s.
+	// (its writes block: the connection's buffers are full) is closed.
+	// Default 30 s. crypto/tls then gives its close alert up to 5 s more
+	// before the connection is released.
 	IdleTimeout time.Duration
 	// PowerTimeout bounds one power operation. Default: Local's
 	// LocalConfig.PowerTimeout (60 s by default).
@@ -195,8 +197,15 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) (string, bool
 	return peer, true
 }
 
+// refuse answers an error and logs it; a refused power request (before
+// its server and action are known) goes to the audit log too.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, peer string, code int, kind, msg string) {
 	h.cfg.Logger.Warn("rackhttp: request refused", "peer", peer, "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "status", code, "reason", msg)
+	if r.URL.Path == "/v1/power" {
+		h.cfg.Audit.LogAttrs(r.Context(), slog.LevelWarn, "rackhttp: power",
+			slog.String("who", peer), slog.String("remote", r.RemoteAddr), slog.String("server", ""), slog.String("action", ""),
+			slog.String("outcome", "refused"), slog.Int("status", code), slog.String("err", msg))
+	}
 	writeError(w, code, kind, msg)
 }
 

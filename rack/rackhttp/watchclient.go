@@ -30,7 +30,7 @@ func (c *Client) Watch(ctx context.Context, watcher string) (<-chan rack.Status,
 	if watcher == "" {
 		return nil, fmt.Errorf("rackhttp: watch: empty watcher name")
 	}
-	resp, err := c.connect(ctx, watcher)
+	resp, cancel, err := c.connect(ctx, watcher)
 	var refused *refusal
 	if errors.As(err, &refused) {
 		return nil, fmt.Errorf("rackhttp: watch as %q: %w", watcher, refused.err)
@@ -39,7 +39,7 @@ func (c *Client) Watch(ctx context.Context, watcher string) (<-chan rack.Status,
 		c.cfg.Logger.Warn("rackhttp: rack manager not reached; retrying", "watcher", watcher, "err", err)
 	}
 	out := make(chan rack.Status, watchBuffer)
-	go c.follow(ctx, watcher, resp, out)
+	go c.follow(ctx, watcher, resp, cancel, out)
 	return out, nil
 }
 
@@ -48,41 +48,52 @@ type refusal struct{ err error }
 
 func (r *refusal) Error() string { return r.err.Error() }
 
-// connect opens one stream; resp is the 200 answer.
-func (c *Client) connect(ctx context.Context, watcher string) (*http.Response, error) {
+// connect opens one stream; resp is the 200 answer, and cancel ends it.
+func (c *Client) connect(ctx context.Context, watcher string) (_ *http.Response, _ context.CancelFunc, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		if err != nil {
+			cancel()
+		}
+	}()
 	u := c.base + "/v1/watch?watcher=" + url.QueryEscape(watcher)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	// The headers come at once; a stream that stalls before them is
-	// caught here, after it by read's stall timer.
-	timer := time.AfterFunc(c.cfg.StallAfter+10*time.Second, c.http.CloseIdleConnections)
-	defer timer.Stop()
+	// The answer's headers come at once; one that does not within
+	// StallAfter is a stall too.
+	timer := time.AfterFunc(c.cfg.StallAfter, cancel)
 	resp, err := c.http.Do(req)
+	if !timer.Stop() && err != nil {
+		err = fmt.Errorf("no answer within %v: %w", c.cfg.StallAfter, err)
+	}
 	if err != nil {
-		return nil, err
+		if refusedHandshake(err) {
+			return nil, nil, &refusal{err: fmt.Errorf("the rack manager refused the TLS handshake: %w: %w", ErrUnauthenticated, err)}
+		}
+		return nil, nil, err
 	}
 	if resp.StatusCode == http.StatusOK {
-		return resp, nil
+		return resp, cancel, nil
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	err = answerError(resp.StatusCode, data, false)
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return nil, &refusal{err: err}
+		return nil, nil, &refusal{err: err}
 	}
-	return nil, err
+	return nil, nil, err
 }
 
 // follow reads resp's stream into out, reconnecting until ctx ends.
-func (c *Client) follow(ctx context.Context, watcher string, resp *http.Response, out chan rack.Status) {
+func (c *Client) follow(ctx context.Context, watcher string, resp *http.Response, cancel context.CancelFunc, out chan rack.Status) {
 	defer close(out)
 	attempt := 0
 	for {
 		if resp != nil {
-			got, err := c.read(ctx, resp, out)
+			got, err := c.read(ctx, resp, cancel, out)
 			if got {
 				attempt = 0
 			}
@@ -101,7 +112,7 @@ func (c *Client) follow(ctx context.Context, watcher string, resp *http.Response
 		case <-t.C:
 		}
 		var err error
-		if resp, err = c.connect(ctx, watcher); err != nil {
+		if resp, cancel, err = c.connect(ctx, watcher); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -111,16 +122,18 @@ func (c *Client) follow(ctx context.Context, watcher string, resp *http.Response
 }
 
 // read delivers resp's statuses to out until the stream ends, fails,
-// stalls (no byte for StallAfter) or ctx ends; got reports whether any
-// byte came, so that the backoff starts over.
-func (c *Client) read(ctx context.Context, resp *http.Response, out chan rack.Status) (got bool, err error) {
+// stalls (no byte for StallAfter) or ctx ends. got reports whether the
+// stream worked (bytes came and it did not end in a protocol error such
+// as an oversized event), so that the backoff starts over.
+func (c *Client) read(ctx context.Context, resp *http.Response, cancel context.CancelFunc, out chan rack.Status) (got bool, err error) {
 	body := &stallReader{r: resp.Body}
 	body.timer = time.AfterFunc(c.cfg.StallAfter, func() {
 		body.stall()
-		resp.Body.Close() // unblocks the read below
+		cancel() // unblocks the read below
 	})
 	defer func() {
 		body.timer.Stop()
+		cancel()
 		resp.Body.Close()
 		if body.stalled() {
 			err = fmt.Errorf("no byte for %v: stream stalled", c.cfg.StallAfter)
@@ -131,6 +144,9 @@ func (c *Client) read(ctx context.Context, resp *http.Response, out chan rack.St
 	for {
 		ev, err := sse.Next()
 		got = got || body.got()
+		if errors.Is(err, ErrEventTooLarge) {
+			return false, err // every reconnect may meet the same event: back off
+		}
 		if err != nil {
 			return got, err
 		}
@@ -139,7 +155,7 @@ func (c *Client) read(ctx context.Context, resp *http.Response, out chan rack.St
 		}
 		st, err := decodeStatus(ev.Data)
 		if err != nil {
-			return got, err
+			return false, err
 		}
 		if ctx.Err() != nil {
 			return got, ctx.Err()

@@ -104,7 +104,7 @@ func (b *BMC) Health(ctx context.Context) (bmc.Health, error) {
 // does). A call whose answer is lost wraps bmc.ErrIndeterminate; one that
 // surely never reached the server wraps bmc.ErrUnreachable.
 func (b *BMC) SetPower(ctx context.Context, action bmc.PowerAction) error {
-	st, err := b.c.call(ctx, "set-power", setPowerRequest{Action: action}, nil)
+	st, err := b.c.call(ctx, "set-power", setPowerRequest{Action: action}, &emptyRequest{})
 	return bmcError(b.c.what, "set power "+action.String(), st, err, true)
 }
 
@@ -134,7 +134,7 @@ func (b *BMC) State(ctx context.Context) (watchdog.State, error) { return stateC
 // Disarm stops the watchdog; Kick then wraps watchdog.ErrNotArmed until
 // the next Arm.
 func (b *BMC) Disarm(ctx context.Context) error {
-	st, err := b.c.call(ctx, "disarm", emptyRequest{}, nil)
+	st, err := b.c.call(ctx, "disarm", emptyRequest{}, &emptyRequest{})
 	return bmcError(b.c.what, "disarm watchdog", st, err, false)
 }
 
@@ -142,12 +142,12 @@ func (b *BMC) Disarm(ctx context.Context) error {
 // is unreachable, not indeterminate: the updater simply kicks again.
 
 func armCall(ctx context.Context, c *client, timeout time.Duration, action watchdog.Action) error {
-	st, err := c.call(ctx, "arm", armRequest{Timeout: timeout, Action: action}, nil)
+	st, err := c.call(ctx, "arm", armRequest{Timeout: timeout, Action: action}, &emptyRequest{})
 	return bmcError(c.what, "arm watchdog", st, err, false)
 }
 
 func kickCall(ctx context.Context, c *client) error {
-	st, err := c.call(ctx, "kick", emptyRequest{}, nil)
+	st, err := c.call(ctx, "kick", emptyRequest{}, &emptyRequest{})
 	return bmcError(c.what, "kick watchdog", st, err, false)
 }
 

@@ -18,6 +18,17 @@
 // bmc.ErrIndeterminate for power and failover.ErrOutcomeUnknown for
 // hypervisor changes, never as plain failure.
 //
+// Requests are bounded to MaxRequestBytes and answers to
+// MaxResponseBytes; a malformed or oversized request gets an HTTP 4xx with
+// a JSON error naming what was wrong (wrapping ErrProtocol), and the
+// server keeps serving. A call without a deadline is bounded by
+// DefaultCallTimeout.
+//
+// Faults are injected in the serving process, on the simulators
+// themselves (simbmc.BMC.LosePower, SetValue, memhv.Hypervisor.
+// SetUnreachable, ...); clients see them as a real BMC's or host's
+// clients would.
+//
 // NewHost couples a simbmc.BMC and a memhv.Hypervisor as one server's
 // hardware: the BMC's power off takes the hypervisor's VMs with it, power
 // on brings it back empty.

@@ -67,12 +67,12 @@ func (h *Hypervisor) do(ctx context.Context, op, what string, req, res any, chan
 
 // Start runs img on the served hypervisor.
 func (h *Hypervisor) Start(ctx context.Context, img imagestore.Image) error {
-	return h.do(ctx, "start", fmt.Sprintf("start %q", img.Name), startRequest{Image: img}, nil, true)
+	return h.do(ctx, "start", fmt.Sprintf("start %q", img.Name), startRequest{Image: img}, &emptyRequest{}, true)
 }
 
 // Stop stops VM name; stopping a stopped or unknown VM is success.
 func (h *Hypervisor) Stop(ctx context.Context, name string) error {
-	return h.do(ctx, "stop", fmt.Sprintf("stop %q", name), nameRequest{Name: name}, nil, true)
+	return h.do(ctx, "stop", fmt.Sprintf("stop %q", name), nameRequest{Name: name}, &emptyRequest{}, true)
 }
 
 // State returns VM name's state, or an error wrapping

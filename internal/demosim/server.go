@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"time"
 
@@ -15,8 +16,9 @@ import (
 	"github.com/rackha/failover/hypervisor/memhv"
 )
 
-// maxCallTimeout bounds the deadline a client may ask for.
-const maxCallTimeout = time.Hour
+// maxCallTimeout bounds the deadline a client may ask for; a longer one
+// is shortened to it.
+const maxCallTimeout = time.Minute
 
 // Server serves simulated BMCs and hypervisors. It is an http.Handler;
 // Serve runs it on a listener. Create it with NewServer.
@@ -52,7 +54,14 @@ func NewServer(bmcs map[string]*simbmc.BMC, hvs map[string]*memhv.Hypervisor) (*
 	return &Server{mux: mux}, nil
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The mux would redirect a path that is not clean, with no JSON.
+	if p := r.URL.Path; p == "" || path.Clean(p) != p {
+		writeError(w, http.StatusNotFound, fmt.Errorf("%w: no operation %s %q", ErrProtocol, r.Method, p))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // Serve answers on ln until ctx ends, then stops accepting, lets calls
 // in flight finish (at most 5 s) and closes ln. It returns nil after ctx
@@ -61,6 +70,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute, // simulators answer at once: these
+		WriteTimeout:      time.Minute, // only bound a client that stalls
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
@@ -128,6 +139,7 @@ func handler[T any](what string, targets map[string]T, ops map[string]op[T]) htt
 			status := http.StatusOK // the call ran and failed: not a protocol error
 			if errors.Is(err, ErrProtocol) {
 				status = http.StatusBadRequest
+				err = fmt.Errorf("%s %q, operation %s: %w", what, name, opName, err)
 			}
 			writeError(w, status, err)
 			return
@@ -150,10 +162,10 @@ func callContext(r *http.Request) (context.Context, context.CancelFunc, error) {
 		return ctx, cancel, nil
 	}
 	ns, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || ns <= 0 || time.Duration(ns) > maxCallTimeout {
-		return nil, nil, fmt.Errorf("%w: header %s %q: want nanoseconds in (0, %v]", ErrProtocol, timeoutHeader, v, maxCallTimeout)
+	if err != nil || ns <= 0 {
+		return nil, nil, fmt.Errorf("%w: header %s %q: want a positive number of nanoseconds", ErrProtocol, timeoutHeader, v)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(ns))
+	ctx, cancel := context.WithTimeout(r.Context(), min(time.Duration(ns), maxCallTimeout))
 	return ctx, cancel, nil
 }
 

@@ -17,9 +17,9 @@ import (
 // largest request; a health with its event log the largest answer.
 const (
 	// MaxRequestBytes bounds a request body.
-	MaxRequestBytes = 4 << 20
+	MaxRequestBytes = 1 << 20
 	// MaxResponseBytes bounds an answer body.
-	MaxResponseBytes = 16 << 20
+	MaxResponseBytes = 4 << 20
 )
 
 // timeoutHeader carries the client's remaining deadline, in nanoseconds,
@@ -32,7 +32,8 @@ type response struct {
 	Error  *wireError      `json:"error,omitempty"`
 }
 
-// Request bodies. Operations without arguments take an empty body or {}.
+// Request bodies. Operations without arguments take an empty body or {};
+// operations without a result answer {} (emptyRequest).
 type (
 	setPowerRequest struct {
 		Action bmc.PowerAction `json:"action"`
@@ -71,7 +72,7 @@ func decodeStrict(data []byte, v any) error {
 }
 
 // decodeResponse decodes an answer's envelope and, on success, its result
-// into v (nil: the result is ignored). A remote error is returned as is;
+// into v (nil: the result is ignored; &emptyRequest{}: it must be {}). A remote error is returned as is;
 // anything malformed wraps ErrProtocol.
 func decodeResponse(data []byte, v any) (remote error, err error) {
 	var r response

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -40,6 +41,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	servers := fs.Int("servers", 2, "servers in the rack (a ring; 2 is a pair)")
 	vms := fs.Int("vms", 3, "protected VMs per server")
 	keep := fs.Bool("keep", false, "keep the temporary directory (config, certificates, logs)")
+	hold := fs.Bool("hold", false, "after the failures, keep the rack running until SIGINT or SIGTERM (try `failoverd status` on it)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -58,6 +60,9 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	d := &demo{exe: exe, dir: dir, log: newDemoLog(stdout, *jsonOut), monitors: map[string]*child{}}
 	err = d.run(ctx, *servers, *vms)
+	if err == nil && *hold {
+		d.holdUntilSignal()
+	}
 	d.stopAll()
 	switch {
 	case err != nil:
@@ -68,6 +73,15 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		os.RemoveAll(dir)
 	}
 	return err
+}
+
+// holdUntilSignal keeps the rack running until SIGINT or SIGTERM.
+func (d *demo) holdUntilSignal() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	d.log.note("hold", fmt.Sprintf("the rack keeps running; try: failoverd status -config %s   (Ctrl-C stops it)", d.cfgPath),
+		map[string]any{"config": d.cfgPath})
+	<-ctx.Done()
 }
 
 // demo runs a simulated rack as separate processes.

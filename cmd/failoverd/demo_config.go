@@ -9,11 +9,14 @@ import (
 	"time"
 )
 
+// demoOperator is the certificate name `failoverd status` uses on the demo.
+const demoOperator = "operator"
+
 // writeConfig makes the demo's certificates and its rack config (sim
 // BMCs, hypervisors and watchdogs behind the demo's socket, a file image
 // store in the temporary directory, loopback only) and returns its path.
 func (d *demo) writeConfig() (string, error) {
-	certs, err := makeCerts(filepath.Join(d.dir, "tls"), d.hw.names, "", nil, time.Now())
+	certs, err := makeCerts(filepath.Join(d.dir, "tls"), d.hw.names, demoOperator, nil, time.Now())
 	if err != nil {
 		return "", err
 	}
@@ -35,12 +38,14 @@ func (d *demo) writeConfig() (string, error) {
   listen: %q
   url: "https://%s"
   tls: {cert: %q, key: %q}
+  operators: [%s]
   interval: %v
   fast_interval: 100ms
   handover_after: 3s
   power_timeout: 10s
 image_store: {kind: file, dir: %q}
 tls: {ca: %q}
+operator: {cert: %q, key: %q}
 monitor: {action_timeout: 15s, tick_interval: 250ms}
 policy:
   debounce_polls: 4
@@ -52,8 +57,8 @@ policy:
   recovery_timeout: 30s
 log: {format: json, level: info, events: true}
 demo: {socket: %q}
-`, addr, addr, certs.Cert(rackManagerName), certs.Key(rackManagerName), demoPoll,
-		filepath.Join(d.dir, "images"), certs.CA(), d.hw.socket)
+`, addr, addr, certs.Cert(rackManagerName), certs.Key(rackManagerName), demoOperator, demoPoll,
+		filepath.Join(d.dir, "images"), certs.CA(), certs.Cert(demoOperator), certs.Key(demoOperator), d.hw.socket)
 	path := filepath.Join(d.dir, "rack.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		return "", err

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"os/exec"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,14 +22,46 @@ import (
 // on the way.
 func TestDemoJSON(t *testing.T) {
 	start := time.Now()
-	cmd := exec.Command(needBinary(t), "demo", "-json")
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("demo: %v\nstderr:\n%s\nstdout:\n%s", err, errOut.String(), out.String())
+	// -hold keeps the rack up after the result, for `failoverd status`.
+	cmd := exec.Command(needBinary(t), "demo", "-json", "-hold")
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill() //nolint:errcheck // a failed test's leftover
+	var out bytes.Buffer
+	var held struct {
+		Type   string `json:"type"`
+		Config string `json:"config"`
+	}
+	rd := bufio.NewScanner(pipe)
+	for rd.Scan() {
+		if json.Unmarshal(rd.Bytes(), &held); held.Type == "hold" {
+			break
+		}
+		out.Write(rd.Bytes())
+		out.WriteByte('\n')
+	}
+	if held.Type != "hold" {
+		cmd.Wait() //nolint:errcheck // the output says why
+		t.Fatalf("demo ended without holding\nstderr:\n%s\nstdout:\n%s", errOut.String(), out.String())
 	}
 	if d := time.Since(start); d > time.Minute {
 		t.Errorf("demo took %v, want within a minute", d)
+	}
+	// The deploy section's check works against the demo's rack.
+	st, err := exec.Command(needBinary(t), "status", "-config", held.Config).CombinedOutput()
+	if err != nil || !strings.Contains(string(st), "s1 readings") || !strings.Contains(string(st), "s2 readings") {
+		t.Errorf("status on the demo: %v\n%s", err, st)
+	}
+	cmd.Process.Signal(syscall.SIGINT) //nolint:errcheck // checked by Wait
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("demo after SIGINT: %v\n%s", err, errOut.String())
 	}
 	type line struct {
 		PID       int      `json:"pid"`

@@ -35,6 +35,12 @@ func TestBadConfigExits2(t *testing.T) {
 	if code := run([]string{"monitor", "-config", "deploy/pair.yaml", "-server", "s9"}, &bytes.Buffer{}, &bytes.Buffer{}); code != 2 {
 		t.Errorf("unknown -server: exit %d, want 2", code)
 	}
+	// -check reads the certificates: the example's are not here.
+	var errb bytes.Buffer
+	if code := run([]string{"monitor", "-config", "deploy/pair.yaml", "-server", "s1", "-check"}, &bytes.Buffer{}, &errb); code != 2 ||
+		!strings.Contains(errb.String(), "deploy/pair.yaml:23: servers[0].tls: cannot load the certificate") {
+		t.Errorf("-check without certificates: exit %d, %s", code, errb.String())
+	}
 	if code := run([]string{"frobnicate"}, &bytes.Buffer{}, &bytes.Buffer{}); code != 2 {
 		t.Errorf("unknown command: exit %d, want 2", code)
 	}

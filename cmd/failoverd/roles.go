@@ -22,6 +22,7 @@ func runRole(role string, args []string, stdout, stderr io.Writer) error {
 	if role == "monitor" {
 		fs.StringVar(&server, "server", "", "this server's name (default: the config's self)")
 	}
+	check := fs.Bool("check", false, "check the config, the secrets and certificates this role reads, and exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -46,6 +47,13 @@ func runRole(role string, args []string, stdout, stderr io.Writer) error {
 	log, err := newLogger(cfg, stderr)
 	if err != nil {
 		return err
+	}
+	if *check {
+		if err := checkRole(cfg, role, server); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: ok for %s %s\n", cfg.File, role, server)
+		return nil
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -182,4 +190,37 @@ func (d *daemon) rackClient(files *rackhttp.Files) (*rackhttp.Client, error) {
 		return nil, d.cfg.errAt("rack_manager.url", "refused", err)
 	}
 	return c, nil
+}
+
+// checkRole reads every secret and certificate role needs, as it would
+// at start, without connecting anywhere.
+func checkRole(cfg *Config, role, server string) error {
+	d := &daemon{cfg: cfg}
+	if role != "monitor" {
+		for i := range cfg.Servers {
+			if _, err := cfg.bmcSpec(i, cfg.readSecret); err != nil {
+				return err
+			}
+		}
+		if _, err := d.loadCerts("rack_manager.tls", cfg.RackManager.TLS); err != nil {
+			return err
+		}
+	}
+	for i, s := range cfg.Servers {
+		if role == "monitor" && s.Name != server {
+			continue
+		}
+		if _, err := cfg.watchdogSpec(i, cfg.readSecret); err != nil {
+			return err
+		}
+		if _, err := cfg.hypervisorSpec(i, role == "all", cfg.readSecret); err != nil {
+			return err
+		}
+		if role == "monitor" {
+			if _, err := d.loadCerts(fmt.Sprintf("servers[%d].tls", i), s.TLS); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"github.com/rackha/failover/bmc/redfishbmc/redfishsim"
 	"github.com/rackha/failover/imagestore"
 	"github.com/rackha/failover/imagestore/filestore"
+	"github.com/rackha/failover/rack/rackhttp"
 )
 
 // The public-bladed blade that is s2's BMC.
@@ -365,6 +367,53 @@ func TestMultiProcessTakeovers(t *testing.T) {
 		out, err := exec.Command(needBinary(t), "status", "-config", r.cfg, "-server", "s2").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "SERVER") || !strings.Contains(string(out), "s1 readings") {
 			t.Fatalf("status table as s2: %v\n%s", err, out)
+		}
+	})
+	t.Run("wrong certificate refused", func(t *testing.T) {
+		// s2's monitor presenting s1's certificate, then s3's (a name
+		// outside the topology): the rack manager refuses the watch and
+		// the monitor exits 1 saying so.
+		text, _ := os.ReadFile(r.cfg)
+		s2cert := filepath.Join(r.dir, "tls", "s2.pem")
+		s2key := filepath.Join(r.dir, "tls", "s2-key.pem")
+		for _, as := range []string{"s1", "s3"} {
+			bad := strings.NewReplacer(s2cert, filepath.Join(r.dir, "tls", as+".pem"), s2key, filepath.Join(r.dir, "tls", as+"-key.pem")).Replace(string(text))
+			path := filepath.Join(r.dir, "as-"+as+".yaml")
+			if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(needBinary(t), "monitor", "-config", path, "-server", "s2")
+			cmd.Env = append(os.Environ(), r.env...)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "forbidden") {
+				t.Errorf("s2 as %s: %v\n%s", as, err, out)
+			}
+		}
+		// A server may power only what it watches: s2 watches s1, not s2.
+		files, err := rackhttp.LoadFiles(s2cert, s2key, filepath.Join(r.dir, "tls", "ca.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, _ := LoadConfig(r.cfg)
+		cc := rackhttp.DefaultClientConfig()
+		cc.URL, cc.TLS, cc.Logger = cfg.RackManager.URL, rackhttp.ClientTLS(files, "127.0.0.1"), discardLogger()
+		c, err := rackhttp.NewClient(cc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = c.Power(ctx, "s2", bmc.PowerActionOff)
+		if !errors.Is(err, rackhttp.ErrForbidden) || errors.Is(err, bmc.ErrIndeterminate) {
+			t.Errorf("s2 fencing itself: %v, want forbidden", err)
+		}
+		st, _ := r.rf.Get("/redfish/v1/Systems/" + rfSystem)
+		if st["PowerState"] != "On" {
+			t.Errorf("s2 PowerState %v after a refused power-off", st["PowerState"])
+		}
+		if !strings.Contains(r.logOf("rack-manager"), "audit") {
+			t.Errorf("refused power request not audited:\n%s", r.logOf("rack-manager"))
 		}
 	})
 	t.Run("SIGHUP reloads certificates", func(t *testing.T) {

@@ -437,6 +437,14 @@ func (d *demo) verdict(ctx context.Context) error {
 	d.mu.Lock()
 	rmPIDs := slices.Clone(d.rmPIDs)
 	d.mu.Unlock()
-	d.log.note("result", msg, map[string]any{"ok": true, "vm_count": n, "events": len(evs), "monitor_pids": list, "rack_manager_pids": rmPIDs})
+	var ms []int64
+	var parts []string
+	for i, dur := range d.log.faultToBackups() {
+		ms = append(ms, dur.Milliseconds())
+		parts = append(parts, fmt.Sprintf("%s %v", demoPlan[i], dur.Round(time.Millisecond)))
+	}
+	msg += "; fault to all backups running: " + strings.Join(parts, ", ")
+	d.log.note("result", msg, map[string]any{"ok": true, "vm_count": n, "events": len(evs), "monitor_pids": list, "rack_manager_pids": rmPIDs,
+		"fault_to_backups_ms": ms})
 	return nil
 }

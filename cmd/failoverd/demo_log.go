@@ -34,6 +34,15 @@ type demoLog struct {
 	bad      []string       // lines that did not decode
 	changed  chan struct{}
 	writeErr error
+	faults   []faultMark
+}
+
+// faultMark is one injected fault, for the figures at the end.
+type faultMark struct {
+	at     time.Time
+	server string
+	fault  string
+	vms    []string
 }
 
 func newDemoLog(out io.Writer, jsonLines bool) *demoLog {
@@ -97,6 +106,7 @@ func (l *demoLog) mark(server, fault string, vms []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.faultAt = time.Now()
+	l.faults = append(l.faults, faultMark{at: l.faultAt, server: server, fault: fault, vms: vms})
 	if l.json {
 		b, _ := json.Marshal(struct {
 			PID int `json:"pid"`
@@ -158,4 +168,36 @@ func (l *demoLog) snapshot() ([]demoEvent, []string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]demoEvent(nil), l.events...), append([]string(nil), l.bad...), l.writeErr
+}
+
+// faultToBackups is, per fault in order, the time from the fault to the
+// last of the failed server's VMs started elsewhere (0: not all started).
+func (l *demoLog) faultToBackups() []time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []time.Duration
+	for i, f := range l.faults {
+		end := time.Time{}
+		if i+1 < len(l.faults) {
+			end = l.faults[i+1].at
+		}
+		last := map[string]time.Time{}
+		for _, e := range l.events {
+			if e.Ev.Type != failover.EventBackupStarted || e.Ev.Server != f.server || e.Ev.Time.Before(f.at) || (!end.IsZero() && !e.Ev.Time.Before(end)) {
+				continue
+			}
+			last[e.Ev.VM] = e.Ev.Time
+		}
+		var d time.Duration
+		for _, vm := range f.vms {
+			t, ok := last[vm]
+			if !ok {
+				d = 0
+				break
+			}
+			d = max(d, t.Sub(f.at))
+		}
+		out = append(out, d)
+	}
+	return out
 }

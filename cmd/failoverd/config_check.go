@@ -35,7 +35,11 @@ func (c *Config) check(v *checker) {
 	}
 	c.checkMonitor(v)
 	if _, err := c.policy(); err != nil && !v.failed() {
-		v.fail(policyField(err.Error()), "refused", err)
+		if ce, ok := err.(*ConfigError); ok {
+			v.err = ce
+		} else {
+			v.fail(policyField(err.Error()), "refused", err)
+		}
 	}
 	if _, err := c.logLevel(); err != nil {
 		v.fail("log.level", err.Error(), nil)

@@ -59,11 +59,13 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer stop()
 	d := &demo{exe: exe, dir: dir, log: newDemoLog(stdout, *jsonOut), monitors: map[string]*child{}}
-	err = d.run(ctx, *servers, *vms)
+	simCtx, stopSim := context.WithCancel(context.Background())
+	err = d.run(ctx, simCtx, *servers, *vms)
 	if err == nil && *hold {
 		d.holdUntilSignal()
 	}
 	d.stopAll()
+	stopSim() // after the processes: their last calls (a disarm) reach it
 	switch {
 	case err != nil:
 		fmt.Fprintf(stderr, "failoverd demo: kept %s (config, certificates, each process's log)\n", dir)
@@ -97,14 +99,14 @@ type demo struct {
 	hung     map[string]bool
 }
 
-func (d *demo) run(ctx context.Context, servers, vms int) error {
+// run builds the rack, serves its simulators until simCtx ends, and goes
+// through the plan.
+func (d *demo) run(ctx, simCtx context.Context, servers, vms int) error {
 	hw, err := newDemoHardware(ctx, d.dir, servers, vms)
 	if err != nil {
 		return err
 	}
 	d.hw, d.hung = hw, map[string]bool{}
-	simCtx, stopSim := context.WithCancel(context.Background())
-	defer stopSim()
 	if _, err := hw.serve(simCtx); err != nil {
 		return err
 	}
@@ -150,7 +152,11 @@ func (d *demo) failure(ctx context.Context, i int, kind failovertest.FaultKind, 
 	if kind == failovertest.Overheat {
 		// Later, the rack manager restarts: killed just before the fault,
 		// back a second later; the monitors reconnect.
-		d.restartRackManagerAround(func() { d.log.mark(server, string(kind), owned); b.SetValue("CPU0 Temp", 97) }) //nolint:errcheck // a known sensor
+		var serr error
+		d.restartRackManagerAround(func() { d.log.mark(server, string(kind), owned); serr = b.SetValue("CPU0 Temp", 97) })
+		if serr != nil {
+			return serr
+		}
 	} else {
 		d.log.mark(server, string(kind), owned)
 	}

@@ -59,6 +59,19 @@ func TestDemoJSON(t *testing.T) {
 	if err != nil || !strings.Contains(string(st), "s1 readings") || !strings.Contains(string(st), "s2 readings") {
 		t.Errorf("status on the demo: %v\n%s", err, st)
 	}
+	js, err := exec.Command(needBinary(t), "status", "-config", held.Config, "-json").Output()
+	var rep statusReport
+	if err == nil {
+		err = json.Unmarshal(js, &rep)
+	}
+	if err != nil || len(rep.Servers) != 2 {
+		t.Fatalf("status -json on the demo: %v\n%s", err, js)
+	}
+	for _, s := range rep.Servers {
+		if !s.Reachable || s.Power != "on" || s.Failed || len(s.Readings) == 0 {
+			t.Errorf("held demo: %s reachable=%v power=%s failed=%v, %d readings, want a healthy server", s.Name, s.Reachable, s.Power, s.Failed, len(s.Readings))
+		}
+	}
 	cmd.Process.Signal(syscall.SIGINT) //nolint:errcheck // checked by Wait
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("demo after SIGINT: %v\n%s", err, errOut.String())

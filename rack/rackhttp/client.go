@@ -34,7 +34,9 @@ type ClientConfig struct {
 	// manager together do not come back together. Default 100 ms.
 	Backoff time.Duration
 	// MaxBackoff caps the ceiling. Default 5 s: a restarted rack manager
-	// is found within seconds.
+	// is found within seconds, well inside the rack manager's
+	// HandoverAfter (10 s by default), so a reconnect does not hand this
+	// watcher's servers to another.
 	MaxBackoff time.Duration
 	// StallAfter: a stream with no byte (no event, no heartbeat) for this
 	// long is stalled and is reconnected. Default 3 s: three of the
@@ -181,6 +183,9 @@ func (c *Client) Power(ctx context.Context, server string, action bmc.PowerActio
 		}
 		if wrote.Load() {
 			return fmt.Errorf("rackhttp: power %s %q: sent, answer lost: %w: %w", name, server, bmc.ErrIndeterminate, err)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("rackhttp: power %s %q: not sent: %w", name, server, err)
 		}
 		return fmt.Errorf("rackhttp: power %s %q: not sent: %w: %w", name, server, bmc.ErrUnreachable, err)
 	}

@@ -48,9 +48,19 @@
 // "http/1.1"), so each stream has its own TCP connection and a dropped or
 // stalled connection ends exactly one stream.
 //
-// Additions to the contract: NewServer (an http.Server with the
-// timeouts set), RackView/ServerView (the /v1/rack answer) and the error
-// sentinels below.
+// Certificates: each server's certificate names it as its first DNS SAN
+// (else its Common Name) and carries the client-auth extended key usage;
+// the rack manager's names the host name monitors dial (ClientTLS's
+// serverName) and carries server-auth. One CA file verifies both ends.
+//
+// Changes to the contract between the daemon and this package: the
+// additions NewServer (an http.Server with its timeouts set and HTTP/2
+// off), RackView/ServerView (the /v1/rack answer), Client.RackJournal (a
+// chosen journal length), Client.Close, Files.Name and the error
+// sentinels; ClientConfig.PowerTimeout defaults to 70 s, not 60 s, so
+// that the rack manager's own 60 s timeout answers first; power errors
+// are 502 (never 409). Last-Event-ID is not honoured: a reconnect gets
+// the latest statuses instead, which is what a watcher needs.
 //
 // Concurrency: Handler, Client and Files are safe for concurrent use;
 // Files.Reload may run while connections are being made.

@@ -1,10 +1,12 @@
 package rackhttp
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/rackha/failover/rack"
@@ -88,9 +90,13 @@ func (c HandlerConfig) Validate() error {
 			return fmt.Errorf("%w: HandlerConfig.Operators[%d] is empty", rack.ErrInvalidConfig, i)
 		}
 	}
+	local := c.Local.Topology()
 	for _, s := range c.Topology.Servers() {
 		if c.Local.Journal(s) == nil {
 			return fmt.Errorf("%w: HandlerConfig.Topology server %q is not a server of Local", rack.ErrInvalidConfig, s)
+		}
+		if w, lw := c.Topology.WatcherOf(s), local.WatcherOf(s); w != lw {
+			return fmt.Errorf("%w: HandlerConfig.Topology has %q watch %q, Local's topology %q", rack.ErrInvalidConfig, w, s, lw)
 		}
 	}
 	return nil
@@ -103,7 +109,16 @@ type Handler struct {
 	servers map[string]bool
 	ops     map[string]bool
 	limits  *limiter
+
+	closing   chan struct{} // closed by CloseStreams
+	closeOnce sync.Once
 }
+
+// CloseStreams ends every open status stream, and every later one at
+// once, so that http.Server.Shutdown, which waits for handlers to end,
+// can finish (NewServer registers it with RegisterOnShutdown). Clients
+// reconnect, to the next rack manager process.
+func (h *Handler) CloseStreams() { h.closeOnce.Do(func() { close(h.closing) }) }
 
 // NewHandler fills cfg's unset fields (zero values) with their defaults,
 // checks it and returns the handler.
@@ -133,7 +148,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: cfg, servers: map[string]bool{}, ops: map[string]bool{}}
+	h := &Handler{cfg: cfg, servers: map[string]bool{}, ops: map[string]bool{}, closing: make(chan struct{})}
 	for _, s := range cfg.Topology.Servers() {
 		h.servers[s] = true
 	}
@@ -146,6 +161,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(context.WithValue(r.Context(), startKey{}, time.Now()))
 	var route func(http.ResponseWriter, *http.Request, string)
 	method := http.MethodGet
 	switch r.URL.Path {
@@ -204,9 +220,20 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, peer string, co
 	if r.URL.Path == "/v1/power" {
 		h.cfg.Audit.LogAttrs(r.Context(), slog.LevelWarn, "rackhttp: power",
 			slog.String("who", peer), slog.String("remote", r.RemoteAddr), slog.String("server", ""), slog.String("action", ""),
-			slog.String("outcome", "refused"), slog.Int("status", code), slog.String("err", msg))
+			slog.String("outcome", "refused"), slog.Int("status", code), slog.String("err", msg),
+			slog.Duration("duration", time.Since(started(r))))
 	}
 	writeError(w, code, kind, msg)
+}
+
+// startKey is the request context key of its arrival time.
+type startKey struct{}
+
+func started(r *http.Request) time.Time {
+	if t, ok := r.Context().Value(startKey{}).(time.Time); ok {
+		return t
+	}
+	return time.Now()
 }
 
 // PeerName returns the identity of a request: the verified client

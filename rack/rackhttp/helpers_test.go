@@ -134,15 +134,18 @@ func (a *auditLog) String() string {
 // testRack is a rack of simbmc servers served over mutual TLS on
 // loopback.
 type testRack struct {
-	t      testing.TB
-	ca     *testCA
-	bmcs   map[string]*simbmc.BMC
-	local  *rack.Local
-	h      *Handler
-	url    string
-	audit  *auditLog
-	conns  *connTracker
-	server *http.Server
+	t     testing.TB
+	ca    *testCA
+	bmcs  map[string]*simbmc.BMC
+	local *rack.Local
+	h     *Handler
+	url   string
+	audit *auditLog
+	// The rack manager's certificate source and its files.
+	serverFiles           *Files
+	serverCert, serverKey string
+	conns                 *connTracker
+	server                *http.Server
 }
 
 type rackOpts struct {
@@ -208,7 +211,12 @@ func newTestRack(t testing.TB, o rackOpts) *testRack {
 		t.Fatal(err)
 	}
 	r.conns = &connTracker{Listener: ln, conns: map[net.Conn]bool{}}
-	r.server = NewServer("", handler, ServerTLS(r.ca.files(t, "rack-manager")), quiet)
+	var caFile string
+	r.serverCert, r.serverKey, caFile = r.ca.issue(t, "rack-manager")
+	if r.serverFiles, err = LoadFiles(r.serverCert, r.serverKey, caFile); err != nil {
+		t.Fatal(err)
+	}
+	r.server = NewServer("", handler, ServerTLS(r.serverFiles), quiet)
 	go func() { _ = r.server.ServeTLS(r.conns, "", "") }()
 	t.Cleanup(func() { r.server.Close() })
 	r.url = "https://" + ln.Addr().String()

@@ -23,6 +23,7 @@ import (
 // the watched blade faults, the Monitor fences it through the network
 // (audited as the watcher's certificate name) and runs its VM, once.
 func TestMonitorOverClient(t *testing.T) {
+	t.Parallel() // mostly waiting
 	r := newTestRack(t, rackOpts{servers: []string{"a", "b"}, run: true, local: func(c *rack.LocalConfig) {
 		c.Interval, c.FastInterval = 100*time.Millisecond, 50*time.Millisecond
 	}})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rackha/failover/bmc"
+	"github.com/rackha/failover/rack"
 )
 
 // auditRecords returns the audit log's records.
@@ -221,6 +222,7 @@ func TestMalformedRequests(t *testing.T) {
 	if p := r.bmcs["s2"].HostPower(); p != bmc.PowerOn {
 		t.Fatalf("s2's power %v after malformed requests", p)
 	}
+	r.wantAudit("s1", "", "", "refused")
 	if err := c.Power(t.Context(), "s2", bmc.PowerActionCycle); err != nil {
 		t.Fatalf("a good request after the bad ones: %v", err)
 	}
@@ -276,5 +278,63 @@ func TestRackView(t *testing.T) {
 	}
 	if _, err := r.client("operator").RackJournal(t.Context(), 61); !errors.Is(err, ErrBadRequest) {
 		t.Fatalf("n=61: %v, want ErrBadRequest", err)
+	}
+}
+
+// TestPowerNotSent: a rack manager that cannot be reached never got the
+// request: a plain error wrapping bmc.ErrUnreachable, not indeterminate.
+func TestPowerNotSent(t *testing.T) {
+	r := newTestRack(t, rackOpts{})
+	r.server.Close()
+	err := r.client("s1").Power(t.Context(), "s2", bmc.PowerActionOff)
+	if !errors.Is(err, bmc.ErrUnreachable) || errors.Is(err, bmc.ErrIndeterminate) {
+		t.Fatalf("%v, want bmc.ErrUnreachable and not indeterminate", err)
+	}
+}
+
+// TestConfigValidation: bad configurations are refused naming the field.
+func TestConfigValidation(t *testing.T) {
+	r := newTestRack(t, rackOpts{})
+	ring3, err := rack.Ring("s1", "s2", "s3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		edit func(*HandlerConfig)
+		want string
+	}{
+		{func(c *HandlerConfig) { c.Local = nil }, "HandlerConfig.Local"},
+		{func(c *HandlerConfig) { c.Topology = rack.Topology{} }, "HandlerConfig.Topology"},
+		{func(c *HandlerConfig) { c.Topology = ring3 }, `"s3"`},
+		{func(c *HandlerConfig) { c.MaxBodyBytes = 10 }, "HandlerConfig.MaxBodyBytes 10"},
+		{func(c *HandlerConfig) { c.RequestsPerSecond = -1 }, "HandlerConfig.RequestsPerSecond -1"},
+		{func(c *HandlerConfig) { c.Heartbeat = -time.Second }, "HandlerConfig.Heartbeat"},
+		{func(c *HandlerConfig) { c.Operators = []string{""} }, "HandlerConfig.Operators[0]"},
+	} {
+		cfg := DefaultHandlerConfig()
+		cfg.Local, cfg.Topology = r.local, r.local.Topology()
+		tc.edit(&cfg)
+		if _, err := NewHandler(cfg); !errors.Is(err, rack.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("NewHandler: %v, want ErrInvalidConfig naming %s", err, tc.want)
+		}
+	}
+	cc := DefaultClientConfig()
+	for _, tc := range []struct {
+		edit func(*ClientConfig)
+		want string
+	}{
+		{func(c *ClientConfig) { c.URL = "" }, "ClientConfig.URL is empty"},
+		{func(c *ClientConfig) { c.URL = "http://rm:7443" }, "want https://host:port"},
+		{func(c *ClientConfig) { c.TLS = nil }, "ClientConfig.TLS is nil"},
+		{func(c *ClientConfig) { c.TLS.MinVersion = 0 }, "TLS 1.3"},
+		{func(c *ClientConfig) { c.MaxBackoff = time.Millisecond }, "ClientConfig.MaxBackoff"},
+		{func(c *ClientConfig) { c.MaxEventBytes = 10 }, "ClientConfig.MaxEventBytes 10"},
+	} {
+		cfg := cc
+		cfg.URL, cfg.TLS = "https://rm:7443", ClientTLS(r.ca.files(t, "s1"), "rack-manager")
+		tc.edit(&cfg)
+		if _, err := NewClient(cfg); !errors.Is(err, rack.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("NewClient: %v, want ErrInvalidConfig naming %s", err, tc.want)
+		}
 	}
 }

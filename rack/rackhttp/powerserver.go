@@ -16,7 +16,7 @@ import (
 // request that names a server and an action is audited, refused ones
 // too; malformed ones are logged as refused requests.
 func (h *Handler) power(w http.ResponseWriter, r *http.Request, peer string) {
-	start := time.Now()
+	start := started(r)
 	body := http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
 	server, action, err := decodePowerRequest(body)
 	if err != nil {

@@ -12,12 +12,13 @@ import (
 // ListenAndServeTLS("", "") and a tlsConfig from ServerTLS. Streams and
 // power requests extend their own deadlines past ReadTimeout and
 // WriteTimeout. Its own errors (failed handshakes: a client without a
-// certificate, or from another CA) go to logger at Warn.
+// certificate, or from another CA) go to logger at Warn. When h is a
+// *Handler, Shutdown ends its status streams (see CloseStreams).
 func NewServer(addr string, h http.Handler, tlsConfig *tls.Config, logger *slog.Logger) *http.Server {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &http.Server{
+	srv := &http.Server{
 		Addr:              addr,
 		Handler:           h,
 		TLSConfig:         tlsConfig,
@@ -30,4 +31,8 @@ func NewServer(addr string, h http.Handler, tlsConfig *tls.Config, logger *slog.
 		// A non-nil empty map turns HTTP/2 off: one connection per stream.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 	}
+	if rh, ok := h.(*Handler); ok {
+		srv.RegisterOnShutdown(rh.CloseStreams)
+	}
+	return srv
 }

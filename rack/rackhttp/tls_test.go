@@ -167,3 +167,46 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// serverSerial connects to r and returns the serial of the certificate
+// the rack manager presents.
+func serverSerial(t *testing.T, r *testRack, client CertSource) string {
+	t.Helper()
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(r.url, "https://"), ClientTLS(client, "rack-manager"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+}
+
+// TestServerReload: Files.Reload on the rack manager's source changes
+// the certificate of new connections on the same listener; a failed
+// reload keeps serving the old one.
+func TestServerReload(t *testing.T) {
+	r := newTestRack(t, rackOpts{})
+	client := r.ca.files(t, "s1")
+	first := serverSerial(t, r, client)
+	c2, k2, _ := r.ca.issue(t, "rack-manager")
+	copyFile(t, c2, r.serverCert)
+	copyFile(t, k2, r.serverKey)
+	if err := r.serverFiles.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	renewed := serverSerial(t, r, client)
+	if renewed == first {
+		t.Fatal("new connections still get the old certificate after Reload")
+	}
+	if err := os.WriteFile(r.serverKey, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.serverFiles.Reload(); err == nil {
+		t.Fatal("Reload accepted a garbage key")
+	}
+	if got := serverSerial(t, r, client); got != renewed {
+		t.Fatalf("after a failed reload the server presents %s, want %s", got, renewed)
+	}
+	if _, err := r.clientWith(client).Rack(t.Context()); err != nil {
+		t.Fatalf("serving after a failed reload: %v", err)
+	}
+}

@@ -311,6 +311,7 @@ func TestOversizedEvent(t *testing.T) {
 // TestHeartbeatKeepsIdleStream: with no status for several StallAfter,
 // heartbeats keep the stream open: no reconnect.
 func TestHeartbeatKeepsIdleStream(t *testing.T) {
+	t.Parallel() // mostly waiting
 	r := newTestRack(t, rackOpts{})
 	ctx := t.Context()
 	r.local.Poll(ctx)
@@ -335,6 +336,7 @@ func TestHeartbeatKeepsIdleStream(t *testing.T) {
 // stream closed after IdleTimeout once its writes block, and the rack
 // manager keeps polling meanwhile.
 func TestIdleTimeoutClosesStream(t *testing.T) {
+	t.Parallel() // mostly waiting
 	var logs syncBuffer
 	r := newTestRack(t, rackOpts{handler: func(c *HandlerConfig) {
 		c.IdleTimeout = 300 * time.Millisecond
@@ -365,5 +367,31 @@ func TestIdleTimeoutClosesStream(t *testing.T) {
 			t.Fatal("the stream of a watcher that does not read was not closed")
 		}
 		r.local.Poll(ctx)
+	}
+}
+
+// TestShutdownEndsStreams: http.Server.Shutdown of NewServer's server
+// finishes with a stream open (the stream ends), and the client keeps
+// trying to reconnect rather than closing its channel.
+func TestShutdownEndsStreams(t *testing.T) {
+	r := newTestRack(t, rackOpts{})
+	ctx := t.Context()
+	r.local.Poll(ctx)
+	ch, err := r.client("s1").Watch(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next(t, ch, 2*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := r.server.Shutdown(sctx); err != nil {
+		t.Fatalf("Shutdown with an open stream: %v", err)
+	}
+	select {
+	case _, ok := <-ch:
+		if !ok {
+			t.Fatal("the client closed its channel when the rack manager went away")
+		}
+	case <-time.After(300 * time.Millisecond):
 	}
 }

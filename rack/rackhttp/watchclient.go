@@ -126,7 +126,7 @@ func (c *Client) follow(ctx context.Context, watcher string, resp *http.Response
 // stream worked (bytes came and it did not end in a protocol error such
 // as an oversized event), so that the backoff starts over.
 func (c *Client) read(ctx context.Context, resp *http.Response, cancel context.CancelFunc, out chan rack.Status) (got bool, err error) {
-	body := &stallReader{r: resp.Body}
+	body := &stallReader{r: resp.Body, after: c.cfg.StallAfter}
 	body.timer = time.AfterFunc(c.cfg.StallAfter, func() {
 		body.stall()
 		cancel() // unblocks the read below
@@ -139,7 +139,6 @@ func (c *Client) read(ctx context.Context, resp *http.Response, cancel context.C
 			err = fmt.Errorf("no byte for %v: stream stalled", c.cfg.StallAfter)
 		}
 	}()
-	body.after = c.cfg.StallAfter
 	sse := newSSEReader(body, c.cfg.MaxEventBytes)
 	for {
 		ev, err := sse.Next()

@@ -76,6 +76,8 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, peer string) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-h.closing:
+			return
 		case <-hb.C:
 		case st, ok := <-ch:
 			if !ok {

@@ -64,14 +64,9 @@ func (d *daemon) newRackManager(ctx context.Context, a *adapters) (*rackManager,
 	if err != nil {
 		return nil, d.cfg.errAt("rack_manager.listen", "cannot listen", err)
 	}
-	srv := &http.Server{
-		Handler:           h,
-		TLSConfig:         rackhttp.ServerTLS(files),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
-		// Streams end with the process's context, so Shutdown is quick.
-		BaseContext: func(net.Listener) context.Context { return ctx },
-	}
+	srv := rackhttp.NewServer(d.cfg.RackManager.Listen, h, rackhttp.ServerTLS(files), d.log)
+	// Requests end with the process's context too.
+	srv.BaseContext = func(net.Listener) context.Context { return ctx }
 	return &rackManager{local: local, srv: srv, ln: ln, log: d.log}, nil
 }
 

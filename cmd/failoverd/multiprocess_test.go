@@ -320,6 +320,7 @@ func TestMultiProcessTakeovers(t *testing.T) {
 			r.wait(40*time.Second, "restarted s2 starts "+vm, event(failover.EventBackupStarted, "s1", vm, s2.pid()))
 		}
 		r.wait(30*time.Second, "restarted s2 restarts s1", event(failover.EventRestarted, "s1", "", s2.pid()))
+		s1 = r.startMonitor("s1") // s1 booted
 		for _, vm := range []string{"vm-a1", "vm-a2", "vm-b1"} {
 			if o := r.owner(vm); o != "s2" {
 				t.Errorf("%s owned by %q, want s2", vm, o)
@@ -349,11 +350,18 @@ func TestMultiProcessTakeovers(t *testing.T) {
 					on++
 				}
 			}
-			if len(rep.Servers) == 2 && on == 2 {
+			armed := false
+			for _, s := range rep.Servers {
+				// s1's monitor armed ipmi_sim's watchdog over the LAN (the
+				// rack manager's reads cannot tell whether it runs: ipmi_sim
+				// reports no countdown).
+				armed = armed || (s.Name == "s1" && strings.Contains(s.Watchdog, "timeout 20s, power-down"))
+			}
+			if len(rep.Servers) == 2 && on == 2 && armed {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("status: want both servers on, reachable, with readings: %s", out)
+				t.Fatalf("status: want both servers on, reachable, with readings, s1's watchdog armed by its monitor: %s\ns1 log:\n%s", out, r.logOf("s1"))
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
@@ -427,7 +435,7 @@ func TestMultiProcessTakeovers(t *testing.T) {
 		}
 	})
 	t.Run("SIGTERM stops cleanly", func(t *testing.T) {
-		for _, c := range []*child{s2, r.rm} {
+		for _, c := range []*child{s1, s2, r.rm} {
 			c.signal(syscall.SIGTERM)
 			select {
 			case <-c.done:

@@ -123,11 +123,13 @@ func makeReport(view rackhttp.RackView, n int) statusReport {
 				w := st.Watchdog
 				switch {
 				case w.Expired:
-					sr.Watchdog = "expired"
+					sr.Watchdog = fmt.Sprintf("expired (timeout %v, %v)", w.Timeout, w.Action)
 				case w.Running:
-					sr.Watchdog = fmt.Sprintf("running, %v of %v left", w.Remaining.Round(100*time.Millisecond), w.Timeout)
+					sr.Watchdog = fmt.Sprintf("running, %v of %v left, %v", w.Remaining.Round(100*time.Millisecond), w.Timeout, w.Action)
 				default:
-					sr.Watchdog = "stopped"
+					// Some BMCs (ipmi_sim) never report the countdown to a
+					// reader that did not arm the timer.
+					sr.Watchdog = fmt.Sprintf("not seen running (timeout %v, %v)", w.Timeout, w.Action)
 				}
 			}
 			for _, r := range st.Readings {

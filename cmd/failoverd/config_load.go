@@ -53,7 +53,7 @@ func LoadConfig(path string) (*Config, error) {
 func ParseConfig(file string, data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(file, err)
+		return nil, yamlError(file, err, nil)
 	}
 	if len(root.Content) == 0 {
 		return nil, &ConfigError{File: file, Line: 1, Field: "(file)", Msg: "is empty"}
@@ -62,7 +62,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil {
-		return nil, yamlError(file, err)
+		return nil, yamlError(file, err, root.Content[0])
 	}
 	cfg.File = file
 	v := &checker{file: file, root: root.Content[0]}
@@ -78,7 +78,7 @@ var unknownField = regexp.MustCompile(`field (\S+) not found in type main\.(\w+)
 
 // yamlError turns yaml.v3's error into a ConfigError: the first problem,
 // with its line, and an unknown field named as such.
-func yamlError(file string, err error) error {
+func yamlError(file string, err error, root *yaml.Node) error {
 	msg := err.Error()
 	var te *yaml.TypeError
 	if errors.As(err, &te) && len(te.Errors) > 0 {
@@ -91,8 +91,14 @@ func yamlError(file string, err error) error {
 		ce.Msg = m[2]
 		if u := unknownField.FindStringSubmatch(m[2]); u != nil {
 			ce.Field, ce.Msg = u[1], "unknown field (in "+sectionName(u[2])+"; see the schema in cmd/failoverd/README.md)"
+			if p := keyPath(root, ce.Line, u[1], ""); p != "" {
+				ce.Field = p
+			}
 		} else {
 			ce.Field = "(value)"
+			if p := keyPath(root, ce.Line, "", ""); p != "" {
+				ce.Field = p
+			}
 		}
 	}
 	return ce
@@ -182,4 +188,35 @@ func (c *checker) line(path string) int {
 func splitPath(p string) []string {
 	p = strings.NewReplacer("[", ".", "]", "").Replace(p)
 	return strings.Split(p, ".")
+}
+
+// keyPath is the dotted path of the mapping key named key (any key when
+// key is "") on line, or "".
+func keyPath(n *yaml.Node, line int, key, prefix string) string {
+	if n == nil {
+		return ""
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			p := k.Value
+			if prefix != "" {
+				p = prefix + "." + k.Value
+			}
+			if (key == "" || k.Value == key) && k.Line == line {
+				return p
+			}
+			if found := keyPath(n.Content[i+1], line, key, p); found != "" {
+				return found
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if found := keyPath(c, line, key, fmt.Sprintf("%s[%d]", prefix, i)); found != "" {
+				return found
+			}
+		}
+	}
+	return ""
 }

@@ -72,7 +72,7 @@ func TestConfigErrorsNameFileLineField(t *testing.T) {
 		wantIs    error
 	}{
 		{"literal password", "      password_file: /run/s1-bmc\n", "      password: hunter2\n", "rack.yaml:8: servers[0].bmc.password", "password_file", nil},
-		{"unknown field", "      user: admin\n      password_file", "      user: admin\n      colour: red\n      password_file", "rack.yaml:8: colour", "unknown field", nil},
+		{"unknown field", "      user: admin\n      password_file", "      user: admin\n      colour: red\n      password_file", "rack.yaml:8: servers[0].bmc.colour", "unknown field", nil},
 		{"cipher suite 0", "      user: admin\n      password_file", "      user: admin\n      cipher_suite: 0\n      password_file", "rack.yaml:8: servers[0].bmc.cipher_suite", "CipherSuite 0", bmc.ErrInsecure},
 		{"bad kind", "kind: redfish", "kind: snmp", "rack.yaml:14: servers[1].bmc.kind", "want ipmi, redfish or sim", nil},
 		{"plain http redfish", "url: https://127.0.0.1:8443", "url: http://127.0.0.1:8443", "rack.yaml:15: servers[1].bmc.url", "plain http", bmc.ErrInsecure},
@@ -86,6 +86,8 @@ func TestConfigErrorsNameFileLineField(t *testing.T) {
 		{"missing tls", "  tls: {cert: rm.pem, key: rm-key.pem}\n", "", "rack.yaml:21: rack_manager.tls", "needs cert and key", nil},
 		{"ipmi-lan on redfish", "watchdog: {kind: none}", "watchdog: {kind: ipmi-lan}", "rack.yaml:19: servers[1].watchdog.kind", "ipmi-lan", nil},
 		{"bad yaml", "topology: pairs", "topology: [pairs", "rack.yaml:", "", nil},
+		{"wrong type", "      user: admin\n      password_file", "      user: admin\n      cipher_suite: strong\n      password_file", "rack.yaml:8: servers[0].bmc.cipher_suite", "cannot unmarshal", nil},
+		{"unknown top-level field", "topology: pairs", "topology: pairs\nrack_mgr: {}", "rack.yaml:2: rack_mgr", "unknown field (in the top level", nil},
 		{"store kind", "kind: file", "kind: s3", "rack.yaml:25: image_store.kind", "want file", nil},
 	}
 	for _, c := range cases {

@@ -76,6 +76,23 @@ func TestDemoJSON(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("demo after SIGINT: %v\n%s", err, errOut.String())
 	}
+	checkDemoOutput(t, &out)
+}
+
+// TestDemoRing4: the demo on a ring of four servers (plain exit, no hold).
+func TestDemoRing4(t *testing.T) {
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(needBinary(t), "demo", "-json", "-servers", "4")
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("demo -servers 4: %v\n%s", err, errOut.String())
+	}
+	checkDemoOutput(t, &out)
+}
+
+// checkDemoOutput checks the acceptance on the demo's JSON lines.
+func checkDemoOutput(t *testing.T, out *bytes.Buffer) {
+	t.Helper()
 	type line struct {
 		PID       int      `json:"pid"`
 		Type      string   `json:"type"`
@@ -89,7 +106,7 @@ func TestDemoJSON(t *testing.T) {
 	}
 	var lines []line
 	var evs []failover.Event
-	sc := bufio.NewScanner(&out)
+	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		var l line
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {

@@ -228,6 +228,11 @@ func event(typ failover.EventType, server, vm string, pid int) func([]demoEvent,
 	}
 }
 
+func (r *realRack) eventsSnapshot() []demoEvent {
+	evs, _, _ := r.log.snapshot()
+	return evs
+}
+
 func (r *realRack) owner(vm string) string {
 	img, err := r.store.Get(context.Background(), vm)
 	if err != nil {
@@ -330,6 +335,33 @@ func TestMultiProcessTakeovers(t *testing.T) {
 		for _, e := range evs {
 			if e.PID == killed && e.Ev.Type == failover.EventBackupStarted && e.Ev.Server == "s1" {
 				t.Logf("the killed monitor had started %s", e.Ev.VM)
+			}
+		}
+	})
+	t.Run("stream that stalls", func(t *testing.T) {
+		// The rack manager freezes (SIGSTOP): the monitors see their
+		// streams stall, reconnect, and take nothing over meanwhile.
+		// A stream that carries nothing, or a reconnect that gets no
+		// answer, is a stall; count them in each monitor's whole log.
+		stalls := func(server string) int {
+			b, _ := os.ReadFile(filepath.Join(r.dir, server+".log"))
+			return strings.Count(string(b), "stream stalled") + strings.Count(string(b), "no answer within")
+		}
+		s1Before, s2Before := stalls("s1"), stalls("s2")
+		before := len(r.eventsSnapshot())
+		r.rm.signal(syscall.SIGSTOP)
+		deadline := time.Now().Add(15 * time.Second)
+		for stalls("s1") == s1Before || stalls("s2") == s2Before {
+			if time.Now().After(deadline) {
+				r.rm.signal(syscall.SIGCONT)
+				t.Fatalf("no stall seen:\ns1:\n%s\ns2:\n%s", r.logOf("s1"), r.logOf("s2"))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		r.rm.signal(syscall.SIGCONT)
+		for _, e := range r.eventsSnapshot()[before:] {
+			if e.Ev.Type != failover.EventAlert {
+				t.Errorf("during the stall: %v", e.Ev)
 			}
 		}
 	})

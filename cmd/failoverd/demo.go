@@ -23,7 +23,7 @@ import (
 // quickstart's simulated rack polls every second; here 250 ms).
 const (
 	demoPoll         = 250 * time.Millisecond
-	demoWatchdog     = 3 * time.Second
+	demoWatchdog     = 4 * time.Second
 	demoFaultTimeout = 30 * time.Second // one failure handled, restart included
 )
 

@@ -31,7 +31,7 @@ func (d *demo) writeConfig() (string, error) {
 	for _, s := range d.hw.names {
 		fmt.Fprintf(&b, "  - name: %s\n", s)
 		fmt.Fprintf(&b, "    bmc: {kind: sim}\n    hypervisor: {kind: sim}\n")
-		fmt.Fprintf(&b, "    watchdog: {kind: sim, timeout: %v, interval: 500ms, stall_after: 1500ms}\n", demoWatchdog)
+		fmt.Fprintf(&b, "    watchdog: {kind: sim, timeout: %v, interval: 500ms, stall_after: 2500ms}\n", demoWatchdog)
 		fmt.Fprintf(&b, "    tls: {cert: %q, key: %q}\n", certs.Cert(s), certs.Key(s))
 	}
 	fmt.Fprintf(&b, `rack_manager:

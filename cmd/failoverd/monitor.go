@@ -105,13 +105,17 @@ func (m *monitor) Run(ctx context.Context) error {
 	defer cancel()
 	monDone := make(chan error, 1)
 	go func() { monDone <- m.mon.Run(ctx) }()
+	var updDone chan error
+	if m.updater != nil {
+		updDone = make(chan error, 1)
+		go func() { updDone <- m.updater.Run(ctx) }()
+	}
 	m.log.Info("failoverd: monitor running", "pid", os.Getpid())
-	m.events.Started(m.name)
+	// Not on this goroutine: a stdout nobody reads must not hold the role.
+	go m.events.Started(m.name)
 	if m.updater == nil {
 		return <-monDone
 	}
-	updDone := make(chan error, 1)
-	go func() { updDone <- m.updater.Run(ctx) }()
 	select {
 	case err := <-monDone:
 		cancel()

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +70,24 @@ func TestCertsBootstrap(t *testing.T) {
 	}
 	if _, err := makeCerts(t.TempDir(), []string{"bad name"}, "", nil, time.Now()); err == nil {
 		t.Error("a name with a space accepted")
+	}
+}
+
+func TestCertsCommand(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tls")
+	var out, errb bytes.Buffer
+	if code := run([]string{"certs", "-dir", dir, "-servers", "s1, s2", "-operator", "ops"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "not a PKI") {
+		t.Errorf("output does not say it is a bootstrap: %q", out.String())
+	}
+	for _, f := range []string{"ca.pem", "ca-key.pem", "rack-manager.pem", "rack-manager-key.pem", "s1.pem", "s1-key.pem", "s2.pem", "s2-key.pem", "ops.pem", "ops-key.pem"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if code := run([]string{"certs", "-dir", dir}, &out, &errb); code != 2 {
+		t.Errorf("without -servers: exit %d, want 2", code)
 	}
 }

@@ -58,7 +58,7 @@ func (d *daemon) newRackManager(ctx context.Context, a *adapters) (*rackManager,
 	hc.PowerTimeout = lc.PowerTimeout
 	h, err := rackhttp.NewHandler(hc)
 	if err != nil {
-		return nil, fmt.Errorf("rack manager: %w", err)
+		return nil, d.cfg.errAt("rack_manager", "refused", err)
 	}
 	ln, err := net.Listen("tcp", d.cfg.RackManager.Listen)
 	if err != nil {

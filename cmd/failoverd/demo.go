@@ -4,18 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/rackha/failover"
-	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/failovertest"
 )
 
@@ -224,14 +219,6 @@ func takeoverDone(evs []demoEvent, server string, owned []string) bool {
 	return restarted
 }
 
-// monitorFresh: server's running monitor is the one that said it started.
-func (d *demo) monitorFresh(server string, started map[string]int) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	m := d.monitors[server]
-	return m != nil && started[server] == m.pid()
-}
-
 func (d *demo) eventCount() int {
 	evs, _, _ := d.log.snapshot()
 	return len(evs)
@@ -287,170 +274,4 @@ func (d *demo) restartRackManagerAround(between func()) {
 	pid = d.rm.pid()
 	d.mu.Unlock()
 	d.log.note("demo", fmt.Sprintf("rack manager started again (pid %d)", pid), map[string]any{"action": "start-rack-manager", "started_pid": pid})
-}
-
-// followPower plays each server's power on its monitor process: off kills
-// it (the server is gone) and ends a sag or overheat; on starts a new one
-// (the server booted).
-func (d *demo) followPower(ctx context.Context) {
-	for {
-		var pc powerChange
-		select {
-		case <-ctx.Done():
-			return
-		case pc = <-d.hw.power:
-		}
-		switch pc.state {
-		case bmc.PowerOff:
-			d.mu.Lock()
-			m := d.monitors[pc.server]
-			delete(d.monitors, pc.server)
-			delete(d.hung, pc.server)
-			d.mu.Unlock()
-			if m != nil {
-				m.kill()
-			}
-			if err := d.hw.resetSensors(pc.server); err != nil {
-				d.log.note("demo", "reset sensors: "+err.Error(), nil)
-			}
-		case bmc.PowerOn:
-			if err := d.startMonitor(pc.server); err != nil {
-				d.log.note("demo", "start monitor: "+err.Error(), nil)
-			}
-		}
-	}
-}
-
-func (d *demo) startRackManager() error {
-	c, err := startChild(d.exe, d.dir, d.cfgPath, "rack-manager", "", nil, d.log.line)
-	if err != nil {
-		return err
-	}
-	d.mu.Lock()
-	d.rm = c
-	d.rmPIDs = append(d.rmPIDs, c.pid())
-	d.mu.Unlock()
-	// Ready when it accepts connections.
-	addr := d.rmAddr()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if c.exited() {
-			return fmt.Errorf("demo: the rack manager exited at once; see %s", filepath.Join(d.dir, "rack-manager.log"))
-		}
-		if conn, err := net.Dial("tcp", addr); err == nil {
-			conn.Close()
-			return nil
-		}
-	}
-	return fmt.Errorf("demo: the rack manager does not listen on %s", addr)
-}
-
-func (d *demo) startMonitor(server string) error {
-	c, err := startChild(d.exe, d.dir, d.cfgPath, "monitor", server, nil, d.log.line)
-	if err != nil {
-		return err
-	}
-	d.mu.Lock()
-	old := d.monitors[server]
-	d.monitors[server] = c
-	d.mu.Unlock()
-	if old != nil {
-		old.kill()
-	}
-	return nil
-}
-
-func (d *demo) waitMonitors(ctx context.Context, names []string) error {
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	return d.log.wait(wctx, "the monitors did not start", func(_ []demoEvent, started map[string]int) bool {
-		for _, s := range names {
-			if !d.monitorFresh(s, started) {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-func (d *demo) stopAll() {
-	d.mu.Lock()
-	var all []*child
-	for _, m := range d.monitors {
-		all = append(all, m)
-	}
-	if d.rm != nil {
-		all = append(all, d.rm)
-	}
-	d.monitors = map[string]*child{}
-	d.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, c := range all {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.signal(syscall.SIGCONT)
-			c.stop(5 * time.Second)
-		}()
-	}
-	wg.Wait()
-}
-
-// verdict checks what the issue asks and says so: every VM runs exactly
-// once, none ever ran twice, and every decision came from a monitor
-// process, not the rack manager's.
-func (d *demo) verdict(ctx context.Context) error {
-	time.Sleep(4 * demoPoll)
-	n, err := d.hw.check(ctx)
-	evs, bad, werr := d.log.snapshot()
-	if err == nil && len(bad) > 0 {
-		err = fmt.Errorf("%d lines from the processes did not decode, the first: %q", len(bad), bad[0])
-	}
-	if err == nil {
-		err = werr
-	}
-	pids := map[int]bool{}
-	d.mu.Lock()
-	for _, p := range d.rmPIDs {
-		for _, e := range evs {
-			if e.PID == p && err == nil {
-				err = fmt.Errorf("event %v came from the rack manager (pid %d)", e.Ev, p)
-			}
-		}
-	}
-	d.mu.Unlock()
-	alerts := 0
-	for _, e := range evs {
-		pids[e.PID] = true
-		if e.Ev.Type == failover.EventAlert {
-			alerts++
-		}
-	}
-	if err != nil {
-		d.log.note("result", "FAILED: "+err.Error(), map[string]any{"ok": false})
-		return err
-	}
-	var list []int
-	for p := range pids {
-		list = append(list, p)
-	}
-	slices.Sort(list)
-	msg := fmt.Sprintf("all four failures handled; every one of the %d VMs runs exactly once, none ever ran twice; %d events decided by %d monitor processes (pids %s), none by the rack manager",
-		n, len(evs), len(list), strings.Trim(fmt.Sprint(list), "[]"))
-	if alerts > 0 {
-		msg += fmt.Sprintf("; %d alerts, each shown above", alerts)
-	}
-	d.log.header("\n")
-	d.mu.Lock()
-	rmPIDs := slices.Clone(d.rmPIDs)
-	d.mu.Unlock()
-	var ms []int64
-	var parts []string
-	for i, dur := range d.log.faultToBackups() {
-		ms = append(ms, dur.Milliseconds())
-		parts = append(parts, fmt.Sprintf("%s %v", demoPlan[i], dur.Round(time.Millisecond)))
-	}
-	msg += "; fault to all backups running: " + strings.Join(parts, ", ")
-	d.log.note("result", msg, map[string]any{"ok": true, "vm_count": n, "events": len(evs), "monitor_pids": list, "rack_manager_pids": rmPIDs,
-		"fault_to_backups_ms": ms})
-	return nil
 }

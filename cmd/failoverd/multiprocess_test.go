@@ -457,13 +457,35 @@ func TestMultiProcessTakeovers(t *testing.T) {
 		}
 	})
 	t.Run("SIGHUP reloads certificates", func(t *testing.T) {
-		r.rm.signal(syscall.SIGHUP)
-		deadline := time.Now().Add(5 * time.Second)
-		for !strings.Contains(r.logOf("rack-manager"), "certificates reloaded") {
-			if time.Now().After(deadline) {
-				t.Fatalf("no reload logged:\n%s", r.logOf("rack-manager"))
+		logged := func(what string) {
+			t.Helper()
+			deadline := time.Now().Add(5 * time.Second)
+			for !strings.Contains(r.logOf("rack-manager"), what) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%q not logged:\n%s", what, r.logOf("rack-manager"))
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
-			time.Sleep(50 * time.Millisecond)
+		}
+		r.rm.signal(syscall.SIGHUP)
+		logged("certificates reloaded")
+		// A broken certificate file: the reload fails, the old pair stays
+		// and the rack manager keeps serving.
+		certFile := filepath.Join(r.dir, "tls", rackManagerName+".pem")
+		good, err := os.ReadFile(certFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(certFile, []byte("not a certificate"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.rm.signal(syscall.SIGHUP)
+		logged("reload failed; the old certificates stay")
+		if out, err := exec.Command(needBinary(t), "status", "-config", r.cfg).CombinedOutput(); err != nil {
+			t.Errorf("status after a failed reload: %v\n%s", err, out)
+		}
+		if err := os.WriteFile(certFile, good, 0o644); err != nil {
+			t.Fatal(err)
 		}
 	})
 	t.Run("SIGTERM stops cleanly", func(t *testing.T) {

@@ -51,8 +51,9 @@ func TestDemoJSON(t *testing.T) {
 		cmd.Wait() //nolint:errcheck // the output says why
 		t.Fatalf("demo ended without holding\nstderr:\n%s\nstdout:\n%s", errOut.String(), out.String())
 	}
-	if d := time.Since(start); d > time.Minute {
-		t.Errorf("demo took %v, want within a minute", d)
+	// About 20 s here; "about a minute" leaves room for a loaded CI.
+	if d := time.Since(start); d > 90*time.Second {
+		t.Errorf("demo took %v, want about a minute at most", d)
 	}
 	// The deploy section's check works against the demo's rack.
 	st, err := exec.Command(needBinary(t), "status", "-config", held.Config).CombinedOutput()

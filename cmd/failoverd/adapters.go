@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/bmc/ipmibmc"
@@ -75,9 +76,11 @@ func (a *adapters) rackServer(ctx context.Context, i int) (rack.Server, error) {
 		return rack.Server{Name: name, Sensors: b, Health: b, Watchdog: b, Power: b}, nil
 	case "redfish":
 		spec.Redfish.Logger = a.log.With("server", name)
-		b, err := redfishbmc.Open(ctx, spec.Redfish)
-		if err != nil {
-			return rack.Server{}, fmt.Errorf("server %s: BMC: %w", name, err)
+		// Opening logs in: a BMC down now is opened later, at a poll.
+		cfg := spec.Redfish
+		b := newLazyBMC(name, 5*time.Second, func(ctx context.Context) (redfishBMC, error) { return redfishbmc.Open(ctx, cfg) })
+		if _, err := b.get(ctx); err != nil {
+			a.log.Warn("failoverd: BMC not reached; polling reports it unreachable until it answers", "server", name, "err", err)
 		}
 		a.closers = append(a.closers, b)
 		// A Redfish BMC has no watchdog of its own here; the monitor's

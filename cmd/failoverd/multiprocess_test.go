@@ -525,3 +525,47 @@ func TestAllInOneProcess(t *testing.T) {
 		t.Errorf("vm-b1 owned by %q, want s1", o)
 	}
 }
+
+// TestRackManagerStartsWithABMCDown: a Redfish BMC that does not answer
+// when the rack manager starts is polled as unreachable; the others are
+// served.
+func TestRackManagerStartsWithABMCDown(t *testing.T) {
+	r := newRealRack(t)
+	text, err := os.ReadFile(r.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "https://" + ln.Addr().String()
+	ln.Close()
+	if err := os.WriteFile(r.cfg, []byte(strings.Replace(string(text), r.rf.URL, dead, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.startRackManager()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, err := exec.Command(needBinary(t), "status", "-config", r.cfg, "-json").Output()
+		var rep statusReport
+		if err == nil {
+			err = json.Unmarshal(out, &rep)
+		}
+		if err != nil {
+			t.Fatalf("status: %v\n%s", err, out)
+		}
+		byName := map[string]serverReport{}
+		for _, s := range rep.Servers {
+			byName[s.Name] = s
+		}
+		s1, s2 := byName["s1"], byName["s2"]
+		if s1.Reachable && s1.Power == "on" && s2.Polled != nil && !s2.Reachable {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("want s1 reachable and on, s2 polled and unreachable: %s\n%s", out, r.logOf("rack-manager"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

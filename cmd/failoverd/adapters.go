@@ -129,7 +129,15 @@ func (a *adapters) hypervisor(ctx context.Context, i int, remote bool) (hypervis
 			spec.VSphere.RootCAs = pool
 		}
 		spec.VSphere.Logger = a.log.With("server", name)
-		h, err := vspherehv.New(ctx, spec.VSphere)
+		cfg := spec.VSphere
+		if remote {
+			// A peer: opened (logged in) when first needed, so a vCenter
+			// down now is tried again later.
+			l := &lazyHypervisor{name: name, retry: 10 * time.Second, open: func(ctx context.Context) (peerHypervisor, error) { return vspherehv.New(ctx, cfg) }}
+			a.closers = append(a.closers, l)
+			return l, nil
+		}
+		h, err := vspherehv.New(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("server %s: hypervisor: %w", name, err)
 		}

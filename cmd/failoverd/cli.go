@@ -19,7 +19,7 @@ commands:
 `
 
 // run is the whole command; it returns the exit status: 0 ok, 1 failure,
-// 2 bad usage or config.
+// 2 bad usage or config, 3 a status that shows a server not well.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -48,6 +48,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errUnhealthy):
+		fmt.Fprintln(stderr, "failoverd status:", err)
+		return 3
 	case errors.Is(err, ErrConfig), errors.Is(err, errUsage):
 		fmt.Fprintln(stderr, "failoverd:", err)
 		return 2

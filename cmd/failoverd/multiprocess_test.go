@@ -370,7 +370,8 @@ func TestMultiProcessTakeovers(t *testing.T) {
 		deadline := time.Now().Add(15 * time.Second)
 		for {
 			out, err := exec.Command(needBinary(t), "status", "-config", r.cfg, "-json").Output()
-			if err != nil {
+			var ee *exec.ExitError
+			if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 3) { // 3: not all well yet
 				t.Fatalf("status: %v", err)
 			}
 			if err := json.Unmarshal(out, &rep); err != nil {
@@ -548,11 +549,12 @@ func TestRackManagerStartsWithABMCDown(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		out, err := exec.Command(needBinary(t), "status", "-config", r.cfg, "-json").Output()
-		var rep statusReport
-		if err == nil {
-			err = json.Unmarshal(out, &rep)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+			t.Fatalf("status with a BMC down: %v, want exit status 3", err)
 		}
-		if err != nil {
+		var rep statusReport
+		if err := json.Unmarshal(out, &rep); err != nil {
 			t.Fatalf("status: %v\n%s", err, out)
 		}
 		byName := map[string]serverReport{}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -102,9 +103,41 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if *jsonOut {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		err = enc.Encode(rep)
+	} else {
+		err = writeTable(stdout, rep)
 	}
-	return writeTable(stdout, rep)
+	if err != nil {
+		return err
+	}
+	return rep.healthy()
+}
+
+// errUnhealthy: status printed, but the rack is not all well (exit 3).
+var errUnhealthy = errors.New("rack not healthy")
+
+// healthy is nil when every server was polled, answers, is on and not
+// failed, and has a watcher; else it names the first that is not.
+func (r statusReport) healthy() error {
+	for _, s := range r.Servers {
+		var why string
+		switch {
+		case s.Polled == nil:
+			why = "never polled"
+		case !s.Reachable:
+			why = "its BMC does not answer"
+		case s.Power != "on":
+			why = "power " + s.Power
+		case s.Failed:
+			why = "failed"
+		case s.Watcher == "":
+			why = "nobody watches it"
+		}
+		if why != "" {
+			return fmt.Errorf("%w: %s: %s", errUnhealthy, s.Name, why)
+		}
+	}
+	return nil
 }
 
 // makeReport judges each server's latest readings against their

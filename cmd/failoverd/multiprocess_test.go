@@ -525,6 +525,15 @@ func TestAllInOneProcess(t *testing.T) {
 	if o := r.owner("vm-b1"); o != "s1" {
 		t.Errorf("vm-b1 owned by %q, want s1", o)
 	}
+	c.signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("all did not stop on SIGTERM")
+	}
+	if code := c.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("all exited %d on SIGTERM:\n%s", code, r.logOf("rack-manager"))
+	}
 }
 
 // TestRackManagerStartsWithABMCDown: a Redfish BMC that does not answer

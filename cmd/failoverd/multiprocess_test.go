@@ -532,7 +532,7 @@ func TestAllInOneProcess(t *testing.T) {
 		t.Fatal("all did not stop on SIGTERM")
 	}
 	if code := c.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("all exited %d on SIGTERM:\n%s", code, r.logOf("rack-manager"))
+		t.Errorf("all exited %d on SIGTERM:\n%s", code, r.logOf("all"))
 	}
 }
 

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/rackha/failover/rack"
+	"github.com/rackha/failover/rack/rackhttp"
+)
+
+// rackManager is the rack-manager role: rack.Local polling every BMC,
+// served by rackhttp.Handler over mutual TLS.
+type rackManager struct {
+	local *rack.Local
+	srv   *http.Server
+	ln    net.Listener
+	log   *slog.Logger
+}
+
+func (d *daemon) newRackManager(ctx context.Context, a *adapters) (*rackManager, error) {
+	lc, err := d.cfg.localConfig()
+	if err != nil {
+		return nil, err
+	}
+	for i := range d.cfg.Servers {
+		s, err := a.rackServer(ctx, i)
+		if err != nil {
+			return nil, err
+		}
+		lc.Servers = append(lc.Servers, s)
+	}
+	lc.Logger = d.log
+	local, err := rack.NewLocal(lc)
+	if err != nil {
+		return nil, fmt.Errorf("rack manager: %w", err)
+	}
+	files, err := d.loadCerts("rack_manager.tls", d.cfg.RackManager.TLS)
+	if err != nil {
+		return nil, err
+	}
+	hc := rackhttp.DefaultHandlerConfig()
+	hc.Local, hc.Topology, hc.Operators, hc.Logger = local, local.Topology(), d.cfg.RackManager.Operators, d.log
+	hc.Audit = d.log.With("log", "audit")
+	if f := d.cfg.RackManager.AuditFile; f != "" {
+		w, err := os.OpenFile(f, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, d.cfg.errAt("rack_manager.audit_file", "cannot open", err)
+		}
+		a.closers = append(a.closers, w)
+		hc.Audit = slog.New(slog.NewJSONHandler(w, nil))
+	}
+	hc.PowerTimeout = lc.PowerTimeout
+	h, err := rackhttp.NewHandler(hc)
+	if err != nil {
+		return nil, d.cfg.errAt("rack_manager", "refused", err)
+	}
+	ln, err := net.Listen("tcp", d.cfg.RackManager.Listen)
+	if err != nil {
+		return nil, d.cfg.errAt("rack_manager.listen", "cannot listen", err)
+	}
+	srv := rackhttp.NewServer(d.cfg.RackManager.Listen, h, rackhttp.ServerTLS(files), d.log)
+	// Requests end with the process's context too.
+	srv.BaseContext = func(net.Listener) context.Context { return ctx }
+	return &rackManager{local: local, srv: srv, ln: ln, log: d.log}, nil
+}
+
+// Run polls and serves until ctx ends, then shuts the server down.
+func (r *rackManager) Run(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- r.srv.ServeTLS(r.ln, "", "") }()
+	polled := make(chan error, 1)
+	go func() { polled <- r.local.Run(ctx) }()
+	r.log.Info("failoverd: rack manager serving", "addr", r.ln.Addr().String(), "pid", os.Getpid())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+		err = fmt.Errorf("rack manager: serve: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if serr := r.srv.Shutdown(sctx); serr != nil {
+		r.srv.Close()
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	stop()
+	<-polled
+	return err
+}

@@ -4,7 +4,7 @@
 # cross-checks, and libvirt's headers for the libvirt adapter (cgo).
 # It does nothing when everything is already there.
 set -eu
-pkgs="openipmi ipmitool freeipmi-tools libvirt-dev libvirt0 libvirt-daemon pkg-config"
+pkgs="openipmi ipmitool freeipmi-tools libvirt-dev libvirt0 libvirt-daemon pkg-config chromium"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -15,6 +15,7 @@ import (
 // State is what the page shows, as GET state and each stream message
 // carry it (JSON).
 type State struct {
+	// Time is the rack manager's clock (LocalConfig.Now).
 	Time time.Time `json:"time"`
 	// PhasesKnown: the page is fed the monitors' events, so a server
 	// without any is watching. Without them Phase is empty.
@@ -121,9 +122,17 @@ type phase struct {
 	since time.Time
 }
 
+// now is the rack manager's clock (its polls' times).
+func (p *Page) now() time.Time {
+	if now := p.cfg.Local.Config().Now; now != nil {
+		return now()
+	}
+	return time.Now()
+}
+
 // snapshot builds the State now.
 func (p *Page) snapshot(ctx context.Context) State {
-	st := State{Time: time.Now(), PhasesKnown: p.cfg.MonitorEvents}
+	st := State{Time: p.now(), PhasesKnown: p.cfg.MonitorEvents}
 	topo := p.cfg.Local.Topology()
 	p.mu.Lock()
 	phases := make(map[string]phase, len(p.phases))

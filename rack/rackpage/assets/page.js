@@ -14,7 +14,7 @@
   const since = (s, now) => { const d = (new Date(now) - new Date(s)) / 1000; return isNaN(d) ? "" : (d < 90 ? d.toFixed(0) + " s" : (d / 60).toFixed(0) + " min"); };
 
   function sparkline(r) {
-    const w = 90, h = 22, pad = 2;
+    const w = 64, h = 20, pad = 2;
     const svg = document.createElementNS(SVG, "svg");
     svg.setAttribute("class", "spark");
     svg.setAttribute("width", w); svg.setAttribute("height", h);
@@ -98,7 +98,7 @@
         tr.dataset.reading = r.name;
         tr.title = `${r.name} (${r.kind}): ${r.level}`;
         tr.append(el("td", "rname", r.name), el("td", "val", fmt(r.value) + " " + r.unit), el("td", "lim", limits(r.thresholds)));
-        const sp = el("td"); sp.append(sparkline(r)); tr.append(sp);
+        const sp = el("td", "spark"); sp.append(sparkline(r)); tr.append(sp);
         tb.append(tr);
       }
       card.append(tb);

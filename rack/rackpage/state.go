@@ -42,6 +42,9 @@ type ServerState struct {
 	// when not known; PhaseSince is when it began.
 	Phase      string    `json:"phase"`
 	PhaseSince time.Time `json:"phase_since,omitzero"`
+	// Trail is its last phases, oldest first, the current one last: a
+	// fence of a server already off lasts less than a redraw.
+	Trail []PhaseStep `json:"trail,omitempty"`
 	// Polled is false before the first poll; the fields below are then
 	// empty.
 	Polled    bool      `json:"polled"`
@@ -80,6 +83,15 @@ type Thresholds struct {
 	UpperFatal    *float64 `json:"upper_fatal,omitempty"`
 }
 
+// PhaseStep is one phase a server entered, and when.
+type PhaseStep struct {
+	Phase string    `json:"phase"`
+	Since time.Time `json:"since"`
+}
+
+// maxTrail is how many phases each server's trail keeps.
+const maxTrail = 6
+
 // VMState is one VM of the image store.
 type VMState struct {
 	Name          string `json:"name"`
@@ -104,8 +116,9 @@ type EventState struct {
 func (p *Page) Record(ev failover.Event) {
 	p.mu.Lock()
 	if ph, ok := promfailover.PhaseOf(ev); ok && ev.Server != "" {
-		if p.phases[ev.Server].name != ph {
-			p.phases[ev.Server] = phase{name: ph, since: ev.Time}
+		if cur := p.phases[ev.Server]; cur.name != ph {
+			trail := append(slices.Clone(cur.trail), PhaseStep{Phase: ph, Since: ev.Time})
+			p.phases[ev.Server] = phase{name: ph, since: ev.Time, trail: trail[max(0, len(trail)-maxTrail):]}
 		}
 	}
 	p.events = append(p.events, EventState{Time: ev.Time, Type: string(ev.Type), Server: ev.Server, Peer: ev.Peer,
@@ -120,6 +133,7 @@ func (p *Page) Record(ev failover.Event) {
 type phase struct {
 	name  string
 	since time.Time
+	trail []PhaseStep
 }
 
 // now is the rack manager's clock (its polls' times).
@@ -147,7 +161,7 @@ func (p *Page) snapshot(ctx context.Context) State {
 	for _, name := range topo.Servers() {
 		ss := ServerState{Name: name, Watcher: p.cfg.Local.WatcherOf(name), TopologyWatcher: topo.WatcherOf(name), Readings: []ReadingState{}}
 		if ph, ok := phases[name]; ok {
-			ss.Phase, ss.PhaseSince = ph.name, ph.since
+			ss.Phase, ss.PhaseSince, ss.Trail = ph.name, ph.since, ph.trail
 		} else if p.cfg.MonitorEvents {
 			ss.Phase = failover.PhaseWatching.String()
 		}

@@ -89,6 +89,18 @@
     const wt = fact("watched by", s.watcher + (s.watcher !== s.topology_watcher ? " (handed over from " + s.topology_watcher + ")" : ""), !s.watcher);
     wt.dataset.fact = "watcher"; facts.append(wt);
     card.append(facts);
+    if (s.trail && s.trail.length > 1) {
+      const tr = el("div", "trail");
+      tr.append("phases: ");
+      s.trail.forEach((p, i) => {
+        if (i) tr.append(" → ");
+        const b = el("span", "step " + p.phase, p.phase);
+        b.dataset.step = p.phase;
+        b.title = "from " + time(p.since);
+        tr.append(b);
+      });
+      card.append(tr);
+    }
     if (s.fault) card.append(el("div", "err", "fault: " + (s.detail || "the BMC reports the server failed")));
     if (s.err) card.append(el("div", "err", s.err));
     if (s.readings.length) {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // The live page of `failoverd demo` in Debian's chromium: the demo's
@@ -195,4 +197,61 @@ func TestDemoPageInBrowser(t *testing.T) {
 		t.Errorf("s1's VMs not shown on s2")
 	}
 	shot("demo-9-after.png")
+
+	// The rack manager's /metrics, behind the same token, parse with
+	// Prometheus' text parser and tell the same story.
+	req, _ := http.NewRequest(http.MethodGet, url+"metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := insecure.Do(req)
+	if err != nil {
+		t.Fatalf("scraping /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("scraping /metrics: %s", resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	series := func(fam string, labels ...string) (float64, bool) {
+		for _, m := range fams[fam].GetMetric() {
+			ok := true
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					found = found || (lp.GetName() == labels[i] && lp.GetValue() == labels[i+1])
+				}
+				ok = ok && found
+			}
+			if ok {
+				switch {
+				case m.Gauge != nil:
+					return m.GetGauge().GetValue(), true
+				case m.Counter != nil:
+					return m.GetCounter().GetValue(), true
+				case m.Histogram != nil:
+					return float64(m.GetHistogram().GetSampleCount()), true
+				}
+			}
+		}
+		return 0, false
+	}
+	for _, c := range []struct {
+		fam     string
+		labels  []string
+		atLeast float64
+	}{
+		{"failover_bmc_up", []string{"server", "s1"}, 1},
+		{"failover_bmc_up", []string{"server", "s2"}, 1},
+		{"failover_bmc_call_duration_seconds", []string{"server", "s1", "call", "readings"}, 1},
+		{"failover_power_actions_total", []string{"server", "s1", "action", "on", "outcome", "ok"}, 1},
+		{"failover_events_total", []string{"type", "backup-started"}, 3},
+		{"failover_takeover_seconds", nil, 1},
+	} {
+		if v, ok := series(c.fam, c.labels...); !ok || v < c.atLeast {
+			t.Errorf("/metrics %s%v = %v (present %v), want at least %v", c.fam, c.labels, v, ok, c.atLeast)
+		}
+	}
 }

@@ -56,6 +56,11 @@ func (m *metrics) onEvent(next func(failover.Event)) func(failover.Event) {
 	return m.mon.Chain(next)
 }
 
+// handler serves the metrics in Prometheus' text format.
+func (m *metrics) handler(log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)})
+}
+
 // listen opens addr and returns the run func serving /metrics on it
 // until ctx ends.
 func (m *metrics) listen(addr string, log *slog.Logger) (func(context.Context) error, error) {
@@ -64,7 +69,7 @@ func (m *metrics) listen(addr string, log *slog.Logger) (func(context.Context) e
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
+	mux.Handle("GET /metrics", m.handler(log))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	return func(ctx context.Context) error {
 		log.Info("failoverd: metrics serving", "addr", ln.Addr().String())

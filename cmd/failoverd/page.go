@@ -19,7 +19,8 @@ import (
 // PageConfig is the rack manager's live page for operators (rackpage).
 type PageConfig struct {
 	// Listen is where the page is served over TLS with the rack
-	// manager's certificate (host:port); empty: no page.
+	// manager's certificate (host:port), with the rack manager's
+	// /metrics under the same access; empty: no page.
 	Listen string `yaml:"listen"`
 	// TokenFile holds the operator token (at least 16 bytes) that lets a
 	// browser in without a client certificate; empty: client
@@ -66,7 +67,10 @@ func (d *daemon) newPage(local *rack.Local, files *rackhttp.Files, a *adapters) 
 	if err != nil {
 		return nil, d.cfg.errAt("rack_manager.page.listen", "cannot listen", err)
 	}
-	srv := &http.Server{Handler: p, TLSConfig: pageTLS(files), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute,
+	mux := http.NewServeMux()
+	mux.Handle("/", p)
+	mux.Handle("/metrics", p.Guard(d.metrics.handler(d.log)))
+	srv := &http.Server{Handler: mux, TLSConfig: pageTLS(files), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
 	return &pageServer{page: p, srv: srv, ln: ln, log: d.log}, nil
 }

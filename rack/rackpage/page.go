@@ -182,6 +182,22 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// Guard returns h behind the page's access rules (a client certificate
+// of a server or operator, or the operator token; GET and HEAD only): to
+// serve /metrics beside the page, say.
+func (p *Page) Guard(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, fmt.Sprintf("%s: read-only (GET, HEAD)", r.Method), http.StatusMethodNotAllowed)
+			return
+		}
+		if _, ok := p.authorize(w, r); ok {
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
 // authorize returns who the request is (a certificate name, or
 // "operator-token"), or answers 401.
 func (p *Page) authorize(w http.ResponseWriter, r *http.Request) (string, bool) {

@@ -232,7 +232,8 @@ func TestBrowserRendersFiftyServers(t *testing.T) {
 	l.Poll(bg)
 	bmcs["s17"].LosePower()
 	l.Poll(bg)
-	p := newPage(t, rackpage.Config{Local: l, Token: []byte(token)})
+	p := newPage(t, rackpage.Config{Local: l, Token: []byte(token), MonitorEvents: true})
+	p.Record(failover.Event{Time: time.Now(), Type: failover.EventDetected, Server: "s17", Peer: "s18", Cause: failover.CauseNoPower})
 	srv := serve(t, p)
 	start := time.Now()
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/?token="+token),
@@ -248,12 +249,22 @@ func TestBrowserRendersFiftyServers(t *testing.T) {
 		t.Errorf("%d server cards, want 50", cards)
 	}
 	waitText(t, ctx, `article[data-server="s17"] [data-fact="power"] b`, time.Second, func(s string) bool { return s == "off" })
+	waitText(t, ctx, `article[data-server="s17"] .phase`, time.Second, func(s string) bool { return s == "fencing" })
 	sparks, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("svg.spark path.line").length`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sparks < 50 {
 		t.Errorf("%d sparklines drawn, want at least one per server", sparks)
+	}
+	// At 50 servers the healthy ones' readings fold; the failed one's
+	// stay open.
+	open, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("details.readings-box[open]")].map(d => d.dataset.server)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(open) != 1 || open[0] != "s17" {
+		t.Errorf("readings open for %v, want only failed s17's", open)
 	}
 	// The stream keeps redrawing: the render count grows.
 	before, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.rendered`))

@@ -3,6 +3,7 @@
 "use strict";
 (function () {
   const SVG = "http://www.w3.org/2000/svg";
+  const openReadings = new Set(); // servers whose readings the operator opened
   const el = (tag, cls, text) => {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -104,6 +105,15 @@
     if (s.fault) card.append(el("div", "err", "fault: " + (s.detail || "the BMC reports the server failed")));
     if (s.err) card.append(el("div", "err", s.err));
     if (s.readings.length) {
+      // At scale, a healthy server's readings fold into one line; open
+      // when the rack is small, the server failed or a reading is past
+      // caution.
+      const off = s.readings.filter((r) => r.level !== "normal");
+      const det = el("details", "readings-box");
+      det.dataset.server = s.name;
+      det.open = st.servers.length <= 16 || failed || busy || off.length > 0 || openReadings.has(s.name);
+      det.addEventListener("toggle", () => { if (det.open) openReadings.add(s.name); else openReadings.delete(s.name); });
+      det.append(el("summary", "", `${s.readings.length} readings` + (off.length ? ` · ${off.length} past a threshold or unavailable` : " · all normal")));
       const tb = el("table", "readings");
       for (const r of s.readings) {
         const tr = el("tr", "lvl-" + r.level);
@@ -113,7 +123,8 @@
         const sp = el("td", "spark"); sp.append(sparkline(r)); tr.append(sp);
         tb.append(tr);
       }
-      card.append(tb);
+      det.append(tb);
+      card.append(det);
     }
     if (s.polled) card.append(el("div", "note", "polled " + since(s.last_poll, st.time) + " ago"));
     return card;

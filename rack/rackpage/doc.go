@@ -19,7 +19,8 @@
 // operator token (Config.Token), given as "Authorization: Bearer TOKEN",
 // or once as ?token=TOKEN, which sets an HttpOnly, Secure, SameSite=Strict
 // cookie and redirects to the same URL without it (the browser's
-// EventSource cannot send headers). Tokens are compared in constant time
+// EventSource cannot send headers). A verified certificate naming anyone
+// else is refused, token or not. Tokens are compared in constant time
 // and never logged. Every asset ships inside the binary (embed); the page
 // loads nothing from elsewhere.
 //

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what the tests need on a fresh Debian machine (as root, or with
 # sudo): OpenIPMI's ipmi_sim and sdrcomp, ipmitool and freeipmi for
-# cross-checks, and libvirt's headers for the libvirt adapter (cgo).
+# cross-checks, libvirt's headers for the libvirt adapter (cgo), and
+# chromium for the operator page's browser tests (headless, driven by chromedp).
 # It does nothing when everything is already there.
 set -eu
 pkgs="openipmi ipmitool freeipmi-tools libvirt-dev libvirt0 libvirt-daemon pkg-config chromium"

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -27,11 +28,9 @@ func reportEvents(ctx context.Context, mgr rack.Manager, log *slog.Logger, next 
 			case <-ctx.Done():
 				return
 			case ev := <-queue:
-				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				if err := c.Report(rctx, ev); err != nil && ctx.Err() == nil {
+				if err := report(ctx, c, ev); err != nil && ctx.Err() == nil {
 					log.Warn("failoverd: event not reported to the rack manager (its page misses it)", "type", ev.Type, "err", err)
 				}
-				cancel()
 			}
 		}
 	}()
@@ -43,4 +42,24 @@ func reportEvents(ctx context.Context, mgr rack.Manager, log *slog.Logger, next 
 			log.Warn("failoverd: event report queue full; event not reported to the rack manager", "type", ev.Type)
 		}
 	}
+}
+
+// report sends ev, again after a pause while the rack manager's rate
+// limit refuses it (a takeover of many VMs is a burst of events).
+func report(ctx context.Context, c *rackhttp.Client, ev failover.Event) error {
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = c.Report(rctx, ev)
+		cancel()
+		if !errors.Is(err, rackhttp.ErrRateLimited) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+	return err
 }

@@ -69,6 +69,7 @@
   function serverCard(s, st) {
     const card = el("article", "server");
     card.dataset.server = s.name;
+    card.id = "server-" + s.name;
     const failed = s.polled && (!s.reachable || s.power !== "on" || s.fault || s.watchdog === "expired");
     const busy = s.phase && s.phase !== "watching";
     if (failed) card.classList.add("bad"); else if (busy) card.classList.add("busy");
@@ -138,6 +139,10 @@
     const busy = st.servers.filter((s) => s.phase && s.phase !== "watching").length;
     document.getElementById("summary").textContent =
       `${st.servers.length} servers · ${bad} failed · ${busy} in takeover` + (st.vms ? ` · ${st.vms.length} VMs` : "");
+    // The servers that need a look, linked to their cards.
+    const trouble = document.getElementById("trouble");
+    trouble.replaceChildren(...st.servers.filter((s) => (s.polled && (!s.reachable || s.power !== "on" || s.fault || s.watchdog === "expired")) || (s.phase && s.phase !== "watching"))
+      .map((s) => { const a = el("a", "", s.name + (s.phase && s.phase !== "watching" ? " (" + s.phase + ")" : "")); a.href = "#server-" + s.name; return a; }));
     document.getElementById("updated").textContent = "as of " + time(st.time);
     const body = document.querySelector("#vms tbody");
     const note = document.getElementById("vms-note");

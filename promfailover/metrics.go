@@ -1,8 +1,11 @@
 // Package promfailover exports what failover monitors do as Prometheus
-// metrics: events by type and cause, VMs taken over, alerts, and how long
-// after detection each takeover step happened. Feed it every event with
-// Metrics.Record (a failover.Config.OnEvent, alone or chained with
-// another). Safe for concurrent use.
+// metrics: events by type and cause, VMs taken over, alerts, how long
+// after detection each takeover step happened, each watched server's
+// phase and the takeover durations (Metrics; feed it every event with
+// Metrics.Record, a failover.Config.OnEvent, alone or chained with
+// another). For the rack manager, Rack exports each BMC's reachability
+// (failover_bmc_up, after ipmi_exporter's ipmi_up), call latencies and
+// errors, and the power actions done. Safe for concurrent use.
 package promfailover
 
 import (
@@ -17,6 +20,7 @@ type Metrics struct {
 	backups *prometheus.CounterVec
 	alerts  *prometheus.CounterVec
 	since   *prometheus.HistogramVec
+	phases  *phases
 }
 
 // New returns unregistered metrics named failover_*.
@@ -39,6 +43,7 @@ func New() *Metrics {
 			Help:    "Time from a failure's detection to each later step (fenced, evacuated, backup-started, restarted).",
 			Buckets: prometheus.ExponentialBuckets(0.1, 2, 12), // 0.1 s .. 205 s
 		}, []string{"type"}),
+		phases: newPhases(),
 	}
 }
 
@@ -48,6 +53,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.backups.Describe(ch)
 	m.alerts.Describe(ch)
 	m.since.Describe(ch)
+	m.phases.describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -56,11 +62,13 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.backups.Collect(ch)
 	m.alerts.Collect(ch)
 	m.since.Collect(ch)
+	m.phases.collect(ch)
 }
 
 // Record counts one event.
 func (m *Metrics) Record(ev failover.Event) {
 	m.events.WithLabelValues(string(ev.Type), string(ev.Cause)).Inc()
+	m.phases.record(ev)
 	switch ev.Type {
 	case failover.EventBackupStarted:
 		m.backups.WithLabelValues(ev.Server, ev.Peer).Inc()

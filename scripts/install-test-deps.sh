@@ -1,16 +1,18 @@
 #!/bin/sh
 # Installs what the tests need on a fresh Debian machine (as root, or with
 # sudo): OpenIPMI's ipmi_sim and sdrcomp, ipmitool and freeipmi for
-# cross-checks, libvirt's headers for the libvirt adapter (cgo), and for
+# cross-checks, libvirt's headers for the libvirt adapter (cgo), for
 # the real-guest tests (go test -run 'QEMU|KVM') QEMU, qemu-img, Debian's
 # cloud kernel and busybox-static (the guests are built from these at test
-# time), libvirt's QEMU driver and the user libvirt-qemu it runs guests as.
+# time), libvirt's QEMU driver and the user libvirt-qemu it runs guests as,
+# Debian's etcd-server for the etcd image store's tests, and chromium for
+# the operator page's browser tests (headless, driven by chromedp).
 # It starts no daemon: the tests start the ones they need.
 # It does nothing when everything is already there.
 set -eu
 pkgs="openipmi ipmitool freeipmi-tools libvirt-dev libvirt0 libvirt-daemon pkg-config
 qemu-system-x86 qemu-utils busybox-static linux-image-cloud-amd64
-libvirt-daemon-driver-qemu libvirt-clients etcd-server"
+libvirt-daemon-driver-qemu libvirt-clients etcd-server chromium"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -36,6 +36,9 @@ type Config struct {
 	Policy PolicyConfig `yaml:"policy"`
 	// Log says how every process logs.
 	Log LogConfig `yaml:"log"`
+	// MetricsAddr, when set, is the host:port where each process serves
+	// Prometheus metrics at /metrics over plain HTTP (metrics.go).
+	MetricsAddr string `yaml:"metrics_addr"`
 	// Demo holds what only `failoverd demo` sets (the simulator's socket).
 	Demo DemoConfig `yaml:"demo"`
 }
@@ -161,6 +164,8 @@ type RackManagerConfig struct {
 	// AuditFile receives the audit log of every power action as JSON
 	// lines (default: the process log).
 	AuditFile string `yaml:"audit_file"`
+	// Page is the live page for operators (page.go).
+	Page PageConfig `yaml:"page"`
 }
 
 // ImageStoreConfig is the VM image database.

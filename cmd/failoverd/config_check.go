@@ -47,6 +47,9 @@ func (c *Config) check(v *checker) {
 	if f := c.Log.Format; f != "" && f != "text" && f != "json" {
 		v.fail("log.format", fmt.Sprintf("%q: want text or json", f), nil)
 	}
+	if _, _, err := net.SplitHostPort(c.MetricsAddr); c.MetricsAddr != "" && err != nil {
+		v.fail("metrics_addr", fmt.Sprintf("%q: want host:port", c.MetricsAddr), nil)
+	}
 	if c.Self != "" && c.server(c.Self) == nil {
 		v.fail("self", fmt.Sprintf("%q is not one of servers[].name", c.Self), nil)
 	}
@@ -179,6 +182,13 @@ func (c *Config) checkRackManager(v *checker) {
 	}
 	if rm.TLS.Cert == "" || rm.TLS.Key == "" {
 		v.fail("rack_manager.tls", "needs cert and key: the rack manager's certificate", nil)
+	}
+	if l := rm.Page.Listen; l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			v.fail("rack_manager.page.listen", fmt.Sprintf("%q: want host:port", l), nil)
+		}
+	} else if rm.Page.TokenFile != "" {
+		v.fail("rack_manager.page.token_file", "is set but rack_manager.page.listen is empty", nil)
 	}
 	for i, op := range rm.Operators {
 		if op == "" || c.server(op) != nil {

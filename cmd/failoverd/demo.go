@@ -37,6 +37,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	vms := fs.Int("vms", 3, "protected VMs per server")
 	keep := fs.Bool("keep", false, "keep the temporary directory (config, certificates, logs)")
 	hold := fs.Bool("hold", false, "after the failures, keep the rack running until SIGINT or SIGTERM (try `failoverd status` on it)")
+	view := demoViewFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -53,7 +54,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer stop()
-	d := &demo{exe: exe, dir: dir, log: newDemoLog(stdout, *jsonOut), monitors: map[string]*child{}}
+	d := &demo{exe: exe, dir: dir, log: newDemoLog(stdout, *jsonOut), monitors: map[string]*child{}, view: view}
 	simCtx, stopSim := context.WithCancel(context.Background())
 	err = d.run(ctx, simCtx, *servers, *vms)
 	if err == nil && *hold {
@@ -86,6 +87,7 @@ type demo struct {
 	exe, dir, cfgPath string
 	hw                *demoHardware
 	log               *demoLog
+	view              *demoView // the live page (demo_view.go)
 
 	mu       sync.Mutex
 	rm       *child

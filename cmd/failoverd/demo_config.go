@@ -43,7 +43,7 @@ func (d *demo) writeConfig() (string, error) {
   fast_interval: 100ms
   handover_after: 3s
   power_timeout: 10s
-image_store: {kind: file, dir: %q}
+%simage_store: {kind: file, dir: %q}
 tls: {ca: %q}
 operator: {cert: %q, key: %q}
 monitor: {action_timeout: 15s, tick_interval: 250ms}
@@ -57,7 +57,7 @@ policy:
   recovery_timeout: 30s
 log: {format: json, level: info, events: true}
 demo: {socket: %q}
-`, addr, addr, certs.Cert(rackManagerName), certs.Key(rackManagerName), demoOperator, demoPoll,
+`, addr, addr, certs.Cert(rackManagerName), certs.Key(rackManagerName), demoOperator, demoPoll, d.view.yaml(),
 		filepath.Join(d.dir, "images"), certs.CA(), certs.Cert(demoOperator), certs.Key(demoOperator), d.hw.socket)
 	path := filepath.Join(d.dir, "rack.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {

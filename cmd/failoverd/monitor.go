@@ -73,7 +73,7 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 		}
 	}
 	mc.Logger = log
-	mc.OnEvent = d.events.Write
+	mc.OnEvent = d.metrics.onEvent(d.pageEvents(reportEvents(ctx, mgr, log, d.events.Write)))
 	mon, err := failover.NewMonitor(mc)
 	if err != nil {
 		return nil, fmt.Errorf("monitor %s: %w", name, err)

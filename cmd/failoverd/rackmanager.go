@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/rackha/failover"
 	"github.com/rackha/failover/rack"
 	"github.com/rackha/failover/rack/rackhttp"
 )
@@ -21,6 +22,7 @@ type rackManager struct {
 	srv   *http.Server
 	ln    net.Listener
 	log   *slog.Logger
+	page  *pageServer // nil: no page
 }
 
 func (d *daemon) newRackManager(ctx context.Context, a *adapters) (*rackManager, error) {
@@ -33,13 +35,14 @@ func (d *daemon) newRackManager(ctx context.Context, a *adapters) (*rackManager,
 		if err != nil {
 			return nil, err
 		}
-		lc.Servers = append(lc.Servers, s)
+		lc.Servers = append(lc.Servers, d.metrics.instrument(s))
 	}
 	lc.Logger = d.log
 	local, err := rack.NewLocal(lc)
 	if err != nil {
 		return nil, fmt.Errorf("rack manager: %w", err)
 	}
+	d.metrics.watch(local)
 	files, err := d.loadCerts("rack_manager.tls", d.cfg.RackManager.TLS)
 	if err != nil {
 		return nil, err
@@ -56,6 +59,11 @@ func (d *daemon) newRackManager(ctx context.Context, a *adapters) (*rackManager,
 		hc.Audit = slog.New(slog.NewJSONHandler(w, nil))
 	}
 	hc.PowerTimeout = lc.PowerTimeout
+	if d.page, err = d.newPage(local, files, a); err != nil {
+		return nil, err
+	}
+	// Events the monitors report go to the page and the metrics.
+	hc.OnEvent = d.metrics.onEvent(d.pageEvents(func(failover.Event) {}))
 	h, err := rackhttp.NewHandler(hc)
 	if err != nil {
 		return nil, d.cfg.errAt("rack_manager", "refused", err)
@@ -67,7 +75,7 @@ func (d *daemon) newRackManager(ctx context.Context, a *adapters) (*rackManager,
 	srv := rackhttp.NewServer(d.cfg.RackManager.Listen, h, rackhttp.ServerTLS(files), d.log)
 	// Requests end with the process's context too.
 	srv.BaseContext = func(net.Listener) context.Context { return ctx }
-	return &rackManager{local: local, srv: srv, ln: ln, log: d.log}, nil
+	return &rackManager{local: local, srv: srv, ln: ln, log: d.log, page: d.page}, nil
 }
 
 // Run polls and serves until ctx ends, then shuts the server down.
@@ -76,6 +84,13 @@ func (r *rackManager) Run(ctx context.Context) error {
 	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- r.srv.ServeTLS(r.ln, "", "") }()
+	if r.page != nil {
+		go func() {
+			if err := r.page.run(ctx); err != nil {
+				r.log.Error("failoverd: rack page stopped", "err", err)
+			}
+		}()
+	}
 	polled := make(chan error, 1)
 	go func() { polled <- r.local.Run(ctx) }()
 	r.log.Info("failoverd: rack manager serving", "addr", r.ln.Addr().String(), "pid", os.Getpid())

@@ -74,6 +74,10 @@ type daemon struct {
 	cfg    *Config
 	log    *slog.Logger
 	events *eventWriter
+	// metrics of this process (metrics.go); nil records nothing.
+	metrics *metrics
+	// page is the rack manager's live page (page.go), or nil.
+	page *pageServer
 
 	mu    sync.Mutex
 	certs []*rackhttp.Files
@@ -86,6 +90,14 @@ func (d *daemon) run(ctx context.Context, role, server string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var runs []func(context.Context) error
+	d.metrics = newMetrics()
+	if addr := d.cfg.MetricsAddr; addr != "" {
+		serve, err := d.metrics.listen(addr, d.log)
+		if err != nil {
+			return d.cfg.errAt("metrics_addr", "cannot listen", err)
+		}
+		runs = append(runs, serve)
+	}
 	switch role {
 	case "rack-manager":
 		rm, err := d.newRackManager(ctx, a)

@@ -11,12 +11,14 @@
 //	POST /v1/power               {"server":"s2","action":"off"|"on"|"cycle"}
 //	GET  /v1/rack?n=N            read-only view: per server its latest status,
 //	                             watcher and last N (<= 60) journal statuses
+//	POST /v1/events              one failover.Event (JSON) its monitor decided,
+//	                             for HandlerConfig.OnEvent (page, metrics); 204
 //
 // Why Server-Sent Events and not a gRPC stream: SSE is plain HTTPS, so it
 // needs no code generation and no new dependency (net/http and
 // encoding/json only); its streams pass HTTP proxies and load balancers;
-// an operator can follow a stream with curl; and the operator page of a
-// later issue reads the very same stream with the browser's EventSource.
+// an operator can follow a stream with curl; and the operator page
+// (rack/rackpage) streams to the browser's EventSource the same way.
 // The streams carry a few small statuses a second, where gRPC's framing
 // would buy nothing.
 //
@@ -25,7 +27,9 @@
 // topology: a server may watch only as itself and receives the statuses
 // rack.Local delivers to it (its own watched servers and any handed over
 // to it); it may power only a server it watches now (rack.Local.MayPower).
-// Operators (HandlerConfig.Operators) may only read GET /v1/rack. Every
+// A server may report only events it decided (their Peer, or their
+// Server for a reconcile of its own). Operators (HandlerConfig.Operators)
+// may only read GET /v1/rack. Every
 // power request, refused ones too, is written to the audit logger.
 //
 // Streams: on connect a watcher gets at once the latest journaled status of

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rackha/failover"
 	"github.com/rackha/failover/rack"
 )
 
@@ -45,6 +46,9 @@ type HandlerConfig struct {
 	// Default 30 s. crypto/tls then gives its close alert up to 5 s more
 	// before the connection is released.
 	IdleTimeout time.Duration
+	// OnEvent receives each event a monitor reports (POST /v1/events),
+	// from its own goroutine per request; nil drops them. Optional.
+	OnEvent func(failover.Event)
 	// PowerTimeout bounds one power operation. Default: Local's
 	// LocalConfig.PowerTimeout (60 s by default).
 	PowerTimeout time.Duration
@@ -171,8 +175,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		route, method = h.power, http.MethodPost
 	case "/v1/rack":
 		route = h.rackView
+	case "/v1/events":
+		route, method = h.reportEvent, http.MethodPost
 	default:
-		writeError(w, http.StatusNotFound, kindNotFound, fmt.Sprintf("no resource %q: want /v1/watch, /v1/power or /v1/rack", r.URL.Path))
+		writeError(w, http.StatusNotFound, kindNotFound, fmt.Sprintf("no resource %q: want /v1/watch, /v1/power, /v1/events or /v1/rack", r.URL.Path))
 		return
 	}
 	peer, ok := h.identify(w, r)

@@ -127,6 +127,9 @@ type Monitor struct {
 	engine  *Engine
 	answers chan Input // of the current Run: a call left over from an earlier Run cannot answer this one
 	running atomic.Bool
+	// lastStep is the Clock time of Run's last engine step, in Unix
+	// nanoseconds (0: none yet).
+	lastStep atomic.Int64
 
 	mu     sync.Mutex
 	phases map[string]Phase
@@ -209,6 +212,19 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 }
 
+// LastStep returns when Run last stepped its engine (a status, an
+// answer or a tick; it ticks at least every Config.TickInterval), on
+// Config.Clock, or the zero time before the first step. A watchdog
+// updater can kick only while it is recent, so a monitor whose loop hangs
+// lets its server's watchdog expire. Safe to call concurrently.
+func (m *Monitor) LastStep() time.Time {
+	ns := m.lastStep.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
 // arm sets t to fire at the engine's next deadline.
 func (m *Monitor) arm(t *time.Timer) {
 	at := m.engine.Next()
@@ -248,6 +264,7 @@ func (m *Monitor) rewatch(ctx context.Context) (<-chan rack.Status, error) {
 // step feeds one input and dispatches what follows.
 func (m *Monitor) step(ctx context.Context, in Input) {
 	in.Time = m.cfg.Clock.Now()
+	m.lastStep.Store(in.Time.UnixNano())
 	acts := m.engine.Step(in)
 	phases := m.engine.Phases()
 	m.mu.Lock()

@@ -685,3 +685,51 @@ func TestMonitorRunAgainAfterCancel(t *testing.T) {
 		t.Errorf("A's takeover did not finish in the second Run: phase %v", m.Phase("A"))
 	}
 }
+
+// LastStep follows Run's loop: it advances with every tick while no
+// status comes, and stops while the loop is blocked (here by an OnEvent
+// that does not return), so a watchdog gated on it stops being kicked.
+func TestMonitorLastStep(t *testing.T) {
+	f := &fakeManager{}
+	block := make(chan struct{})
+	var once sync.Once
+	hv, _ := memhv.New(memhv.DefaultConfig("b2"))
+	m, err := failover.NewMonitor(failover.Config{Server: "b2", Manager: f, Store: memstore.New(), Hypervisor: hv, Policy: fastPolicy(),
+		TickInterval: 10 * time.Millisecond, Logger: quiet,
+		OnEvent: func(ev failover.Event) {
+			if ev.Type == failover.EventFenced {
+				once.Do(func() { <-block })
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.LastStep().IsZero() {
+		t.Fatalf("LastStep before Run = %v, want zero", m.LastStep())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	if !waitUntil(time.Second, func() bool { return f.watchCount() == 1 }) {
+		t.Fatal("Run never watched")
+	}
+	first := m.LastStep()
+	if !waitUntil(time.Second, func() bool { return m.LastStep().Sub(first) >= 30*time.Millisecond }) {
+		t.Fatalf("LastStep did not advance with ticks: %v then %v", first, m.LastStep())
+	}
+	var offline sync.Map
+	offline.Store("b1", true)
+	go f.feed(ctx, &offline, "b1")
+	if !waitUntil(2*time.Second, func() bool { return time.Since(m.LastStep()) > 200*time.Millisecond }) {
+		t.Fatalf("LastStep kept advancing while the loop was blocked: %v ago", time.Since(m.LastStep()))
+	}
+	close(block)
+	if !waitUntil(time.Second, func() bool { return time.Since(m.LastStep()) < 100*time.Millisecond }) {
+		t.Fatalf("LastStep did not resume: %v ago", time.Since(m.LastStep()))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+}

@@ -202,6 +202,7 @@ type PolicyConfig struct {
 	DebouncePolls         *int     `yaml:"debounce_polls"`
 	DebounceDwell         string   `yaml:"debounce_dwell"`
 	MaxStatusGap          string   `yaml:"max_status_gap"`
+	StatusTimeout         string   `yaml:"status_timeout"`
 	FastDwell             string   `yaml:"fast_dwell"`
 	DangerLevel           string   `yaml:"danger_level"`
 	Hysteresis            *float64 `yaml:"hysteresis"`

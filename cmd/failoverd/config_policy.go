@@ -44,6 +44,7 @@ func (c *Config) policy() (failover.Policy, error) {
 	}
 	v.duration("policy.debounce_dwell", o.DebounceDwell, &p.DebounceDwell)
 	v.duration("policy.max_status_gap", o.MaxStatusGap, &p.MaxStatusGap)
+	v.duration("policy.status_timeout", o.StatusTimeout, &p.StatusTimeout)
 	v.duration("policy.fast_dwell", o.FastDwell, &p.FastDwell)
 	v.duration("policy.evacuation_timeout", o.EvacuationTimeout, &p.EvacuationTimeout)
 	v.duration("policy.fence_settle", o.FenceSettle, &p.FenceSettle)

@@ -6,18 +6,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rackha/failover"
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/rack"
 	"github.com/rackha/failover/watchdog"
 )
 
-// loopGate tells whether a monitor's main loop is alive. The root package
-// offers no liveness hook, so the gate sits between the rack manager's
-// client and the monitor: every status passes through an unbuffered
+// loopGate tells whether a monitor's main loop takes its statuses. It
+// sits between the rack manager's client and the monitor: every status passes through an unbuffered
 // channel, which only the monitor's Run loop reads. A status that has
 // waited longer than stallAfter for the loop means the loop is stuck.
-// While no status waits (the rack manager is down) the loop counts as
-// alive: a rack manager outage must not power-cycle every server.
+// While no status waits (the rack manager is down) the gate says alive:
+// a rack manager outage must not power-cycle every server; the loop's
+// ticks (Monitor.LastStep) then tell.
 type loopGate struct {
 	next       rack.Manager
 	stallAfter time.Duration
@@ -76,6 +77,24 @@ func (g *loopGate) alive() (bool, string) {
 		return false, fmt.Sprintf("the monitor's loop has not taken a status for %v (stall_after %v)", d.Round(time.Millisecond), g.stallAfter)
 	}
 	return true, ""
+}
+
+// loopAlive joins the two signs of a live monitor loop: it takes the
+// statuses waiting for it (the gate), and it steps its engine at least
+// every tick (Monitor.LastStep), which also holds while the rack manager
+// is silent.
+func loopAlive(gate *loopGate, mon *failover.Monitor, stallAfter time.Duration, now func() time.Time) func() (bool, string) {
+	return func() (bool, string) {
+		if ok, why := gate.alive(); !ok {
+			return false, why
+		}
+		if last := mon.LastStep(); !last.IsZero() {
+			if d := now().Sub(last); d > stallAfter {
+				return false, fmt.Sprintf("the monitor's loop has not stepped for %v (stall_after %v)", d.Round(time.Millisecond), stallAfter)
+			}
+		}
+		return true, ""
+	}
 }
 
 // gatedWatchdog kicks only while the monitor's loop is alive, so a hung

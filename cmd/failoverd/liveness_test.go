@@ -7,7 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackha/failover"
 	"github.com/rackha/failover/bmc"
+	"github.com/rackha/failover/hypervisor/memhv"
+	"github.com/rackha/failover/imagestore"
+	"github.com/rackha/failover/imagestore/memstore"
 	"github.com/rackha/failover/rack"
 	"github.com/rackha/failover/watchdog"
 )
@@ -86,5 +90,50 @@ func waitFor(t *testing.T, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("condition never held")
 		}
+	}
+}
+
+// With the rack manager silent (no status waits), a loop that stops
+// stepping still stops the kicks: here the monitor's loop blocks in its
+// event handler at boot, while reconciling a VM it owns.
+func TestLoopAliveWhenNoStatusComes(t *testing.T) {
+	store := memstore.New()
+	if _, err := store.Put(context.Background(), imagestore.Image{Name: "vm", Owner: "s1", Definition: []byte("<domain/>"), MemoryMiB: 64, CPUs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	hv, _ := memhv.New(memhv.DefaultConfig("s1"))
+	block := make(chan struct{})
+	defer close(block)
+	mgr := chanManager{ch: make(chan rack.Status)}
+	mon, err := failover.NewMonitor(failover.Config{Server: "s1", Manager: mgr, Store: store, Hypervisor: hv,
+		TickInterval: 10 * time.Millisecond,
+		OnEvent: func(ev failover.Event) {
+			if ev.Type == failover.EventReconciled {
+				<-block
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alive := loopAlive(newLoopGate(mgr, 100*time.Millisecond), mon, 100*time.Millisecond, time.Now)
+	if ok, why := alive(); !ok {
+		t.Fatalf("before Run: not alive: %s", why)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = mon.Run(ctx) }()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		ok, why := alive()
+		if !ok {
+			if !strings.Contains(why, "has not stepped") {
+				t.Errorf("why = %q", why)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a loop blocked since boot still reads alive")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/rackha/failover"
 	"github.com/rackha/failover/hypervisor"
@@ -78,6 +79,10 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 	if err != nil {
 		return nil, fmt.Errorf("monitor %s: %w", name, err)
 	}
+	if spec.StallAfter <= mc.TickInterval {
+		return nil, d.cfg.errAt(fmt.Sprintf("servers[%d].watchdog.stall_after", i),
+			fmt.Sprintf("%v must be longer than the monitor's tick interval %v, or a live loop reads as stalled", spec.StallAfter, mc.TickInterval), nil)
+	}
 	m := &monitor{name: name, mon: mon, log: log, events: d.events}
 	if inRack && spec.Kind == "ipmi-inband" {
 		log.Warn("failoverd all: the in-band watchdog of a server is kicked by its own monitor; none is kicked here (use watchdog kind ipmi-lan)")
@@ -89,7 +94,8 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 	}
 	if wd != nil {
 		spec.Updater.Logger = log
-		u, err := watchdog.NewUpdater(gatedWatchdog{Watchdog: wd, alive: gate.alive}, spec.Updater)
+		alive := loopAlive(gate, mon, spec.StallAfter, time.Now)
+		u, err := watchdog.NewUpdater(gatedWatchdog{Watchdog: wd, alive: alive}, spec.Updater)
 		if err != nil {
 			return nil, d.cfg.errAt(fmt.Sprintf("servers[%d].watchdog", i), "refused", err)
 		}

@@ -112,6 +112,7 @@ rack_manager: {listen: "127.0.0.1:1", url: "https://127.0.0.1:1", tls: {cert: un
 image_store: {kind: file, dir: %q}
 tls: {ca: unused.pem}
 log: {events: true}
+monitor: {tick_interval: 250ms}
 demo: {socket: %q}
 `, filepath.Join(dir, "images"), socket)
 			cfg, err := ParseConfig("stall.yaml", []byte(text))

@@ -38,6 +38,9 @@ type driver struct {
 func newDriver(t testing.TB, mod func(*Policy)) *driver {
 	t.Helper()
 	p := DefaultPolicy()
+	// Most tests let time pass without statuses; those about the status
+	// timeout set it.
+	p.StatusTimeout = 24 * time.Hour
 	if mod != nil {
 		mod(&p)
 	}
@@ -228,11 +231,20 @@ func (d *driver) detect(mod func(*rack.Status)) {
 	d.t.Fatalf("no detection after 10 polls")
 }
 
-// fence answers the fence of b1 with success and lets the settle pass.
+// fence answers the fence of b1 with success, lets the settle pass and
+// answers the inventory read after it.
 func (d *driver) fence() []Action {
 	d.t.Helper()
 	out := d.answer(ActionFence, "b1", nil)
-	return append(out, d.tick(d.e.p.FenceSettle)...)
+	out = append(out, d.tick(d.e.p.FenceSettle)...)
+	return append(out, d.answer(ActionInventory, "b1", nil)...)
+}
+
+// lastRead answers the inventory read before the restart, which finds
+// nothing new.
+func (d *driver) lastRead() []Action {
+	d.t.Helper()
+	return d.answer(ActionInventory, "b1", nil)
 }
 
 // kinds summarises actions as "kind:detail" for compact diffs.

@@ -38,6 +38,9 @@ type pending struct {
 	server string // the watched server the action is for ("" for reconcile)
 	vm     string
 	atRisk bool // an inventory read to name the VMs of an unreachable server
+	// postFence: the inventory read once the fence is confirmed, for what
+	// the server claimed after the first read.
+	postFence bool
 }
 
 // Engine decides, for one watcher, when a watched server has failed and
@@ -60,6 +63,10 @@ type Engine struct {
 	starts  int // outstanding probe, claim, start and state actions on the watcher
 	storm   stormView
 	out     []Action
+	// lastAny is when the last status of any watched server came;
+	// statusLost: Policy.StatusTimeout has passed since, and was alerted.
+	lastAny    time.Time
+	statusLost bool
 }
 
 // stormView is the newest rack-wide failure count a status carried.
@@ -195,11 +202,14 @@ func (e *Engine) answer(now time.Time, pa pending, in Input) {
 	}
 	switch in.Kind {
 	case InputInventory:
-		if pa.atRisk {
+		switch {
+		case pa.atRisk:
 			e.atRisk(now, ps, in)
-			return
+		case pa.postFence:
+			e.fencedInventory(now, ps, in)
+		default:
+			e.inventory(now, ps, in)
 		}
-		e.inventory(now, ps, in)
 	case InputScanned:
 		e.scanned(now, in)
 	case InputCheckpointed:
@@ -217,6 +227,7 @@ func (e *Engine) answer(now time.Time, pa pending, in Input) {
 }
 
 func (e *Engine) tick(now time.Time) {
+	e.statusTimeout(now)
 	for _, n := range e.names {
 		e.tickPeer(now, e.peers[n])
 	}

@@ -34,6 +34,7 @@ func TestEngineEvacuatesOverheatedServer(t *testing.T) {
 		}
 		got = append(got, kinds(as)...)
 	}
+	got = append(got, kinds(d.lastRead())...)
 	got = append(got, kinds(d.answer(ActionRestart, "b1", nil))...)
 	for range 4 {
 		got = append(got, kinds(d.status(healthy(d.now.Add(time.Second), 50)))...)
@@ -42,7 +43,7 @@ func TestEngineEvacuatesOverheatedServer(t *testing.T) {
 		"detected", "inventory",
 		"evacuating", "checkpoint:vm0", "checkpoint:vm1",
 		"evacuated:vm0", "probe:vm0", "claim:vm0", "start:vm0", "backup-started:vm0",
-		"evacuated:vm1", "probe:vm1", "claim:vm1", "start:vm1", "backup-started:vm1", "restart:cycle",
+		"evacuated:vm1", "probe:vm1", "claim:vm1", "start:vm1", "backup-started:vm1", "inventory", "restart:cycle",
 		"restarted",
 		"recovered",
 	}
@@ -203,7 +204,7 @@ func TestEngineCapacityInPriorityOrder(t *testing.T) {
 		in.Free, in.FreeKnown = hypervisor.Capacity{MemoryMiB: 2048, CPUs: 8}, true
 	}))
 	got = append(got, kinds(d.fence())...)
-	want := []string{"alert:vm2", "fence", "fenced", "probe:vm0", "probe:vm1"}
+	want := []string{"alert:vm2", "fence", "fenced", "inventory", "probe:vm0", "probe:vm1"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("actions (-want +got):\n%s", d)
 	}
@@ -222,11 +223,12 @@ func TestEngineEvacuationDeadlineFallsBackToFence(t *testing.T) {
 	got = append(got, kinds(d.fail(ActionCheckpoint, "vm1", errors.New("late")))...)
 	got = append(got, kinds(d.fence())...)
 	got = append(got, kinds(d.takeOver("vm1"))...)
+	got = append(got, kinds(d.lastRead())...)
 	want := []string{
 		"evacuated:vm0", "probe:vm0", "claim:vm0", "start:vm0", "backup-started:vm0",
 		"alert", "fence",
-		"fenced", "probe:vm1", "claim:vm1", "start:vm1",
-		"backup-started:vm1", "restart:on",
+		"fenced", "inventory", "probe:vm1", "claim:vm1", "start:vm1",
+		"backup-started:vm1", "inventory", "restart:on",
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("actions (-want +got):\n%s", d)
@@ -320,13 +322,14 @@ func TestEngineRetriesTransientStartFailures(t *testing.T) {
 	got = append(got, kinds(d.tick(time.Second))...) // not yet
 	got = append(got, kinds(d.tick(4*time.Second))...)
 	got = append(got, kinds(d.takeOver("vm0"))...)
+	got = append(got, kinds(d.lastRead())...)
 	want := []string{
-		"fence", "fenced", "probe:vm0", "probe:vm1",
+		"fence", "fenced", "inventory", "probe:vm0", "probe:vm1",
 		"claim:vm0", "claim:vm1", "start:vm0", "start:vm1",
 		"alert:vm0", // attempt 1 failed, retrying
 		"alert:vm1", // bad image: given up at once
 		"probe:vm0",
-		"claim:vm0", "start:vm0", "backup-started:vm0", "restart:on",
+		"claim:vm0", "start:vm0", "backup-started:vm0", "inventory", "restart:on",
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("actions (-want +got):\n%s", d)
@@ -356,6 +359,7 @@ func TestEngineStartGivenUpAfterAttempts(t *testing.T) {
 	if len(m) != 3 || !contains(m[2], "after 3 attempts") {
 		t.Fatalf("vm0 alerts = %q, want two retries and a give-up", m)
 	}
+	d.lastRead()
 	if _, ok := d.find(ActionRestart, "b1"); !ok {
 		t.Errorf("no restart after the last VM was given up on; phase %v", d.e.Phase("b1"))
 	}

@@ -26,7 +26,7 @@ const (
 // Cause is why a server was judged failed.
 type Cause string
 
-// Causes: the four detection modes of the method, plus BMC loss.
+// Causes: the four detection modes of the method, plus BMC and status loss.
 const (
 	CauseNone           Cause = ""
 	CauseBladeFault     Cause = "blade-fault"
@@ -35,6 +35,9 @@ const (
 	CauseVoltage        Cause = "voltage"
 	CauseTemperature    Cause = "temperature"
 	CauseBMCUnreachable Cause = "bmc-unreachable"
+	// CauseNoStatus: no status of any watched server came for
+	// Policy.StatusTimeout (the rack manager or the way to it is down).
+	CauseNoStatus Cause = "no-status"
 )
 
 // Event reports one decision or outcome. Server is the server the event

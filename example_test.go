@@ -78,10 +78,12 @@ func ExampleEngine() {
 	// action: inventory blade-1
 	// action: fence blade-1
 	// event: fenced blade-1
+	// action: inventory blade-1
 	// action: probe blade-1 db
 	// action: claim blade-2 db
 	// action: start blade-2 db
 	// event: backup-started blade-1 db
+	// action: inventory blade-1
 	// action: restart blade-1
 	// event: restarted blade-1
 	// phase: recovering

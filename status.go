@@ -22,6 +22,7 @@ func (e *Engine) status(now time.Time, st *rack.Status) {
 	if st.RackSize > 0 {
 		e.storm = stormView{failed: st.RackFailed, size: st.RackSize}
 	}
+	e.lastAny, e.statusLost = now, false
 	ps := e.peer(st.Server)
 	if !ps.lastStatus.IsZero() && now.Sub(ps.lastStatus) > e.p.MaxStatusGap {
 		ps.fastN = [numCauses]int{} // nothing was seen meanwhile
@@ -83,7 +84,7 @@ func (e *Engine) status(now time.Time, st *rack.Status) {
 			}
 			ps.phase = PhaseWatching
 			e.notify(now, ps, Event{Type: EventRecovered, Message: msg})
-			ps.detectedAt, ps.cause, ps.vms = time.Time{}, CauseNone, nil
+			ps.detectedAt, ps.cause, ps.vms, ps.noRoom = time.Time{}, CauseNone, nil, nil
 		}
 		return
 	default:
@@ -158,7 +159,8 @@ func (e *Engine) detected(now time.Time, ps *peerState, st *rack.Status, fired i
 	ps.cause = causeOrder[fired]
 	ps.detectedAt = now
 	ps.degraded = (ps.cause == CauseTemperature || ps.cause == CauseVoltage) && st.HealthErr == "" && st.Health.Power == bmc.PowerOn
-	ps.fences, ps.fenced, ps.vms, ps.alertedHeld = 0, false, nil, false
+	ps.fences, ps.fenced, ps.vms, ps.noRoom, ps.alertedHeld = 0, false, nil, nil, false
+	ps.stable, ps.reading = false, false
 	ps.retryAt, ps.settleUntil = time.Time{}, time.Time{}
 	ev := Event{Type: EventDetected, Cause: ps.cause}
 	if h.name != "" {
@@ -185,7 +187,29 @@ func (e *Engine) atRisk(now time.Time, ps *peerState, in Input) {
 		e.alert(now, ps, CauseBMCUnreachable, "", fmt.Sprintf("cannot list its VMs: %v", in.Err))
 		return
 	}
+	cause, what := CauseBMCUnreachable, "the BMC is unreachable"
+	if e.statusLost {
+		cause, what = CauseNoStatus, "no status comes"
+	}
 	for _, img := range in.Images {
-		e.alert(now, ps, CauseBMCUnreachable, img.Name, "at risk: not taken over while the BMC is unreachable")
+		e.alert(now, ps, cause, img.Name, "at risk: not taken over while "+what)
+	}
+}
+
+// statusTimeout alerts once when no status of any watched server has come
+// for Policy.StatusTimeout, naming the VMs of each watched server.
+func (e *Engine) statusTimeout(now time.Time) {
+	if e.statusLost || e.lastAny.IsZero() || now.Sub(e.lastAny) <= e.p.StatusTimeout {
+		return
+	}
+	e.statusLost = true
+	for _, n := range e.names {
+		ps := e.peers[n]
+		ps.count, ps.fastN, ps.healthy = [numCauses]int{}, [numCauses]int{}, 0
+		e.alert(now, ps, CauseNoStatus, "",
+			fmt.Sprintf("no status for %v (rack manager unreachable?); no takeover until statuses come again", now.Sub(e.lastAny).Round(time.Millisecond)))
+		if ps.phase == PhaseWatching {
+			e.act(Action{Kind: ActionInventory, Server: ps.name}, pending{server: ps.name, atRisk: true})
+		}
 	}
 }

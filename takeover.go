@@ -68,6 +68,12 @@ type peerState struct {
 	degraded    bool
 	canEvacuate bool
 	vms         []vmState
+	noRoom      map[string]bool // VMs left out for want of capacity
+	// stable: the last inventory read found nothing new with nothing
+	// left to do, so the server may be restarted; reading: that read is
+	// under way.
+	stable      bool
+	reading     bool
 	deadline    time.Time // evacuation
 	retryAt     time.Time // inventory or fence retry, or rescan
 	fences      int
@@ -124,20 +130,7 @@ func (e *Engine) inventory(now time.Time, ps *peerState, in Input) {
 		e.alert(now, ps, ps.cause, "", fmt.Sprintf("cannot read image store: %v; retrying in %v", in.Err, e.p.RetryInterval))
 		return
 	}
-	imgs := append([]imagestore.Image(nil), in.Images...)
-	imagestore.SortByPriority(imgs)
-	free := in.Free.Sub(e.reserved())
-	for _, img := range imgs {
-		need := capacityOf(img)
-		if in.FreeKnown && !free.Fits(need) {
-			e.alert(now, ps, ps.cause, img.Name, fmt.Sprintf("not taken over: needs %v, %s has %v free", need, e.self, free))
-			continue
-		}
-		if in.FreeKnown {
-			free = free.Sub(need)
-		}
-		ps.vms = append(ps.vms, vmState{img: usable(img), from: ps.name, probe: ps.name, phase: vmWaitFence})
-	}
+	e.addVMs(now, ps, in, vmWaitFence)
 	ps.canEvacuate = in.CanEvacuate
 	if e.storm.active(e.p.StormFraction) {
 		ps.phase = PhaseHeld
@@ -146,6 +139,35 @@ func (e *Engine) inventory(now time.Time, ps *peerState, in Input) {
 		return
 	}
 	e.proceed(now, ps)
+}
+
+// addVMs adds the images of in not yet in the takeover, highest
+// priority first, as long as they fit on the watcher.
+func (e *Engine) addVMs(now time.Time, ps *peerState, in Input, phase vmPhase) {
+	imgs := append([]imagestore.Image(nil), in.Images...)
+	imagestore.SortByPriority(imgs)
+	free := in.Free.Sub(e.reserved())
+	for _, img := range imgs {
+		if ps.vm(img.Name) != nil {
+			continue
+		}
+		need := capacityOf(img)
+		if ps.noRoom[img.Name] {
+			continue // alerted at the first read
+		}
+		if in.FreeKnown && !free.Fits(need) {
+			if ps.noRoom == nil {
+				ps.noRoom = map[string]bool{}
+			}
+			ps.noRoom[img.Name] = true
+			e.alert(now, ps, ps.cause, img.Name, fmt.Sprintf("not taken over: needs %v, %s has %v free", need, e.self, free))
+			continue
+		}
+		if in.FreeKnown {
+			free = free.Sub(need)
+		}
+		ps.vms = append(ps.vms, vmState{img: usable(img), from: ps.name, probe: ps.name, phase: phase})
+	}
 }
 
 // reserved is the capacity of the VMs this engine is about to start on
@@ -227,14 +249,23 @@ func (e *Engine) tickPeer(now time.Time, ps *peerState) {
 			e.proceed(now, ps)
 		}
 	case PhaseFencing:
-		if due(ps.retryAt) {
+		switch {
+		case ps.fenced && due(ps.retryAt):
+			ps.retryAt = time.Time{}
+			e.readFenced(ps)
+		case due(ps.retryAt):
 			ps.retryAt = time.Time{}
 			e.fence(ps)
 		}
 		if ps.fenced && due(ps.settleUntil) {
-			e.afterFence(now, ps)
+			ps.settleUntil = time.Time{}
+			e.readFenced(ps)
 		}
 	case PhaseEvacuating, PhaseStarting:
+		if ps != e.recon && due(ps.retryAt) {
+			ps.retryAt, ps.reading = time.Time{}, true
+			e.readFenced(ps)
+		}
 		e.tickVMs(now, ps)
 		if ps.phase == PhaseEvacuating {
 			e.evacuationDeadline(now, ps)
@@ -336,12 +367,59 @@ func (e *Engine) fenced(now time.Time, ps *peerState, err error) {
 		ps.settleUntil = now.Add(e.p.FenceSettle)
 		return
 	}
-	e.afterFence(now, ps)
+	e.readFenced(ps)
+}
+
+// readFenced reads the fenced server's images again: between the first
+// inventory and the fence it may have claimed more (an evacuation or a
+// takeover of its own), and once it is off nothing it owns runs anywhere.
+func (e *Engine) readFenced(ps *peerState) {
+	e.act(Action{Kind: ActionInventory, Server: ps.name}, pending{server: ps.name, postFence: true})
+}
+
+// fencedInventory takes over what the failed server owns now: read once
+// the fence is confirmed, and again before the restart until a read finds
+// nothing new (a BMC that reports off early leaves the host running a
+// little longer, and it may claim meanwhile). A failed read is retried:
+// going on without it could leave a VM the server claimed late behind.
+func (e *Engine) fencedInventory(now time.Time, ps *peerState, in Input) {
+	final := ps.phase == PhaseStarting || ps.phase == PhaseEvacuating
+	if !final && (ps.phase != PhaseFencing || !ps.fenced) {
+		return
+	}
+	ps.reading = false
+	if in.Err != nil {
+		ps.retryAt = now.Add(e.p.RetryInterval)
+		e.alert(now, ps, ps.cause, "", fmt.Sprintf("cannot read image store before taking over the rest: %v; retrying in %v", in.Err, e.p.RetryInterval))
+		return
+	}
+	n := len(ps.vms)
+	e.addVMs(now, ps, in, vmWaitFence)
+	ps.stable = len(ps.vms) == n && ps.done()
+	if !final {
+		e.afterFence(now, ps)
+		return
+	}
+	if ps.fenced {
+		for i := n; i < len(ps.vms); i++ {
+			ps.vms[i].phase = vmQueued
+		}
+	}
+	e.finish(now, ps)
+}
+
+// done reports whether every VM is running or given up on.
+func (ps *peerState) done() bool {
+	for i := range ps.vms {
+		if p := ps.vms[i].phase; p != vmRunning && p != vmFailed {
+			return false
+		}
+	}
+	return true
 }
 
 // afterFence queues every VM that waited for the fence.
 func (e *Engine) afterFence(now time.Time, ps *peerState) {
-	ps.settleUntil = time.Time{}
 	ps.phase = PhaseStarting
 	for i := range ps.vms {
 		if v := &ps.vms[i]; v.phase == vmNeedsFence || v.phase == vmWaitFence {
@@ -380,6 +458,13 @@ func (e *Engine) finish(now time.Time, ps *peerState) {
 	}
 	if fence {
 		e.fence(ps)
+		return
+	}
+	if !ps.stable {
+		if ps.retryAt.IsZero() && !ps.reading {
+			ps.reading = true
+			e.readFenced(ps)
+		}
 		return
 	}
 	ps.phase = PhaseRestarting

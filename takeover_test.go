@@ -75,7 +75,7 @@ func TestEngineClaimInterpretation(t *testing.T) {
 		got := d.answer(ActionClaim, "vm0", func(in *Input) {
 			in.Err, in.Current = imagestore.ErrStaleGeneration, &theirs
 		})
-		if d := cmp.Diff([]string{"alert:vm0", "restart:on"}, kinds(got)); d != "" {
+		if d := cmp.Diff([]string{"alert:vm0", "inventory"}, kinds(got)); d != "" {
 			t.Fatalf("(-want +got):\n%s", d)
 		}
 		if m := got[0].Event.Message; !contains(m, "owned by b3") || !contains(m, ErrClaimedElsewhere.Error()) {
@@ -154,7 +154,7 @@ func TestEngineOutcomeUnknownStartIsVerified(t *testing.T) {
 			t.Fatalf("(-want +got):\n%s", d)
 		}
 		got := d.answer(ActionVMState, "vm0", nil)
-		if d := cmp.Diff([]string{"backup-started:vm0", "restart:on"}, kinds(got)); d != "" {
+		if d := cmp.Diff([]string{"backup-started:vm0", "inventory"}, kinds(got)); d != "" {
 			t.Errorf("(-want +got):\n%s", d)
 		}
 	})
@@ -341,6 +341,7 @@ func TestEngineMaxParallelStarts(t *testing.T) {
 			started++
 		}
 	}
+	d.lastRead()
 	if started != 10 || d.e.Phase("b1") != PhaseRestarting {
 		t.Errorf("%d started, phase %v; want 10, restarting", started, d.e.Phase("b1"))
 	}
@@ -366,6 +367,7 @@ func TestEngineMaxParallelCheckpoints(t *testing.T) {
 	if d.peakCkpts != 2 || d.peakStarts > 2 {
 		t.Errorf("peak checkpoints %d, starts %d; want 2 and at most 2", d.peakCkpts, d.peakStarts)
 	}
+	d.lastRead()
 	if _, ok := d.find(ActionRestart, "b1"); !ok {
 		t.Errorf("evacuation not finished: phase %v", d.e.Phase("b1"))
 	}
@@ -432,15 +434,18 @@ func TestEngineFenceSettle(t *testing.T) {
 	if got := d.tick(2999 * time.Millisecond); len(got) != 0 {
 		t.Fatalf("before the settle: %v", kinds(got))
 	}
-	if got := kinds(d.tick(time.Millisecond)); !cmp.Equal(got, []string{"probe:vm0"}) {
-		t.Errorf("after the settle: %v", got)
+	if got := kinds(d.tick(time.Millisecond)); !cmp.Equal(got, []string{"inventory"}) {
+		t.Errorf("after the settle: %v, want the inventory read again", got)
+	}
+	if got := kinds(d.answer(ActionInventory, "b1", nil)); !cmp.Equal(got, []string{"probe:vm0"}) {
+		t.Errorf("after the second inventory: %v", got)
 	}
 
 	d = newDriver(t, func(p *Policy) { p.FenceSettle = 0 })
 	d.images["b1"] = images(1)
 	d.detect(powerOff)
 	d.answer(ActionInventory, "b1", nil)
-	if got := kinds(d.answer(ActionFence, "b1", nil)); !cmp.Equal(got, []string{"fenced", "probe:vm0"}) {
+	if got := kinds(d.answer(ActionFence, "b1", nil)); !cmp.Equal(got, []string{"fenced", "inventory"}) {
 		t.Errorf("no settle: %v", got)
 	}
 }
@@ -599,7 +604,10 @@ func TestEngineReconcileFirstWithinTheBound(t *testing.T) {
 	d.answer(ActionFence, "b1", nil)
 	d.boot()
 	d.answer(ActionScan, "b2", nil)
-	got := d.tick(time.Second) // the settle ends: no slot left
+	if got := kinds(d.tick(time.Second)); !cmp.Equal(got, []string{"inventory"}) { // the settle ends
+		t.Fatalf("%v, want the inventory read again", got)
+	}
+	got := d.answer(ActionInventory, "b1", nil) // no slot left
 	if len(got) != 0 {
 		t.Fatalf("%v, want nothing while reconcile holds both slots", kinds(got))
 	}
@@ -626,7 +634,7 @@ func TestEngineNextAfterEvacuationDeadline(t *testing.T) {
 	if got := d.tick(3 * time.Minute); len(got) != 0 { // the start is still out
 		t.Fatalf("after the deadline: %v", kinds(got))
 	}
-	if got := kinds(d.answer(ActionStart, "vm0", nil)); !cmp.Equal(got, []string{"backup-started:vm0", "restart:cycle"}) {
+	if got := kinds(d.answer(ActionStart, "vm0", nil)); !cmp.Equal(got, []string{"backup-started:vm0", "inventory"}) {
 		t.Errorf("%v", got)
 	}
 }

@@ -127,6 +127,7 @@ func (tr *transcript) engine(t *testing.T, td *datadriven.TestData) {
 		p.RetryInterval = durArg(t, td, "retry", p.RetryInterval)
 		p.EvacuationTimeout = durArg(t, td, "evacuation", p.EvacuationTimeout)
 		p.RecoveryTimeout = durArg(t, td, "recovery", p.RecoveryTimeout)
+		p.StatusTimeout = durArg(t, td, "status-timeout", p.StatusTimeout)
 		if arg, ok := get(td, "storm"); ok {
 			f, err := strconv.ParseFloat(arg.Vals[0], 64)
 			if err != nil {

@@ -26,6 +26,11 @@ var (
 	ErrIndeterminate = errors.New("failover: power operation indeterminate")
 	// ErrUnsupported: the BMC does not offer this operation.
 	ErrUnsupported = errors.New("failover: operation not supported by BMC")
+	// ErrNotOffered: the BMC does not offer this role at all (a Redfish
+	// service whose system has no HostWatchdogTimer). It is not a failed
+	// read: tools show the role as not offered, and the engine treats it
+	// as a server without that role.
+	ErrNotOffered = errors.New("failover: role not offered by BMC")
 	// ErrMalformed: the BMC answered something that cannot be decoded.
 	ErrMalformed = errors.New("failover: malformed BMC answer")
 	// ErrInsecure: a configuration was refused because it is not secure

@@ -26,9 +26,9 @@ type simMonitor struct {
 	nextTick    time.Time
 }
 
-// live returns m if it runs, else nil.
+// live returns m if it runs, else nil: a hung OS runs nothing.
 func (m *simMonitor) live() *simMonitor {
-	if m == nil || m.dead || m.sw.crashed || m.s.frozen {
+	if m == nil || m.dead || m.sw.crashed || m.s.frozen || m.s.hung {
 		return nil
 	}
 	return m

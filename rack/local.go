@@ -393,8 +393,14 @@ func (l *Local) read(ctx context.Context, s Server, fast bool) Status {
 		}
 	}
 	if s.Watchdog != nil && !fast {
-		st.WatchdogErr = note(call(func(c context.Context) (err error) { st.Watchdog, err = s.Watchdog.State(c); return }))
-		st.WatchdogKnown = st.WatchdogErr == ""
+		err := call(func(c context.Context) (err error) { st.Watchdog, err = s.Watchdog.State(c); return })
+		if errors.Is(err, bmc.ErrNotOffered) {
+			// As a server without a watchdog: no error, nothing known.
+			answered++
+		} else {
+			st.WatchdogErr = note(err)
+			st.WatchdogKnown = st.WatchdogErr == ""
+		}
 	}
 	st.Reachable = answered > 0 || unreachable == 0
 	if !st.Reachable {

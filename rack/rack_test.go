@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/rackha/failover/clock"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -14,8 +14,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/bmc/simbmc"
+	"github.com/rackha/failover/clock"
 	"github.com/rackha/failover/rack"
 	"github.com/rackha/failover/sensor"
+	"github.com/rackha/failover/watchdog"
 )
 
 func TestJournalKeepsTheLastN(t *testing.T) {
@@ -218,5 +220,29 @@ func TestPowerReadsBack(t *testing.T) {
 	}
 	if err := l.Power(ctx, "zz", bmc.PowerActionOn); !errors.Is(err, rack.ErrUnknownServer) {
 		t.Errorf("Power(zz) = %v", err)
+	}
+}
+
+// noWatchdog is a watchdog role the BMC does not offer (a Redfish system
+// without HostWatchdogTimer); Arm and Kick are never called by the rack
+// manager.
+type noWatchdog struct{ watchdog.Watchdog }
+
+func (noWatchdog) State(context.Context) (watchdog.State, error) {
+	return watchdog.State{}, fmt.Errorf("redfish system 1: no HostWatchdogTimer: %w", bmc.ErrNotOffered)
+}
+
+func TestPollWatchdogNotOfferedIsNoWatchdog(t *testing.T) {
+	topo, _ := rack.Ring("a", "b")
+	l, err := rack.NewLocal(rack.LocalConfig{Topology: topo, Servers: []rack.Server{{Name: "a", Watchdog: noWatchdog{}}, {Name: "b"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := l.PollServer(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Reachable || st.WatchdogKnown || st.WatchdogErr != "" || st.Err != "" {
+		t.Errorf("status %+v: want reachable, no watchdog known and no error", st)
 	}
 }

@@ -32,6 +32,11 @@ type caches struct {
 	sdrGen  uint64 // session generation the cache was checked in
 	sdrOK   bool
 	thAt    time.Time // when the thresholds were last read
+	// The disk cache file of the records in memory (sdrcache.go), and
+	// whether the next read must skip it (a sensor went away).
+	sdrKey      sdrCacheKey
+	sdrKeyOK    bool
+	sdrSkipDisk bool
 
 	// SEL position (health.go).
 	selMu    sync.Mutex

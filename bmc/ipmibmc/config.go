@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -73,6 +74,12 @@ type Config struct {
 	// take effect without a change of the SDR repository. Default 1 min:
 	// one request per sensor per minute.
 	ThresholdRefresh time.Duration
+	// SDRCacheDir, when set, keeps the BMC's sensor data records in a
+	// file in this directory (created 0700 if missing), so that a new
+	// process need not read the whole SDR repository again; see
+	// Readings. It must be an absolute path. Default "" (records are
+	// cached in memory only, for the life of the BMC value).
+	SDRCacheDir string
 	// PowerPoll is the interval between power-state reads while a power
 	// operation is being confirmed. Default 250 ms.
 	PowerPoll time.Duration
@@ -95,6 +102,7 @@ func DefaultConfig(host, user, password string) Config {
 		Retries:          1,
 		PowerPoll:        250 * time.Millisecond,
 		ThresholdRefresh: time.Minute,
+		SDRCacheDir:      "",
 		Logger:           slog.Default(),
 	}
 }
@@ -153,6 +161,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Config.PowerPoll %v must be positive", ErrInvalidConfig, c.PowerPoll)
 	case c.ThresholdRefresh <= 0:
 		return fmt.Errorf("%w: Config.ThresholdRefresh %v must be positive", ErrInvalidConfig, c.ThresholdRefresh)
+	case c.SDRCacheDir != "" && !filepath.IsAbs(c.SDRCacheDir):
+		return fmt.Errorf("%w: Config.SDRCacheDir %q is not an absolute path", ErrInvalidConfig, c.SDRCacheDir)
 	}
 	return nil
 }
@@ -184,8 +194,8 @@ func (c Config) String() string {
 	if c.Password != "" {
 		pw = "REDACTED"
 	}
-	return fmt.Sprintf("ipmibmc.Config{Host:%q Port:%d Username:%q Password:%s Interface:%s CipherSuite:%d AllowIPMI15:%t Timeout:%v Retries:%d WatchdogPretimeout:%t ThresholdRefresh:%v PowerPoll:%v}",
-		c.Host, c.Port, c.Username, pw, c.Interface, c.CipherSuite, c.AllowIPMI15, c.Timeout, c.Retries, c.WatchdogPretimeout, c.ThresholdRefresh, c.PowerPoll)
+	return fmt.Sprintf("ipmibmc.Config{Host:%q Port:%d Username:%q Password:%s Interface:%s CipherSuite:%d AllowIPMI15:%t Timeout:%v Retries:%d WatchdogPretimeout:%t ThresholdRefresh:%v SDRCacheDir:%q PowerPoll:%v}",
+		c.Host, c.Port, c.Username, pw, c.Interface, c.CipherSuite, c.AllowIPMI15, c.Timeout, c.Retries, c.WatchdogPretimeout, c.ThresholdRefresh, c.SDRCacheDir, c.PowerPoll)
 }
 
 // GoString is String, so %#v redacts too.

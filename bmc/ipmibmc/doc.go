@@ -44,9 +44,17 @@
 // records are read again when the repository changes (a sensor added or
 // removed) or a new session was needed. Thresholds come from Get Sensor
 // Thresholds (the SDR's own copy when the BMC does not answer it), read
-// with the records and again every Config.ThresholdRefresh (1 min). Only analog sensors owned by the BMC itself (slave
-// address 0x20, LUN 0) are polled. A sensor that gives no reading is
-// returned unavailable, never as zero.
+// with the records and again every Config.ThresholdRefresh (1 min). Only
+// analog sensors owned by the BMC itself (slave address 0x20, LUN 0) are
+// polled. A sensor that gives no reading is returned unavailable, never
+// as zero.
+//
+// With Config.SDRCacheDir the records are also kept on disk, as freeipmi's
+// ipmi-sensors does, so that a new process (a one-shot tool such as
+// cmd/bmcstat) reads none of them while the repository is unchanged: one
+// file per BMC, keyed by its address and GUID and checked against the
+// repository's record count and its addition and erase timestamps. A
+// damaged or foreign file is ignored and replaced (see sdrcache.go).
 //
 // # Watchdog
 //

@@ -12,7 +12,7 @@ import (
 func ExampleConfig_String() {
 	cfg := ipmibmc.DefaultConfig("10.0.0.21", "admin", "hunter2")
 	fmt.Println(cfg)
-	// Output: ipmibmc.Config{Host:"10.0.0.21" Port:623 Username:"admin" Password:REDACTED Interface:lanplus CipherSuite:17 AllowIPMI15:false Timeout:1s Retries:1 WatchdogPretimeout:false ThresholdRefresh:1m0s PowerPoll:250ms}
+	// Output: ipmibmc.Config{Host:"10.0.0.21" Port:623 Username:"admin" Password:REDACTED Interface:lanplus CipherSuite:17 AllowIPMI15:false Timeout:1s Retries:1 WatchdogPretimeout:false ThresholdRefresh:1m0s SDRCacheDir:"" PowerPoll:250ms}
 }
 
 // Cipher suite 0 (no authentication) and empty passwords are refused.

@@ -3,6 +3,7 @@ package ipmibmc
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/rackha/failover/bmc"
@@ -42,6 +43,9 @@ type sdrSensor struct {
 	readable uint8    // readable-threshold mask: bit0 LNC .. bit5 UNR
 	sdrTh    [6]uint8 // thresholds in the SDR: LNC, LCR, LNR, UNC, UCR, UNR (raw)
 	th       sensor.Thresholds
+	thMask   uint8    // the mask and raw values th was converted from
+	thRaw    [6]uint8 // (Get Sensor Thresholds', or the SDR's own)
+	rec      []byte   // the record itself, for the disk cache
 }
 
 // parseSDR decodes one SDR record (header included). It returns ok=false,
@@ -94,6 +98,7 @@ func parseSDR(rec []byte) (s sdrSensor, ok bool, err error) {
 	}
 	s.name = name
 	s.kind, s.unit, s.toC = unitOf(s.typ, rec[20], rec[21], rec[22])
+	s.rec = slices.Clone(rec)
 	return s, true, nil
 }
 

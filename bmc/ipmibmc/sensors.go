@@ -15,10 +15,11 @@ import (
 const bmcAddr = 0x20
 
 // Readings polls every analog sensor of the BMC. The sensor data records
-// are cached: a poll costs one Get SDR Repository Info (to notice added
-// or removed records) and one Get Sensor Reading per sensor. A sensor
-// that gives no reading, or one that cannot be a measurement, is returned
-// with StatusUnavailable (and a warning is logged for the latter).
+// are cached (in memory, and on disk with Config.SDRCacheDir): a poll
+// costs one Get SDR Repository Info (to notice added or removed records)
+// and one Get Sensor Reading per sensor. A sensor that gives no reading,
+// or one that cannot be a measurement, is returned with
+// StatusUnavailable (and a warning is logged for the latter).
 func (b *BMC) Readings(ctx context.Context) ([]sensor.Reading, error) {
 	sdrs, err := b.sensors(ctx)
 	if err != nil {
@@ -58,6 +59,7 @@ func (b *BMC) Readings(ctx context.Context) ([]sensor.Reading, error) {
 	if stale {
 		b.sdrMu.Lock()
 		b.sdrOK = false
+		b.sdrSkipDisk = true // the disk copy is as stale: read the BMC's
 		b.sdrMu.Unlock()
 	}
 	return out, nil
@@ -65,7 +67,9 @@ func (b *BMC) Readings(ctx context.Context) ([]sensor.Reading, error) {
 
 // sensors returns the cached records, reading them again when the
 // repository changed (or a new session was opened: the BMC may have
-// restarted with other records).
+// restarted with other records). With Config.SDRCacheDir set, records
+// not in memory are taken from the disk cache when it matches the BMC
+// (sdrcache.go), and written to it when read from the BMC.
 func (b *BMC) sensors(ctx context.Context) ([]sdrSensor, error) {
 	d, err := b.s.raw(ctx, "Get SDR Repository Info", netFnStorage, cmdSDRRepoInfo, nil, true)
 	if err != nil {
@@ -84,21 +88,66 @@ func (b *BMC) sensors(ctx context.Context) ([]sdrSensor, error) {
 		}
 		// Thresholds may have been changed on the BMC: read them into a
 		// copy, since callers may still range over the current slice.
-		sdrs := slices.Clone(b.sdrs)
-		for i := range sdrs {
-			if err := b.readThresholds(ctx, &sdrs[i]); err != nil {
-				return nil, err
-			}
+		sdrs, err := b.refreshThresholds(ctx, b.sdrs)
+		if err != nil {
+			return nil, err
 		}
 		b.sdrs, b.thAt = sdrs, time.Now()
+		if b.sdrKeyOK {
+			b.saveSDRCache(b.sdrKey, info, sdrs, b.thAt)
+		}
 		return sdrs, nil
+	}
+	key, keyOK := sdrCacheKey{}, false
+	if info.hasTimestamps() {
+		if key, keyOK, err = b.cacheKey(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if keyOK && !b.sdrSkipDisk {
+		if sdrs, thAt, ok := b.loadSDRCache(key, info); ok {
+			if age := time.Since(thAt); age < 0 || age >= b.cfg.ThresholdRefresh {
+				if sdrs, err = b.refreshThresholds(ctx, sdrs); err != nil {
+					return nil, err
+				}
+				thAt = time.Now()
+				b.saveSDRCache(key, info, sdrs, thAt)
+			}
+			b.sdrs, b.sdrInfo, b.sdrGen, b.sdrOK, b.thAt = sdrs, info, gen, true, thAt
+			b.sdrKey, b.sdrKeyOK = key, true
+			return sdrs, nil
+		}
 	}
 	sdrs, err := b.readSDRs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	b.sdrs, b.sdrInfo, b.sdrGen, b.sdrOK, b.thAt = sdrs, info, gen, true, time.Now()
+	b.sdrKey, b.sdrKeyOK, b.sdrSkipDisk = key, keyOK, false
+	if keyOK {
+		b.saveSDRCache(key, info, sdrs, b.thAt)
+	}
 	return sdrs, nil
+}
+
+// refreshThresholds returns a copy of sdrs with the thresholds read again.
+func (b *BMC) refreshThresholds(ctx context.Context, sdrs []sdrSensor) ([]sdrSensor, error) {
+	sdrs = slices.Clone(sdrs)
+	for i := range sdrs {
+		if err := b.readThresholds(ctx, &sdrs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return sdrs, nil
+}
+
+// uniqueName gives s a name not yet in names ("NAME #n" for a repeated
+// one) and adds it.
+func uniqueName(names map[string]bool, s *sdrSensor) {
+	if names[s.name] {
+		s.name = fmt.Sprintf("%s #%d", s.name, s.number)
+	}
+	names[s.name] = true
 }
 
 // readSDRs walks the SDR repository and reads each sensor's thresholds.
@@ -117,10 +166,7 @@ func (b *BMC) readSDRs(ctx context.Context) ([]sdrSensor, error) {
 			if !ok || s.owner != bmcAddr || s.lun != 0 {
 				return nil
 			}
-			if names[s.name] {
-				s.name = fmt.Sprintf("%s #%d", s.name, s.number)
-			}
-			names[s.name] = true
+			uniqueName(names, &s)
 			out = append(out, s)
 			return nil
 		})
@@ -144,6 +190,7 @@ func (b *BMC) readSDRs(ctx context.Context) ([]sdrSensor, error) {
 // own copy when the BMC does not answer that command for the sensor.
 func (b *BMC) readThresholds(ctx context.Context, s *sdrSensor) error {
 	if s.readType != 0x01 || s.access == 0 {
+		s.thMask, s.thRaw, s.th = 0, [6]uint8{}, sensor.Thresholds{}
 		return nil // not a threshold sensor, or no thresholds
 	}
 	if s.access != 3 {
@@ -151,7 +198,7 @@ func (b *BMC) readThresholds(ctx context.Context, s *sdrSensor) error {
 		if err == nil {
 			mask, raw, derr := decodeThresholds(d)
 			if derr == nil {
-				s.th = s.thresholds(mask, raw)
+				s.thMask, s.thRaw, s.th = mask, raw, s.thresholds(mask, raw)
 				return nil
 			}
 			b.log.Warn("ipmibmc: thresholds malformed, using the SDR's", "bmc", b.cfg.target(), "sensor", s.name, "err", derr)
@@ -159,7 +206,7 @@ func (b *BMC) readThresholds(ctx context.Context, s *sdrSensor) error {
 			return err
 		}
 	}
-	s.th = s.thresholds(s.readable, s.sdrTh)
+	s.thMask, s.thRaw, s.th = s.readable, s.sdrTh, s.thresholds(s.readable, s.sdrTh)
 	return nil
 }
 

@@ -29,6 +29,31 @@ type BMC struct {
 }
 
 type adapter struct {
+	*conn // shared with the adapters of other systems (OpenSystem)
+
+	sys    systemInfo // the system served, resolved at Open
+	single bool       // the service has this one system only
+
+	planMu sync.Mutex
+	plan   *readPlan
+
+	evMu    sync.Mutex
+	pending []bmc.Event // events since the last Health call
+
+	wd         wdTracker       // a watchdog expiry the service reported
+	logMu      sync.Mutex      // one log read at a time
+	logNext    time.Time       // when the log may be read again
+	logEntries []string        // the system's LogEntry collections; nil: not looked up yet
+	logSeen    map[string]bool // watchdog entries in the log at the last read; nil: no read yet
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// conn is one service's client and session: every adapter opened on it
+// (Open, then OpenSystem) uses this one session, so that the roles of
+// all the systems of one BMC hold one session between them.
+type conn struct {
 	cfg    Config // Password always empty: see password
 	hc     *http.Client
 	origin origin // the endpoint's scheme, host and port
@@ -41,20 +66,11 @@ type adapter struct {
 	setToken func(string)
 
 	loginMu sync.Mutex // one login at a time; Close waits for it
+	refs    int        // adapters open on this conn; under loginMu
+	done    bool       // logged out for good; under loginMu
 	mu      sync.RWMutex
 	gen     int    // login generation: relogin opens one session per expiry
-	session string // path of the open session, deleted at Close; "" none
-
-	sys systemInfo // the system served, resolved at Open
-
-	planMu sync.Mutex
-	plan   *readPlan
-
-	evMu    sync.Mutex
-	pending []bmc.Event // events since the last Health call
-
-	closeOnce sync.Once
-	closed    chan struct{}
+	session string // path of the open session, deleted at the last Close; "" none
 }
 
 // Open checks cfg, logs in and resolves cfg.System. The caller must
@@ -67,12 +83,43 @@ func Open(ctx context.Context, cfg Config) (*BMC, error) {
 	systems, err := b.listSystems(ctx)
 	if err == nil {
 		b.sys, err = pickSystem(systems, cfg.System)
+		b.single = len(systems) == 1
 	}
 	if err != nil {
 		_ = b.Close()
 		return nil, err
 	}
 	return b, nil
+}
+
+// OpenSystem opens an adapter for another ComputerSystem of the same
+// service (its Id or @odata.id; "" needs a service of one system) on b's
+// session: the blades of an enclosure then hold one session between
+// them, where BMCs allow few (often 8). Each adapter must be closed; the
+// session is deleted when the last one is.
+func (b *BMC) OpenSystem(ctx context.Context, system string) (*BMC, error) {
+	if b.isClosed() {
+		return nil, fmt.Errorf("%w: adapter closed", bmc.ErrUnreachable)
+	}
+	c := b.conn
+	c.loginMu.Lock()
+	if c.done {
+		c.loginMu.Unlock()
+		return nil, fmt.Errorf("%w: adapter closed", bmc.ErrUnreachable)
+	}
+	c.refs++
+	c.loginMu.Unlock()
+	nb := &BMC{&adapter{conn: c, closed: make(chan struct{})}}
+	systems, err := nb.listSystems(ctx)
+	if err == nil {
+		nb.sys, err = pickSystem(systems, system)
+		nb.single = len(systems) == 1
+	}
+	if err != nil {
+		_ = nb.Close()
+		return nil, err
+	}
+	return nb, nil
 }
 
 // connect validates cfg, builds the client and logs in.
@@ -105,11 +152,11 @@ func connect(ctx context.Context, cfg Config) (*BMC, error) {
 		return nil, err
 	}
 	cfg.Password = ""
-	b := &BMC{&adapter{
-		cfg: cfg, hc: hc, origin: o, base: strings.TrimRight(cfg.Endpoint, "/"), closed: make(chan struct{}),
+	b := &BMC{&adapter{conn: &conn{
+		cfg: cfg, hc: hc, origin: o, base: strings.TrimRight(cfg.Endpoint, "/"), refs: 1,
 		password: func() string { return password },
 		setToken: func(t string) { tokMu.Lock(); token = t; tokMu.Unlock() },
-	}}
+	}, closed: make(chan struct{})}}
 	cctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
 	defer cancel()
 	if err := b.login(cctx); err != nil {
@@ -160,7 +207,7 @@ func (b *BMC) do(ctx context.Context, f func(*gofish.APIClient) (*http.Response,
 	}
 }
 
-func (b *BMC) usesSession() bool { return b.cfg.Username != "" && !b.cfg.BasicAuth }
+func (b *conn) usesSession() bool { return b.cfg.Username != "" && !b.cfg.BasicAuth }
 
 // getJSON fetches the resource at ref into v.
 func (b *BMC) getJSON(ctx context.Context, ref string, v any) error {
@@ -168,6 +215,20 @@ func (b *BMC) getJSON(ctx context.Context, ref string, v any) error {
 	if err != nil {
 		return err
 	}
+	return b.getPath(ctx, p, v)
+}
+
+// getJSONQuery is getJSON for a link that may carry a query (paging).
+func (b *BMC) getJSONQuery(ctx context.Context, ref string, v any) error {
+	p, err := b.origin.linkQuery(ref)
+	if err != nil {
+		return err
+	}
+	return b.getPath(ctx, p, v)
+}
+
+// getPath fetches the checked path p into v.
+func (b *BMC) getPath(ctx context.Context, p string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
 	defer cancel()
 	resp, err := b.do(ctx, func(api *gofish.APIClient) (*http.Response, error) { return api.Get(p) })

@@ -66,6 +66,11 @@ type Config struct {
 	// 5 min: a quiet healthy stream is reopened that often, and polling
 	// (PollInterval) runs all along.
 	StallTimeout time.Duration
+	// WatchdogLogInterval is how often State (and Events' polling) reads
+	// the system's LogServices for a watchdog expiry the service logged.
+	// Default 10 s: a log can be long, and the event stream reports an
+	// expiry at once where the service sends one.
+	WatchdogLogInterval time.Duration
 	// Logger receives reconnects and skipped events. Default slog.Default().
 	Logger *slog.Logger `json:"-"`
 }
@@ -82,6 +87,7 @@ func DefaultConfig() Config {
 		ReconnectMin:          500 * time.Millisecond,
 		ReconnectMax:          30 * time.Second,
 		StallTimeout:          5 * time.Minute,
+		WatchdogLogInterval:   10 * time.Second,
 		Logger:                slog.Default(),
 	}
 }
@@ -127,6 +133,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Config.ReconnectMin %v and ReconnectMax %v must be positive, Min <= Max", ErrInvalidConfig, c.ReconnectMin, c.ReconnectMax)
 	case c.StallTimeout <= 0:
 		return fmt.Errorf("%w: Config.StallTimeout %v must be positive", ErrInvalidConfig, c.StallTimeout)
+	case c.WatchdogLogInterval <= 0:
+		return fmt.Errorf("%w: Config.WatchdogLogInterval %v must be positive", ErrInvalidConfig, c.WatchdogLogInterval)
 	}
 	return nil
 }

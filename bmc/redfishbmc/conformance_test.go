@@ -108,16 +108,38 @@ func TestSensortestMini(t *testing.T) {
 	})
 }
 
+// The watchdog fixture passes the sensor suite too.
+func TestSensortestWatchdogFixtures(t *testing.T) {
+	t.Run("mini-watchdog", func(t *testing.T) {
+		sensortest.Run(t, sensortest.Harness{
+			Open: func(t *testing.T) sensortest.Fixture {
+				s := startSim(t, "testdata/mini", redfishsim.Options{Overlays: []string{overlayWatchdogMini}})
+				return sensortest.Fixture{Source: open(t, testConfig(s, "")), SetValue: func(name string, v float64) (float64, error) {
+					return v, setSensor(s, "/redfish/v1/Chassis/1/Sensors", name, v)
+				}}
+			},
+			Unreachable: func(t *testing.T) sensor.Source { return unreachable(t, "testdata/mini", "") },
+		})
+	})
+	// tower-watchdog: the overlay adds no sensor, and TestSensortestTower
+	// runs the tower's; bmctest runs it below.
+}
+
 func TestBmctest(t *testing.T) {
-	for _, tc := range []struct{ name, dir, system string }{
-		{"tower", mockup(t, "public-tower"), ""},
-		{"blade", mockup(t, "public-bladed"), blade2Sys},
-		{"mini", "testdata/mini", ""},
+	for _, tc := range []struct {
+		name, dir, system string
+		overlays          []string
+	}{
+		{"tower", mockup(t, "public-tower"), "", nil},
+		{"blade", mockup(t, "public-bladed"), blade2Sys, nil},
+		{"mini", "testdata/mini", "", nil},
+		{"mini-watchdog", "testdata/mini", "", []string{overlayWatchdogMini}},
+		{"tower-watchdog", mockup(t, "public-tower"), "", []string{overlayWatchdogTower}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bmctest.Run(t, bmctest.Harness{
 				Open: func(t *testing.T) bmctest.Fixture {
-					s := startSim(t, tc.dir, redfishsim.Options{ResetDelay: 30 * time.Millisecond})
+					s := startSim(t, tc.dir, redfishsim.Options{ResetDelay: 30 * time.Millisecond, Overlays: tc.overlays})
 					b := open(t, testConfig(s, tc.system))
 					return bmctest.Fixture{Power: b, Health: b,
 						ReportStaleOff: func() error { return s.ReportStalePower(b.System().Path, "Off") },

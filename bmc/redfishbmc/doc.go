@@ -1,6 +1,7 @@
 // Package redfishbmc is the Redfish BMC adapter: one *BMC serves
-// sensor.Source, bmc.HealthReader and bmc.Power for ONE ComputerSystem (a
-// blade or a tower server), over one gofish client and one session.
+// sensor.Source, watchdog.Watchdog (read-only), bmc.HealthReader and
+// bmc.Power for ONE ComputerSystem (a blade or a tower server), over one
+// gofish client and one session.
 //
 // # Readings
 //
@@ -26,8 +27,27 @@
 // posts ComputerSystem.Reset to the advertised target with a reset type
 // the system allows (ForceOff; On or ForceOn; PowerCycle or ForceRestart,
 // or On when the system is off) and returns only after PowerState has been
-// read back. Redfish has no standard watchdog: the adapter does not
-// implement watchdog.Watchdog; pair it with another watchdog (or none).
+// read back.
+//
+// # Watchdog
+//
+// The adapter offers watchdog.Watchdog read-only, from the system's
+// HostWatchdogTimer: State gives Running (FunctionEnabled and
+// Status.State Enabled) and Action (TimeoutAction: ResetSystem,
+// PowerCycle, PowerDown; OEM or None read as ActionNone); Redfish gives
+// no timeout. Arm and Kick fail with bmc.ErrUnsupported: the host arms
+// and kicks its watchdog in-band. A system without HostWatchdogTimer
+// (the DMTF public mockups, many services) does not offer the role:
+// State fails with bmc.ErrNotOffered, which is no failed read. A
+// watchdog expiry the service reports is the watchdog detection mode:
+// an event whose MessageId key names a watchdog expiry or timeout
+// (HostWatchdogTimerExpired, WatchdogTimerExpired, WatchdogTimeout; see
+// isWatchdogExpiry) about this system, or a new such entry in the
+// system's LogServices, sets State's Expired until the watchdog is seen
+// re-armed (not running at one read after the expiry, running at a
+// later one) or the entry leaves the log; it also reaches Health.Events
+// as a critical event. Entries already in the log at the adapter's
+// first read are history.
 //
 // # Events
 //
@@ -38,8 +58,24 @@
 // event about this system, its chassis or its enclosure. Only a valid
 // event counts as life: a stream that trickles keep-alives or garbage is
 // dropped after Config.StallTimeout, and the backoff starts over only
-// after a valid event. A consumer reacts to an event by reading Health at
-// once instead of waiting for its next poll.
+// after a valid event. A reconnect sends Last-Event-ID (the service may
+// replay what a short drop missed) and waits the stream's retry field
+// when that is longer than the backoff, never past
+// Config.ReconnectMax. When events were lost (a Base EventBufferExceeded
+// message, or a gap in the numeric ids of an unfiltered stream) an event
+// saying so is delivered. Where the service supports $filter
+// (ProtocolFeaturesSupported.FilterQuery) the stream is asked for this
+// system's events only. A consumer reacts to an event by reading the
+// status at once instead of waiting for its next poll (rack.Local reads
+// the server in full), which is also how a loss is caught up.
+//
+// # Sessions
+//
+// One session serves every role of an adapter, and OpenSystem opens the
+// adapter of another system of the same service on that same session
+// (the blades of an enclosure): BMCs allow few sessions (often 8) and
+// lock out when they leak. A refused session is deleted before the
+// adapter logs in again, and the last Close deletes the session.
 //
 // SetPower(off) always sends ForceOff, even when the system already reads
 // off: a stale PowerState must not both skip the fence and confirm it.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/sensor"
+	"github.com/rackha/failover/watchdog"
 )
 
 func seedFiles(f *testing.F, paths ...string) {
@@ -97,15 +98,23 @@ func FuzzSSEReader(f *testing.F) {
 	f.Add([]byte(": keep-alive\r\n\r\nevent: x\r\ndata: a\r\ndata: b\r\n\r\n"))
 	f.Add([]byte("data: unterminated"))
 	f.Add([]byte("data\n\nid: \x00\ndata:x\n\n"))
+	f.Add([]byte("retry: 3000\nid: 41\ndata: a\n\nid\ndata: b\n\n"))
+	f.Add([]byte("retry: 99999999999999999999999\n\nretry: -5\nretry: 1e3\ndata: x\n\n"))
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		r := newSSEReader(bytes.NewReader(stream))
 		for i := 0; ; i++ {
+			if r.retry < 0 || r.retry > maxSSERetry {
+				t.Fatalf("retry %v out of bounds", r.retry)
+			}
 			m, err := r.Next()
 			if err != nil {
 				return
 			}
 			if len(m.Data) > maxSSEEvent || i > len(stream) {
 				t.Fatalf("message %d of %d bytes from a %d-byte stream", i, len(m.Data), len(stream))
+			}
+			if strings.ContainsAny(m.ID, "\x00\r\n") || m.ID != r.lastID {
+				t.Fatalf("event id %q (last %q): a NUL or line end, or not the last id", m.ID, r.lastID)
 			}
 		}
 	})
@@ -157,6 +166,84 @@ func FuzzLink(f *testing.F) {
 		u, err := url.Parse(o.String() + p)
 		if err != nil || !o.same(u) || u.RawQuery != "" {
 			t.Fatalf("link(%q) = %q leaves the origin: %v %v", ref, p, u, err)
+		}
+	})
+}
+
+func TestSSEReaderIDAndRetry(t *testing.T) {
+	r := newSSEReader(bytes.NewReader([]byte("retry: 2500\nid: 7\ndata: a\n\ndata: b\n\nid:\ndata: c\n\nretry: x\ndata: d\n\n")))
+	var ids []string
+	for {
+		m, err := r.Next()
+		if err != nil {
+			break
+		}
+		ids = append(ids, m.ID)
+	}
+	if strings.Join(ids, ",") != "7,7,," || r.retry != 2500*time.Millisecond {
+		t.Fatalf("ids %q retry %v; want the id kept until reset, retry 2.5 s (a bad retry ignored)", ids, r.retry)
+	}
+	r = newSSEReader(bytes.NewReader([]byte("id: 9\rdata: z\r\r")))
+	if m, err := r.Next(); err != nil || m.ID != "9" || string(m.Data) != "z" {
+		t.Fatalf("lone CR line ends: %+v %v", m, err)
+	}
+	if d, ok := parseRetry([]byte("99999999999999999999")); !ok || d != maxSSERetry {
+		t.Fatalf("huge retry: %v %v", d, ok)
+	}
+}
+
+// FuzzHostWatchdog: whatever the service sends as HostWatchdogTimer, the
+// answer is a valid state or an error naming why (not offered, or
+// malformed).
+func FuzzHostWatchdog(f *testing.F) {
+	f.Add([]byte(`{"FunctionEnabled":true,"TimeoutAction":"ResetSystem","Status":{"State":"Enabled","Health":"OK"}}`))
+	f.Add([]byte(`{"FunctionEnabled":false,"Status":{"State":"Disabled"},"TimeoutAction":"PowerDown","WarningAction":"None"}`))
+	f.Add([]byte(`{"FunctionEnabled":"yes"}`))
+	f.Add([]byte(`{"TimeoutAction":"OEM"}`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(`[1]`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		st, err := decodeHostWatchdog(raw)
+		if err != nil {
+			if !errors.Is(err, bmc.ErrNotOffered) && !errors.Is(err, bmc.ErrMalformed) {
+				t.Fatalf("error %v wraps neither ErrNotOffered nor ErrMalformed", err)
+			}
+			if st != (watchdog.State{}) {
+				t.Fatalf("state %+v returned with an error", st)
+			}
+			return
+		}
+		if st.Action > watchdog.ActionPowerCycle || st.Expired || st.Timeout != 0 || st.Remaining != 0 {
+			t.Fatalf("state %+v: Redfish gives no timeout, and expiry is not in this object", st)
+		}
+	})
+}
+
+// FuzzLinkQuery: a paging link keeps the request on the endpoint's
+// origin, its query free of line ends and spaces.
+func FuzzLinkQuery(f *testing.F) {
+	for _, l := range []string{"/redfish/v1/Systems/1/LogServices/Log/Entries?$skip=50", "/x?$skiptoken=2#f", "https://evil/x?$skip=1",
+		"/x?a=%zz", "/x? y", "/x?", "//evil/x?$top=1", "/x?$skip=1\r\nHost: evil"} {
+		f.Add(l)
+	}
+	o, err := originOf("https://127.0.0.1:8443")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, ref string) {
+		p, err := o.linkQuery(ref)
+		if err != nil {
+			if !errors.Is(err, bmc.ErrMalformed) {
+				t.Fatalf("linkQuery(%q): %v, want ErrMalformed", ref, err)
+			}
+			return
+		}
+		if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, " \x00\r\n#") {
+			t.Fatalf("linkQuery(%q) = %q", ref, p)
+		}
+		u, err := url.Parse(o.String() + p)
+		if err != nil || !o.same(u) {
+			t.Fatalf("linkQuery(%q) = %q leaves the origin: %v %v", ref, p, u, err)
 		}
 	})
 }

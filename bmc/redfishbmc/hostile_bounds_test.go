@@ -47,7 +47,7 @@ func TestHostileOversizeBodies(t *testing.T) {
 	cfg.MaxBodyBytes = 64 << 10
 	b := open(t, cfg)
 	s.Inject(redfishsim.Fault{Path: s.SSEURI(), Status: 503, Oversize: 1 << 20, ContentType: "text/event-stream"})
-	_, _, err := b.stream(ctxT(t, 5*time.Second), s.SSEURI(), make(chan bmc.Event, eventBuffer), nil)
+	_, _, err := b.stream(ctxT(t, 5*time.Second), s.SSEURI(), make(chan bmc.Event, eventBuffer), nil, &streamState{}, make(chan struct{}, 1))
 	if !errors.Is(err, bmc.ErrMalformed) || !strings.Contains(err.Error(), "MaxBodyBytes") {
 		t.Fatalf("SSE error answer: err = %v, want ErrMalformed naming MaxBodyBytes", err)
 	}

@@ -181,7 +181,7 @@ func TestHostileSSEURIOffOrigin(t *testing.T) {
 			cfg.AllowHTTP = true
 			cfg.ReconnectMin = 10 * time.Millisecond
 			b := open(t, cfg)
-			_, _, err := b.stream(ctxT(t, 5*time.Second), offOrigin(s, e, "/redfish/v1/EventService/SSE")[name], make(chan bmc.Event, 1), nil)
+			_, _, err := b.stream(ctxT(t, 5*time.Second), offOrigin(s, e, "/redfish/v1/EventService/SSE")[name], make(chan bmc.Event, 1), nil, &streamState{}, make(chan struct{}, 1))
 			wantRefusedLink(t, err, "EventService/SSE")
 			ctx, cancel := context.WithCancel(context.Background())
 			if _, err := b.Events(ctx); err != nil {

@@ -50,7 +50,7 @@ func (o origin) same(u *url.URL) bool {
 // port. Anything else (another host, port or scheme, credentials, a
 // scheme-relative //host, a relative path, a query) is refused: the
 // password and the token are only ever sent to the endpoint.
-func (b *BMC) link(ref string) (string, error) {
+func (b *conn) link(ref string) (string, error) {
 	return b.origin.link(ref)
 }
 
@@ -85,4 +85,25 @@ func (o origin) link(ref string) (string, error) {
 		return refuse("is not an absolute path")
 	}
 	return p, nil
+}
+
+// linkQuery is link for a link that may carry a query (a collection's
+// @odata.nextLink, "?$skiptoken=..."): the path is checked as link
+// checks it, and the query is kept as sent.
+func (o origin) linkQuery(ref string) (string, error) {
+	path, query, hasQuery := strings.Cut(ref, "?")
+	p, err := o.link(path)
+	if err != nil || !hasQuery {
+		return p, err
+	}
+	if i := strings.IndexByte(query, '#'); i >= 0 {
+		query = query[:i]
+	}
+	if _, err := url.ParseQuery(query); err != nil || strings.IndexFunc(query, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+		return "", fmt.Errorf("%w: link %q has a malformed query", bmc.ErrMalformed, trunc(ref))
+	}
+	if query == "" {
+		return p, nil
+	}
+	return p + "?" + query, nil
 }

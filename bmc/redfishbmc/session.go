@@ -24,7 +24,7 @@ const defaultSessions = "/redfish/v1/SessionService/Sessions"
 // stay on this service. The adapter does this itself, not gofish, so no
 // link the service supplies can send the password or the token elsewhere.
 // The caller holds loginMu or is Open.
-func (b *BMC) login(ctx context.Context) error {
+func (b *conn) login(ctx context.Context) error {
 	if !b.usesSession() {
 		b.mu.Lock()
 		b.gen++
@@ -81,7 +81,7 @@ func (b *BMC) login(ctx context.Context) error {
 func (b *BMC) relogin(ctx context.Context, gen int) error {
 	b.loginMu.Lock()
 	defer b.loginMu.Unlock()
-	if b.isClosed() {
+	if b.isClosed() || b.done {
 		return fmt.Errorf("%w: adapter closed", bmc.ErrUnreachable)
 	}
 	b.mu.RLock()
@@ -93,13 +93,26 @@ func (b *BMC) relogin(ctx context.Context, gen int) error {
 	b.cfg.Logger.Info("redfishbmc: session refused, logging in again", "endpoint", b.cfg.Endpoint)
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
 	defer cancel()
+	// The refused session is deleted first: a BMC that refused a token
+	// once (under load, a restart of its web server) may still count the
+	// session, and BMCs that allow few sessions lock out when they leak.
+	// An expired one answers 401 or 404, which is what we expect.
+	b.mu.Lock()
+	old := b.session
+	b.session = ""
+	b.mu.Unlock()
+	if old != "" {
+		if err := b.rawJSON(ctx, http.MethodDelete, old, nil, &struct{}{}, nil); err != nil {
+			b.cfg.Logger.Debug("redfishbmc: old session not deleted", "endpoint", b.cfg.Endpoint, "err", err)
+		}
+	}
 	return b.login(ctx)
 }
 
 // rawJSON sends one request with the adapter's client (no retry, no
 // relogin) and decodes a JSON answer into v; hdr, when not nil, receives
 // the answer's headers. HTTP errors are classified as gofish's are.
-func (b *BMC) rawJSON(ctx context.Context, method, p string, body []byte, v any, hdr *http.Header) error {
+func (b *conn) rawJSON(ctx context.Context, method, p string, body []byte, v any, hdr *http.Header) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -141,7 +154,7 @@ func (b *BMC) rawJSON(ctx context.Context, method, p string, body []byte, v any,
 
 // scrub keeps the password out of an error built from what the service
 // answered (a hostile service may echo it back).
-func (b *BMC) scrub(err error) error {
+func (b *conn) scrub(err error) error {
 	pw := b.password()
 	if err == nil || pw == "" || !strings.Contains(err.Error(), pw) {
 		return err
@@ -155,29 +168,41 @@ func (b *BMC) scrub(err error) error {
 	return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), pw, "[redacted]"))
 }
 
-// Close logs out (deleting the session) and stops event streams. A
-// relogin in flight is waited for, so its session is deleted too. It is
-// safe to call more than once.
+// Close stops the adapter's event streams and, when it is the last
+// adapter on its session (see OpenSystem), logs out, deleting the
+// session. A relogin in flight is waited for, so its session is deleted
+// too. It is safe to call more than once.
 func (b *BMC) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
 		close(b.closed)
-		b.loginMu.Lock() // no login runs now, and none will: relogin sees closed
-		b.mu.Lock()
-		where := b.session
-		b.session = ""
-		b.mu.Unlock()
-		if where != "" {
-			ctx, cancel := context.WithTimeout(context.Background(), b.cfg.RequestTimeout)
-			err = b.rawJSON(ctx, http.MethodDelete, where, nil, &struct{}{}, nil)
-			cancel()
-			if err != nil {
-				err = fmt.Errorf("log out: %w", err)
-			}
-		}
-		b.setToken("")
-		b.loginMu.Unlock()
-		b.hc.CloseIdleConnections()
+		err = b.conn.release()
 	})
+	return err
+}
+
+// release drops one adapter's hold; the last one logs out.
+func (b *conn) release() error {
+	b.loginMu.Lock() // no login runs now, and after the last none will: relogin sees done
+	defer b.loginMu.Unlock()
+	if b.refs--; b.refs > 0 {
+		return nil
+	}
+	b.done = true
+	b.mu.Lock()
+	where := b.session
+	b.session = ""
+	b.mu.Unlock()
+	var err error
+	if where != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.RequestTimeout)
+		err = b.rawJSON(ctx, http.MethodDelete, where, nil, &struct{}{}, nil)
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("log out: %w", err)
+		}
+	}
+	b.setToken("")
+	b.hc.CloseIdleConnections()
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"time"
 )
 
 // SSE limits: a line or a whole event beyond these ends the stream.
@@ -15,50 +16,62 @@ const (
 
 var errSSETooLong = errors.New("event stream line or event too long")
 
-// sseMessage is one dispatched Server-Sent Event.
+// sseMessage is one dispatched Server-Sent Event. ID is the last event
+// id seen on the stream (it persists over events that carry none).
 type sseMessage struct {
 	ID, Event string
 	Data      []byte
 }
 
+// maxSSERetry bounds a retry field before Config.ReconnectMax does.
+const maxSSERetry = 24 * time.Hour
+
 // sseReader parses a text/event-stream per the WHATWG rules that matter
-// here: data/id/event fields, comments, CR LF or LF line ends, dispatch on
-// a blank line. retry is ignored: the adapter has its own backoff.
+// here: data/id/event/retry fields, comments, CR LF or LF line ends,
+// dispatch on a blank line. The last event id and the retry time persist
+// across events, as the spec has it.
 type sseReader struct {
-	r *bufio.Reader
+	r      *bufio.Reader
+	skipLF bool // the last line ended with CR: a LF next is part of it
+	lastID string
+	retry  time.Duration // 0: the stream sent no valid retry field
 }
 
 func newSSEReader(r io.Reader) *sseReader {
 	return &sseReader{r: bufio.NewReaderSize(r, 4096)}
 }
 
-// readLine returns one line without its end; bounded by maxSSELine.
+// readLine returns one line without its end (CR LF, LF, or a lone CR);
+// bounded by maxSSELine.
 func (s *sseReader) readLine() ([]byte, error) {
 	var line []byte
 	for {
-		frag, err := s.r.ReadSlice('\n')
-		if len(line)+len(frag) > maxSSELine {
-			return nil, errSSETooLong
-		}
-		line = append(line, frag...)
-		if err == bufio.ErrBufferFull {
-			continue
-		}
+		c, err := s.r.ReadByte()
 		if err != nil {
 			if err == io.EOF && len(line) > 0 {
 				return nil, io.ErrUnexpectedEOF // an unterminated line is never dispatched
 			}
 			return nil, err
 		}
-		line = bytes.TrimSuffix(line[:len(line)-1], []byte("\r"))
-		return line, nil
+		if c == '\n' && s.skipLF {
+			s.skipLF = false
+			continue // the LF of a CR LF
+		}
+		s.skipLF = c == '\r'
+		if c == '\n' || c == '\r' {
+			return line, nil
+		}
+		if len(line) >= maxSSELine {
+			return nil, errSSETooLong
+		}
+		line = append(line, c)
 	}
 }
 
 // Next returns the next event with data; it fails at the end of the
 // stream or on an oversized line or event.
 func (s *sseReader) Next() (sseMessage, error) {
-	var m sseMessage
+	var event string
 	var data []byte
 	hasData := false
 	for {
@@ -68,10 +81,9 @@ func (s *sseReader) Next() (sseMessage, error) {
 		}
 		if len(line) == 0 {
 			if hasData {
-				m.Data = bytes.TrimSuffix(data, []byte("\n"))
-				return m, nil
+				return sseMessage{ID: s.lastID, Event: event, Data: bytes.TrimSuffix(data, []byte("\n"))}, nil
 			}
-			m = sseMessage{}
+			event = ""
 			continue
 		}
 		if line[0] == ':' {
@@ -88,10 +100,32 @@ func (s *sseReader) Next() (sseMessage, error) {
 			hasData = true
 		case "id":
 			if !bytes.ContainsRune(value, 0) {
-				m.ID = string(value)
+				s.lastID = string(value)
 			}
 		case "event":
-			m.Event = string(value)
+			event = string(value)
+		case "retry":
+			if ms, ok := parseRetry(value); ok {
+				s.retry = ms
+			}
 		}
 	}
+}
+
+// parseRetry reads a retry field: ASCII digits only, milliseconds,
+// capped at maxSSERetry.
+func parseRetry(v []byte) (time.Duration, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	var ms int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if ms < int64(maxSSERetry/time.Millisecond) {
+			ms = ms*10 + int64(c-'0')
+		}
+	}
+	return min(time.Duration(ms)*time.Millisecond, maxSSERetry), true
 }

@@ -2,6 +2,7 @@ package redfishbmc
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -27,7 +28,10 @@ type systemDoc struct {
 	Name       string
 	PowerState string
 	Status     rfStatus
-	Links      struct {
+	// HostWatchdogTimer stays raw: a malformed one must not fail Health.
+	HostWatchdogTimer json.RawMessage
+	LogServices       *odataRef
+	Links             struct {
 		Chassis []odataRef
 	}
 	Actions struct {

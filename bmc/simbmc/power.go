@@ -68,15 +68,16 @@ func (b *BMC) reportedLocked() bmc.PowerState {
 }
 
 // setPowerLocked moves power to p (on fails silently while main power is
-// lost), stops the watchdog on power-off, logs and calls OnPower.
+// lost), stops the watchdog, logs and calls OnPower.
 func (b *BMC) setPowerLocked(at time.Time, p bmc.PowerState) {
 	if b.power == p || (p == bmc.PowerOn && b.powerLost) {
 		return
 	}
 	b.power = p
-	if p == bmc.PowerOff {
-		b.wd.stop(at)
-	}
+	// As on IPMI BMCs, the watchdog stops whenever the system powers
+	// down or up; the OS starts it again after boot. (A kick that came
+	// in while the server was off must not expire after power-on.)
+	b.wd.stop(at)
 	b.logLocked(at, "chassis", "power "+p.String(), bmc.SeverityInfo)
 	if b.onPower != nil {
 		b.onPower(p)

@@ -30,6 +30,18 @@
 // a goroutine. A program that runs its own libvirt event loop sets
 // KeepAliveInterval to 0 and keeps alive itself.
 //
+// # Real QEMU hosts
+//
+// The tests named QEMU (go test -run 'QEMU|KVM') run the adapter on two
+// real libvirtd hosts with QEMU guests (internal/qemurig): capture,
+// fence and cold start through failover.Monitor, checkpoint and resume
+// with memory, Stop and FreeCapacity. What such a host needs of Config:
+// CheckpointDir on storage both hosts reach; Domain.ImageRoots covering
+// the disks and any kernel and initrd a domain boots directly; and
+// Domain.AllowHostChardevs for a serial console logged to a file. A
+// second start of a VM whose disk another host's QEMU holds fails at
+// Start (QEMU's image locking, where the shared storage supports it).
+//
 // # Concurrency
 //
 // Every method of *Hypervisor is safe for concurrent use. Calls about the

@@ -2,9 +2,10 @@
 // two servers whose BMC roles come from a real adapter (talking to
 // ipmi_sim or to the Redfish test server), the in-process rack manager
 // (rack.Local) polling them, in-memory hypervisors (memhv) on shared
-// storage, an in-memory image store, and one failover.Monitor on the
-// watcher, which takes the watched server's VM over when it fails. Each
-// server runs one protected VM, "vm-" plus its name, owned by it.
+// storage, an image store (in-memory unless Config.Store says otherwise),
+// and one failover.Monitor on the watcher, which takes the watched
+// server's VM over when it fails. Each server runs one protected VM,
+// "vm-" plus its name, owned by it.
 //
 // # The power rule
 //

@@ -50,6 +50,9 @@ type Config struct {
 	Interval, FastInterval time.Duration
 	// WaitTimeout bounds each Wait. Default 20 s.
 	WaitTimeout time.Duration
+	// Store is the image store the Monitor uses. Nil means a new
+	// memstore.
+	Store imagestore.Store
 }
 
 // Server is one running server of the rig.
@@ -67,7 +70,7 @@ type Server struct {
 // Rig is a running rig; see the package doc.
 type Rig struct {
 	Watched, Watcher *Server
-	Store            *memstore.Store
+	Store            imagestore.Store
 	Local            *rack.Local
 
 	t       testing.TB
@@ -96,7 +99,7 @@ func Start(t testing.TB, cfg Config) *Rig {
 		t.Fatalf("takeoverrig: Watched and Watcher are both %q", cfg.Watched.Name)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Rig{t: t, cfg: cfg, ctx: ctx, Store: memstore.New(), storage: memhv.NewStorage(),
+	r := &Rig{t: t, cfg: cfg, ctx: ctx, Store: cfg.Store, storage: memhv.NewStorage(),
 		doubles: map[string]string{}, seen: make(chan struct{}, 1)}
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
@@ -158,6 +161,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.WaitTimeout == 0 {
 		cfg.WaitTimeout = 20 * time.Second
+	}
+	if cfg.Store == nil {
+		cfg.Store = memstore.New()
 	}
 	return cfg
 }

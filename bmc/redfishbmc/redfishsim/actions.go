@@ -1,6 +1,8 @@
 package redfishsim
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,6 +17,8 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, ref actionRef) {
 		return
 	}
 	switch {
+	case ref.name == "#LogService.ClearLog":
+		s.clearLog(w, ref)
 	case strings.HasSuffix(ref.name, ".Reset"):
 		s.reset(w, ref, body)
 	case ref.name == "#EventService.SubmitTestEvent":
@@ -120,4 +124,63 @@ func (s *Server) setPower(p, final string) {
 		s.Publish(Event{Origin: p, MessageID: "ResourceEvent.1.0.ResourceStatusChangedOK",
 			Message: "power state changed to " + final, Severity: "OK"})
 	}
+}
+
+// clearLog empties the Entries collection of a LogService.
+func (s *Server) clearLog(w http.ResponseWriter, ref actionRef) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	svc := s.res[ref.resource]
+	ents, _ := svc["Entries"].(map[string]any)
+	coll, _ := ents["@odata.id"].(string)
+	c, ok := s.res[clean(coll)]
+	if !ok {
+		writeError(w, http.StatusNotFound, "ResourceMissingAtURI", "log service "+ref.resource+" has no Entries")
+		return
+	}
+	ms, _ := c["Members"].([]any)
+	for _, m := range ms {
+		if mm, _ := m.(map[string]any); mm != nil {
+			if id, _ := mm["@odata.id"].(string); id != "" {
+				delete(s.res, clean(id))
+			}
+		}
+	}
+	c["Members"] = []any{}
+	c["Members@odata.count"] = json.Number("0")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// AddLogEntry appends entry to the LogEntry collection at coll, as the
+// service logging something: the entry gets an Id, an @odata.id and a
+// Created time unless it has them, and is kept both as a resource and
+// inline in the collection (services expand log members). It returns
+// the entry's path.
+func (s *Server) AddLogEntry(coll string, entry map[string]any) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	coll = clean(coll)
+	c, ok := s.res[coll]
+	if !ok {
+		return "", fmt.Errorf("redfishsim: no collection %s", coll)
+	}
+	e := deepCopy(entry).(map[string]any)
+	id, _ := e["Id"].(string)
+	if id == "" {
+		s.nextID++
+		id = fmt.Sprint(s.nextID)
+	}
+	p := coll + "/" + id
+	e["Id"], e["@odata.id"] = id, p
+	if _, ok := e["@odata.type"]; !ok {
+		e["@odata.type"] = "#LogEntry.v1_15_0.LogEntry"
+	}
+	if _, ok := e["Created"]; !ok {
+		e["Created"] = time.Now().UTC().Format(time.RFC3339)
+	}
+	s.res[p] = e
+	ms, _ := c["Members"].([]any)
+	c["Members"] = append(ms, deepCopy(e))
+	c["Members@odata.count"] = json.Number(fmt.Sprint(len(ms) + 1))
+	return p, nil
 }

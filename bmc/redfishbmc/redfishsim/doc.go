@@ -7,7 +7,11 @@
 // files. ComputerSystem.Reset at its advertised target changes PowerState
 // and Status. The SessionService hands out X-Auth-Token tokens; the
 // EventService gains a Server-Sent Events stream (ServerSentEventUri) into
-// which tests inject events with Publish. Faults (latency, 5xx, malformed
+// which tests inject events with Publish (kept for replay after a
+// reconnect with Last-Event-ID; a lagging stream is sent Base
+// EventBufferExceeded; a $filter on OriginResource is honoured when the
+// service root says FilterQuery). Options.MaxSessions refuses logins
+// past a limit, as real BMCs do. Faults (latency, 5xx, malformed
 // JSON, dropped connections, oversized bodies, expired sessions) are
 // injected with Inject and ExpireSessions.
 //

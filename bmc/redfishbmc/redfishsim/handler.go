@@ -220,6 +220,13 @@ func (s *Server) login(w http.ResponseWriter, body map[string]any) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.opts.MaxSessions > 0 && len(s.tokens) >= s.opts.MaxSessions {
+		s.refusedLogins++
+		writeError(w, http.StatusServiceUnavailable, "SessionLimitExceeded",
+			fmt.Sprintf("the number of simultaneous sessions exceeds the limit of %d", s.opts.MaxSessions))
+		return
+	}
+	s.logins++
 	tok := newToken()
 	id := newToken()[:16]
 	p := s.sessionsPath() + "/" + id
@@ -245,6 +252,14 @@ func (s *Server) Sessions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.tokens)
+}
+
+// Logins returns how many logins succeeded, and how many were refused
+// by Options.MaxSessions.
+func (s *Server) Logins() (ok, refused int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logins, s.refusedLogins
 }
 
 // Tokens returns the valid session tokens (tests look for leaks).

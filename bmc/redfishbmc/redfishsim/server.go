@@ -49,6 +49,19 @@ type Options struct {
 	// system's power state, as real services do. Default off, so tests
 	// choose their events.
 	EventsOnReset bool
+	// MaxSessions refuses a login past this many open sessions with 503
+	// and Base SessionLimitExceeded, as real BMCs do (many allow 8).
+	// Zero: no limit.
+	MaxSessions int
+	// EventHistory is how many published events the server keeps to
+	// replay to a stream that reconnects with Last-Event-ID. Zero: 256.
+	EventHistory int
+	// Overlays are folders in mockup layout (URI folders holding
+	// index.json) laid over the mockup in order: each resource is merged
+	// into the mockup's (objects merged, null deleting a property) or
+	// added. Project fixtures add what the DMTF mockups lack (a host
+	// watchdog, a log) this way without copying them.
+	Overlays []string
 }
 
 // Server is a running Redfish test server. Close it when done.
@@ -59,19 +72,22 @@ type Server struct {
 	ts   *httptest.Server
 	opts Options
 
-	mu       sync.Mutex
-	res      map[string]map[string]any // path without trailing slash -> resource
-	raw      map[string][]byte         // non-JSON documents ($metadata)
-	actions  map[string]actionRef      // action target -> resource, action
-	tokens   map[string]string         // token -> session path
-	faults   []*Fault
-	stale    map[string]string // resource -> PowerState reported until its next reset
-	loginLoc string            // Location of login answers instead of the session's path
-	streams  map[*stream]struct{}
-	sseURI   string
-	counts   map[string]int // "METHOD path" -> requests
-	nextID   int
-	eventSeq int
+	mu                    sync.Mutex
+	res                   map[string]map[string]any // path without trailing slash -> resource
+	raw                   map[string][]byte         // non-JSON documents ($metadata)
+	actions               map[string]actionRef      // action target -> resource, action
+	tokens                map[string]string         // token -> session path
+	faults                []*Fault
+	stale                 map[string]string // resource -> PowerState reported until its next reset
+	loginLoc              string            // Location of login answers instead of the session's path
+	streams               map[*stream]struct{}
+	sseURI                string
+	counts                map[string]int // "METHOD path" -> requests
+	nextID                int
+	eventSeq              int
+	logins, refusedLogins int
+	history               []published  // the newest published events, oldest first
+	connects              []SSEConnect // every SSE request, in order
 }
 
 type actionRef struct{ resource, name string }
@@ -88,11 +104,27 @@ func New(dir string, opts Options) (*Server, error) {
 		stale:   map[string]string{},
 		nextID:  1000,
 	}
-	if err := s.load(dir); err != nil {
+	if err := s.load(dir, s.res); err != nil {
 		return nil, err
 	}
 	if _, ok := s.res[Root]; !ok {
 		return nil, fmt.Errorf("redfishsim: %s has no index.json at its top: not a mockup folder", dir)
+	}
+	for _, o := range opts.Overlays {
+		over := map[string]map[string]any{}
+		if err := s.load(o, over); err != nil {
+			return nil, err
+		}
+		if len(over) == 0 {
+			return nil, fmt.Errorf("redfishsim: overlay %s holds no index.json", o)
+		}
+		for p, r := range over {
+			if cur, ok := s.res[p]; ok {
+				merge(cur, r)
+			} else {
+				s.res[p] = r
+			}
+		}
 	}
 	s.setupEventService()
 	s.indexActions()
@@ -121,7 +153,9 @@ func (s *Server) CertPEM() []byte {
 // CertDER returns the server's certificate in DER.
 func (s *Server) CertDER() []byte { return bytes.Clone(s.ts.Certificate().Raw) }
 
-func (s *Server) load(dir string) error {
+// load reads the index.json files under dir into res (index.xml into
+// s.raw).
+func (s *Server) load(dir string, res map[string]map[string]any) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -149,7 +183,7 @@ func (s *Server) load(dir string) error {
 			if err := dec.Decode(&m); err != nil {
 				return fmt.Errorf("redfishsim: %s: %w", p, err)
 			}
-			s.res[key] = m
+			res[key] = m
 		case "index.xml":
 			b, err := os.ReadFile(p)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/rackha/failover/bmc/redfishbmc"
+	"github.com/rackha/failover/watchdog"
 )
 
 // Redfish backend flags.
@@ -36,10 +37,14 @@ func redfishConfig() redfishbmc.Config {
 }
 
 // openRedfish opens the -system given, or every system of the service
-// (one session each). Redfish has no standard watchdog: that role is
-// reported as not offered.
+// (sharing one session). The watchdog role is the system's
+// HostWatchdogTimer, read-only; a system without one answers
+// bmc.ErrNotOffered, shown as not offered.
 func openRedfish(ctx context.Context) ([]target, error) {
 	cfg := redfishConfig()
+	if err := cfg.Validate(); err != nil {
+		return nil, usageError{fmt.Errorf("-redfish %q: %w", cfg.Endpoint, err)}
+	}
 	ids := []string{*redfishSystem}
 	if *redfishSystem == "" {
 		systems, err := redfishbmc.ListSystems(ctx, cfg)
@@ -52,18 +57,30 @@ func openRedfish(ctx context.Context) ([]target, error) {
 		}
 	}
 	var out []target
+	var first *redfishbmc.BMC
 	for _, id := range ids {
-		c := cfg
-		c.System = id
-		b, err := redfishbmc.Open(ctx, c)
+		var b *redfishbmc.BMC
+		var err error
+		if first == nil {
+			c := cfg
+			c.System = id
+			b, err = redfishbmc.Open(ctx, c)
+			first = b
+		} else {
+			b, err = first.OpenSystem(ctx, id)
+		}
 		if err != nil {
 			for _, t := range out {
 				_ = t.close()
 			}
 			return nil, fmt.Errorf("-redfish %s system %q: %w", cfg.Endpoint, id, err)
 		}
-		out = append(out, target{name: fmt.Sprintf("redfish %s system %s", cfg.Endpoint, b.System().ID),
-			sensors: b, health: b, power: b, close: b.Close})
+		t := target{name: fmt.Sprintf("redfish %s system %s", cfg.Endpoint, b.System().ID),
+			sensors: b, health: b, power: b, close: b.Close}
+		if w, ok := any(b).(watchdog.Watchdog); ok {
+			t.watchdog = w
+		}
+		out = append(out, t)
 	}
 	return out, nil
 }

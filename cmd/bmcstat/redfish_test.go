@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,8 +63,8 @@ func TestRedfishEnclosureJSON(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
 	}
-	// Exit 1: the watchdog role is not offered by Redfish.
-	if code != 1 || errb.Len() != 0 {
+	// Exit 0: a watchdog the service does not offer is no failure.
+	if code != 0 || errb.Len() != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errb.String())
 	}
 	var targets []string
@@ -72,8 +73,8 @@ func TestRedfishEnclosureJSON(t *testing.T) {
 		if st.Power != "on" || st.Health == nil || st.Health.Failed || len(st.Readings) != 11 || st.ReadingsErr != "" {
 			t.Errorf("%s: power %q health %+v %d readings %q", st.Target, st.Power, st.Health, len(st.Readings), st.ReadingsErr)
 		}
-		if st.WatchdogErr != notOffered {
-			t.Errorf("%s: watchdog %q", st.Target, st.WatchdogErr)
+		if !st.OK || st.WatchdogErr != "" || !slices.Equal(st.NotOffered, []string{"watchdog"}) {
+			t.Errorf("%s: ok %t, watchdog error %q, not offered %q", st.Target, st.OK, st.WatchdogErr, st.NotOffered)
 		}
 	}
 	if d := cmp.Diff([]string{"529QB9450R6", "529QB9451R6", "529QB9452R6", "529QB9453R6"}, targets); d != "" {
@@ -92,8 +93,11 @@ func TestRedfishTowerTable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var out, errb bytes.Buffer
-	run(ctx, &out, &errb)
-	for _, want := range []string{"Power Supply #1 Input Voltage  voltage  119.27", "health:   failed=false power=on", "power:    on"} {
+	if code := run(ctx, &out, &errb); code != 0 {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+	for _, want := range []string{"Power Supply #1 Input Voltage  voltage  119.27", "health:   failed=false power=on", "power:    on",
+		"watchdog: " + notOffered, "result:   ok"} {
 		if !strings.Contains(strings.Join(strings.Fields(out.String()), " "), strings.Join(strings.Fields(want), " ")) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}

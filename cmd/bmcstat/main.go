@@ -2,16 +2,24 @@
 // with their thresholds, blade health, power state and the watchdog timer,
 // as a table or, with -json, as one JSON document.
 //
-//	go run ./examples/bmcstat -ipmi 127.0.0.1:623 -user admin [-pass P] [-cipher 3]
-//	go run ./examples/bmcstat -redfish https://127.0.0.1:8443 -user admin [-pass P] [-cacert FILE | -pin SHA256 | -insecure] [-system ID]
+//	go install github.com/rackha/failover/cmd/bmcstat@latest
+//	bmcstat -ipmi 127.0.0.1:623 -user admin [-pass P] [-cipher 3] [-sdr-cache DIR | -no-sdr-cache]
+//	bmcstat -redfish https://127.0.0.1:8443 -user admin [-pass P] [-cacert FILE | -pin SHA256 | -insecure] [-system ID]
 //
 // The password may also come from the environment variable BMC_PASSWORD,
 // so that it need not appear in the process list.
 //
+// Exit status: 0 when every role the backend offers (readings, health,
+// power, watchdog) was read and none reports a failure; 1 when a read
+// failed or a BMC reports a failure (health failed: power off, a power
+// fault, overload, interlock or a blade fault; the watchdog expired); 2
+// for usage errors. A role the protocol or the BMC does not offer is
+// shown as "not offered" and is not a failure.
+//
 // Protocol backends live in their own files and register themselves in
 // init() with register: each adds its own flags, says whether it was asked
 // for (enabled) and opens its targets (open). main.go holds only what all
-// backends share: the common flags, the status collection and the printers.
+// backends share: the common flags, the exit status and the printers.
 package main
 
 import (
@@ -24,6 +32,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -32,15 +41,29 @@ import (
 	"github.com/rackha/failover/watchdog"
 )
 
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
 // backend is one protocol (IPMI, Redfish, ...).
 type backend struct {
 	name string
 	// enabled reports whether the user asked for this backend (its
 	// address flag is set).
 	enabled func() bool
-	// open connects to every target the flags name. The caller closes them.
+	// open connects to every target the flags name. The caller closes
+	// them. Flag mistakes are returned as usageError.
 	open func(ctx context.Context) ([]target, error)
 }
+
+// usageError is a mistake in the command line (exit 2), not a BMC's.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
 
 // target is one BMC. A nil role is reported as "not offered".
 type target struct {
@@ -78,8 +101,44 @@ func password() string {
 	return os.Getenv("BMC_PASSWORD")
 }
 
+func init() { flag.Usage = usage }
+
+// usage is the -h text: synopsis, exit status, flags.
+func usage() {
+	w := flag.CommandLine.Output()
+	fmt.Fprint(w, `Usage: bmcstat -ipmi HOST[:PORT],... | -redfish https://HOST[:PORT] [flags]
+
+Prints each BMC's sensor readings and thresholds, health, power state and
+watchdog timer, as a table or with -json as JSON. The password may come
+from the environment variable BMC_PASSWORD instead of -pass.
+
+Exit status:
+  0  every role the backend offers (readings, health, power, watchdog)
+     was read and no BMC reports a failure; a role the protocol or the
+     BMC does not offer is shown as "not offered" and is no failure
+  1  a read failed (BMC unreachable, refused, malformed answer) or a BMC
+     reports a failure: health failed (power off, power fault, main power
+     fault, overload, interlock, a blade fault) or the watchdog expired
+  2  usage error: unknown or bad flag, no BMC given, extra arguments
+A reading past a threshold is shown in its LEVEL column; it does not
+change the exit status (the failover engine judges readings itself).
+
+Flags:
+`)
+	flag.PrintDefaults()
+}
+
 func main() {
 	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "bmcstat: unexpected argument %q (flags only)\n", flag.Arg(0))
+		flag.Usage()
+		os.Exit(exitUsage)
+	}
+	if *timeout <= 0 {
+		fmt.Fprintf(os.Stderr, "bmcstat: -timeout %v must be positive\n", *timeout)
+		os.Exit(exitUsage)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	code := run(ctx, os.Stdout, os.Stderr)
 	cancel()
@@ -87,11 +146,10 @@ func main() {
 }
 
 // run opens every enabled backend, collects and prints each target's
-// status, and returns the exit code: 0 all read, 1 some part failed,
-// 2 usage error.
+// status, and returns the exit code (see usage).
 func run(ctx context.Context, stdout, stderr io.Writer) int {
 	var targets []target
-	code := 0
+	code := exitOK
 	asked := false
 	for _, b := range backends {
 		if !b.enabled() {
@@ -99,24 +157,29 @@ func run(ctx context.Context, stdout, stderr io.Writer) int {
 		}
 		asked = true
 		ts, err := b.open(ctx)
+		if ue := (usageError{}); errors.As(err, &ue) {
+			for _, t := range targets {
+				_ = t.close()
+			}
+			fmt.Fprintf(stderr, "bmcstat: %v\n", err)
+			return exitUsage
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "bmcstat: %s: %v\n", b.name, err)
-			code = 1
+			code = exitFailed
 			continue
 		}
 		targets = append(targets, ts...)
 	}
 	if !asked {
-		fmt.Fprintln(stderr, "bmcstat: no BMC given; use one of the backend flags:")
-		flag.CommandLine.SetOutput(stderr)
-		flag.PrintDefaults()
-		return 2
+		fmt.Fprintln(stderr, "bmcstat: no BMC given; use -ipmi or -redfish (-h for help)")
+		return exitUsage
 	}
 	var all []status
 	for _, t := range targets {
 		s := collect(ctx, t)
-		if s.failed() {
-			code = 1
+		if !s.OK {
+			code = exitFailed
 		}
 		all = append(all, s)
 		if t.close != nil {
@@ -133,14 +196,19 @@ func run(ctx context.Context, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "bmcstat: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	return code
 }
 
-// status is everything read from one target; each part has its own error.
+// status is everything read from one target; each role has its own
+// error. NotOffered lists the roles the backend or BMC does not offer;
+// Failures says why OK is false.
 type status struct {
 	Target      string        `json:"target"`
+	OK          bool          `json:"ok"`
+	Failures    []string      `json:"failures,omitempty"`
+	NotOffered  []string      `json:"not_offered,omitempty"`
 	Readings    []readingJSON `json:"readings"`
 	ReadingsErr string        `json:"readings_error,omitempty"`
 	Health      *healthJSON   `json:"health,omitempty"`
@@ -151,8 +219,21 @@ type status struct {
 	WatchdogErr string        `json:"watchdog_error,omitempty"`
 }
 
-func (s status) failed() bool {
-	return s.ReadingsErr != "" || s.HealthErr != "" || s.PowerErr != "" || s.WatchdogErr != ""
+// offered reports whether role was read: not when it is nil or its read
+// failed with bmc.ErrUnsupported or bmc.ErrNotOffered (recorded in
+// NotOffered), nor when it
+// failed otherwise (recorded in *errField and Failures).
+func (s *status) offered(role string, isNil bool, err error, errField *string) bool {
+	switch {
+	case isNil || errors.Is(err, bmc.ErrUnsupported) || errors.Is(err, bmc.ErrNotOffered):
+		s.NotOffered = append(s.NotOffered, role)
+		return false
+	case err != nil:
+		*errField = err.Error()
+		s.Failures = append(s.Failures, role+" read failed")
+		return false
+	}
+	return true
 }
 
 type readingJSON struct {
@@ -197,38 +278,88 @@ const notOffered = "not offered by this backend"
 // collect reads every role of t; a failing role does not stop the others.
 func collect(ctx context.Context, t target) status {
 	s := status{Target: t.name, Readings: []readingJSON{}}
-	if t.sensors == nil {
-		s.ReadingsErr = notOffered
-	} else if rs, err := t.sensors.Readings(ctx); err != nil {
-		s.ReadingsErr = err.Error()
-	} else {
+	// Once the BMC did not answer, the other roles are not tried: each
+	// would wait for the same timeout.
+	var gone error
+	try := func(read func() error) error {
+		if gone != nil {
+			return gone
+		}
+		err := read()
+		if errors.Is(err, bmc.ErrUnreachable) {
+			gone = err
+		}
+		return err
+	}
+	var err error
+	var rs []sensor.Reading
+	if t.sensors != nil {
+		err = try(func() (err error) { rs, err = t.sensors.Readings(ctx); return err })
+	}
+	if s.offered("readings", t.sensors == nil, err, &s.ReadingsErr) {
 		for _, r := range rs {
 			s.Readings = append(s.Readings, toReadingJSON(r))
 		}
 	}
-	if t.health == nil {
-		s.HealthErr = notOffered
-	} else if h, err := t.health.Health(ctx); err != nil {
-		s.HealthErr = err.Error()
-	} else {
+	var h bmc.Health
+	if t.health != nil {
+		err = try(func() (err error) { h, err = t.health.Health(ctx); return err })
+	}
+	if s.offered("health", t.health == nil, err, &s.HealthErr) {
 		s.Health = toHealthJSON(h)
+		if why := healthFailures(h); why != "" {
+			s.Failures = append(s.Failures, "health failed: "+why)
+		}
 	}
-	if t.power == nil {
-		s.PowerErr = notOffered
-	} else if p, err := t.power.PowerState(ctx); err != nil {
-		s.PowerErr = err.Error()
-	} else {
+	var p bmc.PowerState
+	if t.power != nil {
+		err = try(func() (err error) { p, err = t.power.PowerState(ctx); return err })
+	}
+	if s.offered("power", t.power == nil, err, &s.PowerErr) {
 		s.Power = p.String()
+		if p == bmc.PowerOff && s.Health == nil {
+			s.Failures = append(s.Failures, "power off") // else reported with health
+		}
 	}
-	if t.watchdog == nil {
-		s.WatchdogErr = notOffered
-	} else if w, err := t.watchdog.State(ctx); err != nil {
-		s.WatchdogErr = err.Error()
-	} else {
+	var w watchdog.State
+	if t.watchdog != nil {
+		err = try(func() (err error) { w, err = t.watchdog.State(ctx); return err })
+	}
+	if s.offered("watchdog", t.watchdog == nil, err, &s.WatchdogErr) {
 		s.Watchdog = &watchdogJSON{Running: w.Running, Expired: w.Expired, Timeout: w.Timeout.Seconds(),
 			Remaining: w.Remaining.Seconds(), Action: w.Action.String()}
+		if w.Expired {
+			s.Failures = append(s.Failures, "watchdog expired")
+		}
 	}
+	s.OK = len(s.Failures) == 0
 	return s
+}
+
+// healthFailures names what makes h.Failed(), or returns "".
+func healthFailures(h bmc.Health) string {
+	if !h.Failed() {
+		return ""
+	}
+	var why []string
+	for _, c := range []struct {
+		on   bool
+		what string
+	}{
+		{h.Power == bmc.PowerOff, "power off"}, {h.PowerFault, "power fault"}, {h.MainPowerFault, "main power fault"},
+		{h.Overload, "overload"}, {h.Interlock, "interlock"}, {h.Fault, "blade fault"},
+	} {
+		if c.on {
+			why = append(why, c.what)
+		}
+	}
+	if h.Fault && h.Detail != "" {
+		why[len(why)-1] += " (" + h.Detail + ")"
+	}
+	if len(why) == 0 {
+		why = append(why, "power "+h.Power.String()) // Failed for a reason not listed here
+	}
+	return strings.Join(why, ", ")
 }
 
 func toReadingJSON(r sensor.Reading) readingJSON {
@@ -295,7 +426,9 @@ func printTable(w io.Writer, all []status) error {
 		}
 		fmt.Fprintf(w, "== %s\n", s.Target)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "SENSOR\tKIND\tVALUE\tUNIT\tSTATUS\tLEVEL\tLNR\tLCR\tLNC\tUNC\tUCR\tUNR")
+		if len(s.Readings) > 0 {
+			fmt.Fprintln(tw, "SENSOR\tKIND\tVALUE\tUNIT\tSTATUS\tLEVEL\tLNR\tLCR\tLNC\tUNC\tUCR\tUNR")
+		}
 		for _, r := range s.Readings {
 			val, level := "-", "-"
 			if r.Value != nil {
@@ -312,10 +445,21 @@ func printTable(w io.Writer, all []status) error {
 			fmt.Fprintln(tw)
 		}
 		errs = append(errs, tw.Flush())
+		offered := func(role string) bool {
+			for _, r := range s.NotOffered {
+				if r == role {
+					fmt.Fprintf(w, "%-9s %s\n", role+":", notOffered)
+					return false
+				}
+			}
+			return true
+		}
 		if s.ReadingsErr != "" {
 			fmt.Fprintf(w, "readings: error: %s\n", s.ReadingsErr)
 		}
+		offered("readings")
 		switch {
+		case !offered("health"):
 		case s.HealthErr != "":
 			fmt.Fprintf(w, "health:   error: %s\n", s.HealthErr)
 		case s.Health != nil:
@@ -334,18 +478,26 @@ func printTable(w io.Writer, all []status) error {
 				fmt.Fprintf(w, "  event:  %s %s %s: %s\n", ts, e.Severity, e.Source, e.Message)
 			}
 		}
-		if s.PowerErr != "" {
+		switch {
+		case !offered("power"):
+		case s.PowerErr != "":
 			fmt.Fprintf(w, "power:    error: %s\n", s.PowerErr)
-		} else {
+		default:
 			fmt.Fprintf(w, "power:    %s\n", s.Power)
 		}
 		switch {
+		case !offered("watchdog"):
 		case s.WatchdogErr != "":
 			fmt.Fprintf(w, "watchdog: error: %s\n", s.WatchdogErr)
 		case s.Watchdog != nil:
 			d := s.Watchdog
 			fmt.Fprintf(w, "watchdog: running=%t expired=%t timeout=%ss remaining=%ss action=%s\n",
 				d.Running, d.Expired, num(d.Timeout), num(d.Remaining), d.Action)
+		}
+		if s.OK {
+			fmt.Fprintln(w, "result:   ok")
+		} else {
+			fmt.Fprintf(w, "result:   FAILED: %s\n", strings.Join(s.Failures, "; "))
 		}
 	}
 	return errors.Join(errs...)

@@ -33,10 +33,11 @@ func startSim(t *testing.T) *ipmisim.Sim {
 // setFlags sets the IPMI flags for one test and restores them after.
 func setFlags(t *testing.T, addr, u, p string, asJSON bool) {
 	t.Helper()
-	old := [...]any{*ipmiAddrs, *user, *pass, *jsonOut, *ipmiCipher}
-	*ipmiAddrs, *user, *pass, *jsonOut, *ipmiCipher = addr, u, p, asJSON, 3
+	old := [...]any{*ipmiAddrs, *user, *pass, *jsonOut, *ipmiCipher, *ipmiSDRDir}
+	*ipmiAddrs, *user, *pass, *jsonOut, *ipmiCipher, *ipmiSDRDir = addr, u, p, asJSON, 3, t.TempDir()
 	t.Cleanup(func() {
 		*ipmiAddrs, *user, *pass, *jsonOut, *ipmiCipher = old[0].(string), old[1].(string), old[2].(string), old[3].(bool), old[4].(int)
+		*ipmiSDRDir = old[5].(string)
 	})
 }
 
@@ -85,7 +86,7 @@ func TestIPMITable(t *testing.T) {
 	if code := run(ctx, &out, &errb); code != 0 {
 		t.Fatalf("exit %d, stderr: %s", code, errb.String())
 	}
-	for _, want := range []string{"SENSOR", "P12V", "11.904", "CPU0 Temp", "power:    on", "watchdog: running=false"} {
+	for _, want := range []string{"SENSOR", "P12V", "11.904", "CPU0 Temp", "power:    on", "watchdog: running=false", "result:   ok"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}

@@ -102,8 +102,13 @@ func runReplay(args []string, stdout, stderr io.Writer) error {
 		}
 		return printDiffs(stdout, *jsonOut, nameA, *compare, setup.start(), compareEvents(a, b))
 	}
-	tl := failover.NewTimeline(stdout, *jsonOut, fixedClock(setup.start()))
-	if _, err := replayEvents(setup, policy, tl.Record); err != nil {
+	sim, err := newReplaySim(setup, policy, nil)
+	if err != nil {
+		return err
+	}
+	tl := failover.NewTimeline(stdout, *jsonOut, sim.clock)
+	sim.onEvent, sim.onFault = tl.Record, tl.Mark
+	if _, err := sim.Run(); err != nil {
 		return err
 	}
 	return tl.Err()
@@ -117,11 +122,6 @@ func replayEvents(setup replaySetup, p failover.Policy, onEvent func(failover.Ev
 	}
 	return sim.Run()
 }
-
-// fixedClock is a failover.Clock that always reads t.
-type fixedClock time.Time
-
-func (c fixedClock) Now() time.Time { return time.Time(c) }
 
 // start is the time of the first record.
 func (s replaySetup) start() time.Time {

@@ -55,6 +55,9 @@ type replaySim struct {
 	seq     int
 	events  []failover.Event
 	onEvent func(failover.Event)
+	// onFault, when set, is told when a server's recording starts to
+	// read failed (not while superseded).
+	onFault func(server, fault string, vms []string)
 	err     error
 }
 
@@ -67,11 +70,13 @@ type replayServer struct {
 	// recording no longer says what it does; statuses are synthesized
 	// until the recording reads healthy while the server is on.
 	superseded bool
-	hv         *memhv.Hypervisor
-	engine     *failover.Engine
-	x          *failover.Executor
-	epoch      int // the engine's generation: answers to an older one are dropped
-	nextTick   time.Time
+	// faulty: its last recorded status read failed (a fault was marked).
+	faulty   bool
+	hv       *memhv.Hypervisor
+	engine   *failover.Engine
+	x        *failover.Executor
+	epoch    int // the engine's generation: answers to an older one are dropped
+	nextTick time.Time
 }
 
 // newReplaySim builds the simulated rack: each server powered, running
@@ -184,8 +189,20 @@ func (s *replaySim) deliver(r telemetry.Record) {
 		return
 	}
 	st.Time = s.clock.Now()
+	fault := s.faultOf(st)
+	if !srv.superseded {
+		if fault != "" && !srv.faulty && s.onFault != nil {
+			vms, _ := imagestore.OwnedBy(context.Background(), s.store, srv.name)
+			var names []string
+			for _, img := range vms {
+				names = append(names, img.Name)
+			}
+			s.onFault(srv.name, fault, names)
+		}
+		srv.faulty = fault != ""
+	}
 	if srv.superseded {
-		if srv.powered && s.readsHealthy(st) {
+		if srv.powered && fault == "" {
 			srv.superseded = false
 		} else {
 			st = superseded(st, srv.powered)
@@ -198,19 +215,28 @@ func (s *replaySim) deliver(r telemetry.Record) {
 	s.feed(w, failover.Input{Kind: failover.InputStatus, Status: &st})
 }
 
-// readsHealthy: the recorded status shows nothing the policy judges
-// failed: reachable, power on, no fault, watchdog not expired, no reading
-// at the danger level.
-func (s *replaySim) readsHealthy(st rack.Status) bool {
-	if !st.Reachable || st.Health.Failed() || st.Health.Power != bmc.PowerOn || (st.WatchdogKnown && st.Watchdog.Expired) {
-		return false
+// faultOf names what the policy would judge failed in a recorded
+// status, or is "" when it reads healthy: unreachable, power off, a fault,
+// an expired watchdog, a reading at the danger level.
+func (s *replaySim) faultOf(st rack.Status) string {
+	switch {
+	case !st.Reachable:
+		return "BMC unreachable"
+	case st.Health.Failed():
+		return telemetry.HealthFailures(st.Health)
+	case st.Health.Power != bmc.PowerOn && st.HealthErr == "":
+		return "power " + st.Health.Power.String()
+	case st.WatchdogKnown && st.Watchdog.Expired:
+		return "watchdog expired"
 	}
 	for _, rd := range st.Readings {
-		if rd.Status == sensor.StatusOK && rd.Thresholds.Level(rd.Value) >= s.policy.DangerLevel {
-			return false
+		if rd.Status == sensor.StatusOK {
+			if l := rd.Thresholds.Level(rd.Value); l >= s.policy.DangerLevel {
+				return fmt.Sprintf("%s %.4g%s (%s)", rd.Name, rd.Value, rd.Unit, l)
+			}
 		}
 	}
-	return true
+	return ""
 }
 
 // superseded is what the simulated server shows instead of st: its

@@ -27,7 +27,7 @@ func cpuTemps(t *testing.T, dir, server string, interval time.Duration, temps []
 			Target: "ipmi " + server + ":623", OK: true, Power: "on",
 			Readings: []telemetry.Reading{{Name: "CPU Temp", Kind: "temperature", Status: "ok", Value: &v, Unit: "C",
 				Thresholds: map[string]float64{"upper_caution": 80, "upper_critical": 90, "upper_fatal": 100}}},
-			Health:     &telemetry.Health{Power: "on", Events: []telemetry.Event{}}, NotOffered: []string{"watchdog"}}
+			Health: &telemetry.Health{Power: "on", Events: []telemetry.Event{}}, NotOffered: []string{"watchdog"}}
 		line, err := telemetry.Encode(r)
 		if err != nil {
 			t.Fatal(err)

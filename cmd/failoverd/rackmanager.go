@@ -18,6 +18,7 @@ import (
 // served by rackhttp.Handler over mutual TLS.
 type rackManager struct {
 	local *rack.Local
+	files *journalFiles // nil without journal_dir
 	srv   *http.Server
 	ln    net.Listener
 	log   *slog.Logger
@@ -39,6 +40,10 @@ func (d *daemon) newRackManager(ctx context.Context, a *adapters) (*rackManager,
 	local, err := rack.NewLocal(lc)
 	if err != nil {
 		return nil, fmt.Errorf("rack manager: %w", err)
+	}
+	jf, err := d.newJournalFiles(a, local, lc.Interval)
+	if err != nil {
+		return nil, err
 	}
 	files, err := d.loadCerts("rack_manager.tls", d.cfg.RackManager.TLS)
 	if err != nil {
@@ -67,7 +72,7 @@ func (d *daemon) newRackManager(ctx context.Context, a *adapters) (*rackManager,
 	srv := rackhttp.NewServer(d.cfg.RackManager.Listen, h, rackhttp.ServerTLS(files), d.log)
 	// Requests end with the process's context too.
 	srv.BaseContext = func(net.Listener) context.Context { return ctx }
-	return &rackManager{local: local, srv: srv, ln: ln, log: d.log}, nil
+	return &rackManager{local: local, files: jf, srv: srv, ln: ln, log: d.log}, nil
 }
 
 // Run polls and serves until ctx ends, then shuts the server down.
@@ -78,6 +83,13 @@ func (r *rackManager) Run(ctx context.Context) error {
 	go func() { served <- r.srv.ServeTLS(r.ln, "", "") }()
 	polled := make(chan error, 1)
 	go func() { polled <- r.local.Run(ctx) }()
+	journaled := make(chan struct{})
+	go func() {
+		if r.files != nil {
+			r.files.Run(ctx)
+		}
+		close(journaled)
+	}()
 	r.log.Info("failoverd: rack manager serving", "addr", r.ln.Addr().String(), "pid", os.Getpid())
 	var err error
 	select {
@@ -95,5 +107,6 @@ func (r *rackManager) Run(ctx context.Context) error {
 	}
 	stop()
 	<-polled
+	<-journaled
 	return err
 }

@@ -32,7 +32,9 @@ func (f *fakeBlade) Readings(context.Context) ([]sensor.Reading, error) {
 		Thresholds: sensor.Thresholds{UpperCritical: sensor.At(90)}}}, nil
 }
 
-func (f *fakeBlade) Health(context.Context) (bmc.Health, error) { return bmc.Health{Power: bmc.PowerOn}, nil }
+func (f *fakeBlade) Health(context.Context) (bmc.Health, error) {
+	return bmc.Health{Power: bmc.PowerOn}, nil
+}
 
 // TestJournalFilesReplay: the rack manager's journal files are
 // telemetry failoverd replay reads: polls of a blade that overheats at

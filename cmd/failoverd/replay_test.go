@@ -132,11 +132,14 @@ func TestReplayOverheatDetectedAfterDebounce(t *testing.T) {
 }
 
 // TestReplayFenceWithoutEvacuation: with evacuate false the overheated
-// server is fenced, then its VMs cold-start on the watcher.
+// server is fenced, then its VMs cold-start on the watcher. Its
+// recording stays hot until poll 40, but after the fence it is
+// superseded: restarted, a reads healthy (sensors unavailable) and
+// recovers before poll 40, and is not detected again.
 func TestReplayFenceWithoutEvacuation(t *testing.T) {
 	dir := t.TempDir()
 	const interval = 500 * time.Millisecond
-	a := cpuTemps(t, dir, "a", interval, temps(60, 50, 95, span(10, 60)...))
+	a := cpuTemps(t, dir, "a", interval, temps(60, 50, 95, span(10, 40)...))
 	b := cpuTemps(t, dir, "b", interval, temps(60, 50, 0))
 	p := filepath.Join(dir, "fence.yaml")
 	if err := os.WriteFile(p, []byte("policy:\n  evacuate: false\n"), 0o644); err != nil {
@@ -152,6 +155,17 @@ func TestReplayFenceWithoutEvacuation(t *testing.T) {
 		t.Fatalf("a not fenced a power latency (4s) after the detection: %v", evs)
 	}
 	checkBackups(t, evs, "a", "b", fenced.Time)
+	restarted, ok := firstEvent(evs, failover.EventRestarted, "a")
+	if !ok || restarted.Time.Before(fenced.Time) {
+		t.Fatalf("a not restarted after the fence: %v", evs)
+	}
+	rec, ok := firstEvent(evs, failover.EventRecovered, "a")
+	if !ok || !rec.Time.Before(replayT0.Add(40*interval)) || rec.Time.Before(restarted.Time) {
+		t.Fatalf("recovered %+v: want after the restart at %v and before the recording cools (poll 40): %v", rec, restarted.Time, evs)
+	}
+	if n := count(evs, failover.EventDetected); n != 1 {
+		t.Fatalf("%d detections, want 1 (superseded hot records are no failure): %v", n, evs)
+	}
 }
 
 // checkBackups: every VM of failed runs on watcher, started after from.
@@ -229,6 +243,8 @@ func TestReplayBadInput(t *testing.T) {
 	os.WriteFile(bad, append(data, []byte(`{"format":"rackha-telemetry/1","server":"a","time":"2026-03-01T10:00:09Z","readings":[{"name":"x","kind":"smell","status":"ok","value":1}]}`+"\n")...), 0o644)
 	policy := filepath.Join(dir, "p.yaml")
 	os.WriteFile(policy, []byte("policy:\n  debounce_polls: 2\n  fence_settle: soon\n"), 0o644)
+	zero := filepath.Join(dir, "zero.yaml")
+	os.WriteFile(zero, []byte("# no debounce\npolicy:\n  debounce_polls: 0\n"), 0o644)
 	unknown := filepath.Join(dir, "u.yaml")
 	os.WriteFile(unknown, []byte("policy:\n  debounce_pols: 2\n"), 0o644)
 	for _, tc := range []struct {
@@ -238,6 +254,8 @@ func TestReplayBadInput(t *testing.T) {
 		{[]string{bad, b}, bad + ":4: "},
 		{[]string{"-policy", policy, a, b}, policy + ":3: policy.fence_settle: "},
 		{[]string{"-policy", unknown, a, b}, unknown + ":2: policy.debounce_pols: unknown field"},
+		{[]string{"-policy", zero, a, b}, zero + ":3: policy.debounce_polls: refused"},
+		{[]string{"-compare", filepath.Join(dir, "missing.yaml"), a, b}, "missing.yaml:0: (file): cannot read"},
 		{[]string{a}, "at least 2"},
 		{[]string{"-topology", "star", a, b}, "-topology"},
 	} {
@@ -245,5 +263,21 @@ func TestReplayBadInput(t *testing.T) {
 		if code := run(append([]string{"replay"}, tc.args...), &out, &errb); code != 2 || !strings.Contains(errb.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, errb.String(), tc.want)
 		}
+	}
+}
+
+// TestReplayPolicyFromDaemonConfig: a whole failoverd config is a policy
+// file (its policy section is used).
+func TestReplayPolicyFromDaemonConfig(t *testing.T) {
+	dir := t.TempDir()
+	a := cpuTemps(t, dir, "a", 500*time.Millisecond, temps(40, 50, 97, span(5, 40)...))
+	b := cpuTemps(t, dir, "b", 500*time.Millisecond, temps(40, 50, 0))
+	cfg := filepath.Join(dir, "rack.yaml")
+	if err := os.WriteFile(cfg, []byte(goodConfig), 0o644); err != nil { // debounce_polls: 3
+		t.Fatal(err)
+	}
+	det, ok := firstEvent(replayJSON(t, "-policy", cfg, a, b), failover.EventDetected, "a")
+	if !ok || !det.Time.Equal(replayT0.Add(7*500*time.Millisecond)) {
+		t.Fatalf("detection %+v, want at poll 7 (the 3rd hot one)", det)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rackha/failover"
+	"github.com/rackha/failover/rack"
 	"github.com/rackha/failover/telemetry"
 	"gopkg.in/yaml.v3"
 )
@@ -136,34 +137,46 @@ func (s replaySetup) start() time.Time {
 
 // loadTelemetry reads every file; servers are in the order first seen.
 func loadTelemetry(files []string) (replaySetup, error) {
-	setup := replaySetup{Records: map[string][]telemetry.Record{}}
+	setup := replaySetup{Records: map[string][]rack.Status{}}
 	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return setup, usageError("replay: %v", err)
-		}
-		dec := telemetry.NewDecoder(bytes.NewReader(data), f)
-		for {
-			r, err := dec.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return setup, usageError("replay: %v", err)
-			}
-			if _, ok := setup.Records[r.Server]; !ok {
-				setup.Servers = append(setup.Servers, r.Server)
-			}
-			setup.Records[r.Server] = append(setup.Records[r.Server], r)
+		if err := loadFile(&setup, f); err != nil {
+			return setup, err
 		}
 	}
 	if len(setup.Servers) < 2 {
 		return setup, usageError("replay: the files record %d server(s); a replay needs at least 2 (a server is watched by another)", len(setup.Servers))
 	}
 	for _, rs := range setup.Records {
-		slices.SortStableFunc(rs, func(a, b telemetry.Record) int { return a.Time.Compare(b.Time) })
+		slices.SortStableFunc(rs, func(a, b rack.Status) int { return a.Time.Compare(b.Time) })
 	}
 	return setup, nil
+}
+
+// loadFile adds the statuses of one file.
+func loadFile(setup *replaySetup, file string) error {
+	fh, err := os.Open(file)
+	if err != nil {
+		return usageError("replay: %v", err)
+	}
+	defer fh.Close()
+	dec := telemetry.NewDecoder(fh, file)
+	for {
+		r, err := dec.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return usageError("replay: %v", err)
+		}
+		st, err := r.Status() // checked by the decoder already
+		if err != nil {
+			return usageError("replay: %s: %v", file, err)
+		}
+		if _, ok := setup.Records[st.Server]; !ok {
+			setup.Servers = append(setup.Servers, st.Server)
+		}
+		setup.Records[st.Server] = append(setup.Records[st.Server], st)
+	}
 }
 
 // loadPolicyFile is the default policy with the policy section of path

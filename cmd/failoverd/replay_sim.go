@@ -32,9 +32,9 @@ type replayLatency struct {
 // and what the simulation assumes.
 type replaySetup struct {
 	Servers  []string
-	Records  map[string][]telemetry.Record // by server, in time order
-	Topology string                        // "ring" or "pairs"
-	VMs      int                           // per server
+	Records  map[string][]rack.Status // by server, in time order
+	Topology string                   // "ring" or "pairs"
+	VMs      int                      // per server
 	Latency  replayLatency
 	Tick     time.Duration // the monitor's tick, in recorded time
 	After    time.Duration // how long past the last record actions still complete
@@ -133,16 +133,14 @@ func (s *replaySim) Run() ([]failover.Event, error) {
 		if err := s.boot(s.servers[n]); err != nil {
 			return nil, err
 		}
-		for _, r := range s.setup.Records[n] {
-			s.at(r.Time, func() { s.deliver(r) })
-			if r.Time.After(end) {
-				end = r.Time
+		if rs := s.setup.Records[n]; len(rs) > 0 {
+			s.next(n, 0)
+			if last := rs[len(rs)-1].Time; last.After(end) {
+				end = last
 			}
 		}
 	}
-	for t := s.clock.Now().Add(s.setup.Tick); !t.After(end); t = t.Add(s.setup.Tick) {
-		s.at(t, s.tickAll)
-	}
+	s.beat(s.clock.Now().Add(s.setup.Tick), end)
 	stop := end.Add(s.setup.After)
 	for s.queue.Len() > 0 && s.err == nil {
 		ev := heap.Pop(&s.queue).(queued)
@@ -180,15 +178,22 @@ func (s *replaySim) boot(srv *replayServer) error {
 	return nil
 }
 
-// deliver gives r, or what supersedes it, to its server's watcher.
-func (s *replaySim) deliver(r telemetry.Record) {
-	srv := s.servers[r.Server]
-	st, err := r.Status()
-	if err != nil { // the decoder checked this already
-		s.err = err
+// next schedules the i-th record of server, which schedules the one
+// after it when delivered (so the queue holds one record per server).
+func (s *replaySim) next(server string, i int) {
+	rs := s.setup.Records[server]
+	if i >= len(rs) {
 		return
 	}
-	st.Time = s.clock.Now()
+	s.at(rs[i].Time, func() {
+		s.deliver(rs[i])
+		s.next(server, i+1)
+	})
+}
+
+// deliver gives st, or what supersedes it, to its server's watcher.
+func (s *replaySim) deliver(st rack.Status) {
+	srv := s.servers[st.Server]
 	fault := s.faultOf(st)
 	if !srv.superseded {
 		if fault != "" && !srv.faulty && s.onFault != nil {
@@ -208,7 +213,7 @@ func (s *replaySim) deliver(r telemetry.Record) {
 			st = superseded(st, srv.powered)
 		}
 	}
-	w := s.servers[s.topo.WatcherOf(r.Server)]
+	w := s.servers[s.topo.WatcherOf(st.Server)]
 	if w == nil || w.engine == nil {
 		return // its watcher is off: nobody watches (no hand-over here)
 	}
@@ -255,12 +260,19 @@ func superseded(st rack.Status, powered bool) rack.Status {
 	return out
 }
 
-func (s *replaySim) tickAll() {
-	for _, n := range s.setup.Servers {
-		if srv := s.servers[n]; srv.engine != nil {
-			s.feed(srv, failover.Input{Kind: failover.InputTick})
-		}
+// beat ticks every running engine at t and every Tick after, up to end.
+func (s *replaySim) beat(t, end time.Time) {
+	if t.After(end) {
+		return
 	}
+	s.at(t, func() {
+		for _, n := range s.setup.Servers {
+			if srv := s.servers[n]; srv.engine != nil {
+				s.feed(srv, failover.Input{Kind: failover.InputTick})
+			}
+		}
+		s.beat(t.Add(s.setup.Tick), end)
+	})
 }
 
 // feed steps srv's engine at the current time and dispatches its actions.

@@ -6,6 +6,12 @@
 //	bmcstat -ipmi 127.0.0.1:623 -user admin [-pass P] [-cipher 3] [-sdr-cache DIR | -no-sdr-cache]
 //	bmcstat -redfish https://127.0.0.1:8443 -user admin [-pass P] [-cacert FILE | -pin SHA256 | -insecure] [-system ID]
 //
+// With -watch INTERVAL -json it polls every target each interval until
+// SIGINT or SIGTERM and appends one telemetry line per target per poll
+// (to stdout or -out FILE; the format is docs/telemetry.md):
+//
+//	bmcstat -ipmi 10.0.0.5 -user admin -watch 1s -json -server blade5 -out blade5.jsonl
+//
 // The password may also come from the environment variable BMC_PASSWORD,
 // so that it need not appear in the process list.
 //
@@ -126,6 +132,12 @@ Exit status:
 A reading past a threshold is shown in its LEVEL column; it does not
 change the exit status (the failover engine judges readings itself).
 
+Recording: -watch INTERVAL -json polls every target each interval until
+SIGINT or SIGTERM (exit 0) and appends one telemetry line per target per
+poll to stdout or -out FILE (format rackha-telemetry/1, docs/telemetry.md
+in the source); a failed poll is a line with its failures. failoverd
+replay reads the files.
+
 Flags:
 `)
 	flag.PrintDefaults()
@@ -191,6 +203,14 @@ func run(ctx context.Context, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *watch > 0 {
+		if code != exitOK {
+			// A target that did not open cannot be recorded poll by poll.
+			for _, t := range targets {
+				_ = t.close()
+			}
+			fmt.Fprintln(stderr, "bmcstat: -watch: not recording: a BMC could not be opened (above)")
+			return code
+		}
 		return watchTargets(ctx, targets, stdout, stderr)
 	}
 	var all []status

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -124,4 +126,68 @@ func TestJournalConfigChecked(t *testing.T) {
 func fileExists(f string) bool {
 	_, err := os.Stat(f)
 	return err == nil
+}
+
+// TestRackManagerJournalFiles: a rack manager with journal_dir writes
+// each server's polls of its real BMCs (ipmi_sim, the Redfish test
+// server) as telemetry, flushes them on SIGTERM, and the files replay
+// with no detection (both servers are well).
+func TestRackManagerJournalFiles(t *testing.T) {
+	r := newRealRack(t)
+	text, err := os.ReadFile(r.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jdir := filepath.Join(r.dir, "journal")
+	text = []byte(strings.Replace(string(text), "  power_timeout: 20s\n", fmt.Sprintf("  power_timeout: 20s\n  journal_dir: %q\n", jdir), 1))
+	if err := os.WriteFile(r.cfg, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(jdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r.startRackManager()
+	lines := func(f string) int {
+		b, _ := os.ReadFile(filepath.Join(jdir, f))
+		return bytes.Count(b, []byte("\n"))
+	}
+	for deadline := time.Now().Add(15 * time.Second); lines("s1.jsonl") < 8 || lines("s2.jsonl") < 8; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("journal files hold %d and %d lines after 15 s:\n%s", lines("s1.jsonl"), lines("s2.jsonl"), r.logOf("rack-manager"))
+		}
+	}
+	r.rm.signal(syscall.SIGTERM)
+	select {
+	case <-r.rm.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("rack manager did not stop on SIGTERM")
+	}
+	if code := r.rm.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("rack manager exited %d:\n%s", code, r.logOf("rack-manager"))
+	}
+	for _, s := range []string{"s1", "s2"} {
+		recs := readRecords(t, filepath.Join(jdir, s+".jsonl"))
+		full := 0
+		for _, rec := range recs {
+			if rec.Server != s || rec.Format != telemetry.Format {
+				t.Fatalf("%s journal: record %+v", s, rec)
+			}
+			if !rec.Fast {
+				full++
+				if !rec.OK || len(rec.Readings) == 0 || rec.Power != "on" {
+					t.Fatalf("%s journal: a full poll of a well server reads %+v", s, rec)
+				}
+			}
+		}
+		if full < 3 {
+			t.Fatalf("%s journal: %d full polls", s, full)
+		}
+	}
+	evs := replayJSON(t, filepath.Join(jdir, "s1.jsonl"), filepath.Join(jdir, "s2.jsonl"))
+	if len(evs) != 0 {
+		var out bytes.Buffer
+		run([]string{"replay", filepath.Join(jdir, "s1.jsonl"), filepath.Join(jdir, "s2.jsonl")}, &out, &out)
+		b, _ := os.ReadFile(filepath.Join(jdir, "s2.jsonl"))
+		t.Fatalf("replay of two well servers:\n%s\ns2 journal:\n%s", out.String(), b[:min(len(b), 3000)])
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -220,26 +221,40 @@ func (s *replaySim) deliver(st rack.Status) {
 	s.feed(w, failover.Input{Kind: failover.InputStatus, Status: &st})
 }
 
-// faultOf names what the policy would judge failed in a recorded
-// status, or is "" when it reads healthy: unreachable, power off, a fault,
-// an expired watchdog, a reading at the danger level.
+// faultOf names what the engine judges failed in a recorded status, or
+// is "" when it reads healthy: unreachable, no power or a fault, an
+// expired watchdog, a voltage or temperature at the danger level (with
+// the policy's threshold overrides), every voltage at zero.
 func (s *replaySim) faultOf(st rack.Status) string {
 	switch {
 	case !st.Reachable:
 		return "BMC unreachable"
-	case st.Health.Failed():
+	case st.HealthErr == "" && st.Health.Failed():
 		return telemetry.HealthFailures(st.Health)
-	case st.Health.Power != bmc.PowerOn && st.HealthErr == "":
-		return "power " + st.Health.Power.String()
 	case st.WatchdogKnown && st.Watchdog.Expired:
 		return "watchdog expired"
 	}
+	volts, zero := 0, 0
 	for _, rd := range st.Readings {
-		if rd.Status == sensor.StatusOK {
-			if l := rd.Thresholds.Level(rd.Value); l >= s.policy.DangerLevel {
-				return fmt.Sprintf("%s %.4g%s (%s)", rd.Name, rd.Value, rd.Unit, l)
+		if rd.Status != sensor.StatusOK || (rd.Kind != sensor.KindTemperature && rd.Kind != sensor.KindVoltage) {
+			continue
+		}
+		if rd.Kind == sensor.KindVoltage {
+			volts++
+			if math.Abs(rd.Value) < s.policy.ZeroVolts {
+				zero++
 			}
 		}
+		t := rd.Thresholds
+		if o, ok := s.policy.Overrides[rd.Name]; ok {
+			t = o
+		}
+		if l := t.Level(rd.Value); l >= s.policy.DangerLevel {
+			return fmt.Sprintf("%s %.4g%s (%s)", rd.Name, rd.Value, rd.Unit, l)
+		}
+	}
+	if volts > 0 && zero == volts {
+		return "every voltage at 0"
 	}
 	return ""
 }

@@ -85,10 +85,11 @@ func TestReplayRecordedIPMIOverheat(t *testing.T) {
 	}
 	waitLines("a", 24)
 	waitLines("b", 24)
+	stops := map[string]os.Signal{"a": syscall.SIGINT, "b": syscall.SIGTERM}
 	for name, cmd := range procs {
-		cmd.Process.Signal(syscall.SIGINT)
+		cmd.Process.Signal(stops[name])
 		if err := cmd.Wait(); err != nil {
-			t.Fatalf("bmcstat %s after SIGINT: %v (want exit 0)", name, err)
+			t.Fatalf("bmcstat %s after %v: %v (want exit 0)", name, stops[name], err)
 		}
 	}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -124,6 +125,23 @@ func newReplaySim(setup replaySetup, p failover.Policy, onEvent func(failover.Ev
 			}
 		}
 	}
+	for _, srv := range s.servers {
+		peers := map[string]hypervisor.Hypervisor{}
+		for n, o := range s.servers {
+			if o != srv {
+				peers[n] = o.hv
+			}
+		}
+		x, err := failover.NewExecutor(failover.Config{Server: srv.name, Manager: replayManager{s}, Store: s.store,
+			Hypervisor: srv.hv, Peers: peers, Policy: p, Clock: s.clock, Logger: discardLogger()})
+		if err != nil {
+			return nil, err
+		}
+		srv.x = x
+		if _, err := failover.NewEngine(srv.name, p); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -131,9 +149,7 @@ func newReplaySim(setup replaySetup, p failover.Policy, onEvent func(failover.Ev
 func (s *replaySim) Run() ([]failover.Event, error) {
 	end := s.clock.Now()
 	for _, n := range s.setup.Servers {
-		if err := s.boot(s.servers[n]); err != nil {
-			return nil, err
-		}
+		s.boot(s.servers[n])
 		if rs := s.setup.Records[n]; len(rs) > 0 {
 			s.next(n, 0)
 			if last := rs[len(rs)-1].Time; last.After(end) {
@@ -156,27 +172,17 @@ func (s *replaySim) Run() ([]failover.Event, error) {
 	return s.events, s.err
 }
 
-// boot starts srv's monitor: a new engine, told it (re)started.
-func (s *replaySim) boot(srv *replayServer) error {
+// boot starts srv's monitor: a new engine, told it (re)started. An error
+// (none is expected: newReplaySim built the same) ends the run.
+func (s *replaySim) boot(srv *replayServer) {
 	e, err := failover.NewEngine(srv.name, s.policy)
 	if err != nil {
-		return err
+		s.err = errors.Join(s.err, err)
+		return
 	}
-	peers := map[string]hypervisor.Hypervisor{}
-	for _, n := range s.setup.Servers {
-		if n != srv.name {
-			peers[n] = s.servers[n].hv
-		}
-	}
-	x, err := failover.NewExecutor(failover.Config{Server: srv.name, Manager: replayManager{s}, Store: s.store,
-		Hypervisor: srv.hv, Peers: peers, Policy: s.policy, Clock: s.clock, Logger: discardLogger()})
-	if err != nil {
-		return err
-	}
-	srv.engine, srv.x, srv.nextTick = e, x, time.Time{}
+	srv.engine, srv.nextTick = e, time.Time{}
 	srv.epoch++
 	s.feed(srv, failover.Input{Kind: failover.InputBoot})
-	return nil
 }
 
 // next schedules the i-th record of server, which schedules the one
@@ -357,7 +363,7 @@ func (s *replaySim) power(server string, action bmc.PowerAction) error {
 	off := func() {
 		srv.powered, srv.superseded = false, true
 		srv.hv.PowerOff()
-		srv.engine, srv.x = nil, nil
+		srv.engine = nil
 		srv.epoch++
 	}
 	on := func() error {
@@ -366,7 +372,8 @@ func (s *replaySim) power(server string, action bmc.PowerAction) error {
 		}
 		srv.powered = true
 		srv.hv.PowerOn()
-		return s.boot(srv)
+		s.boot(srv)
+		return nil
 	}
 	switch action {
 	case bmc.PowerActionOff:

@@ -281,3 +281,55 @@ func TestReplayPolicyFromDaemonConfig(t *testing.T) {
 		t.Fatalf("detection %+v, want at poll 7 (the 3rd hot one)", det)
 	}
 }
+
+// TestReplayWatcherFencedMidTakeover: in a ring a→b→c→a, b and c
+// overheat together. a fences b, whose monitor was taking c over: that
+// monitor is gone with b's power. Restarted, b boots a new monitor,
+// which detects c again and takes its VMs.
+func TestReplayWatcherFencedMidTakeover(t *testing.T) {
+	dir := t.TempDir()
+	const interval = 500 * time.Millisecond
+	files := []string{cpuTemps(t, dir, "a", interval, temps(120, 50, 0))}
+	for _, n := range []string{"b", "c"} {
+		files = append(files, cpuTemps(t, dir, n, interval, temps(120, 50, 95, span(10, 120)...)))
+	}
+	p := filepath.Join(dir, "fence.yaml")
+	if err := os.WriteFile(p, []byte("policy:\n  evacuate: false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	evs := replayJSON(t, append([]string{"-policy", p}, files...)...)
+	var cDetected, cFenced []failover.Event
+	for _, e := range evs {
+		switch {
+		case e.Type == failover.EventDetected && e.Server == "c":
+			cDetected = append(cDetected, e)
+		case e.Type == failover.EventFenced && e.Server == "c":
+			cFenced = append(cFenced, e)
+		}
+	}
+	bFenced, _ := firstEvent(evs, failover.EventFenced, "b")
+	bRestarted, _ := firstEvent(evs, failover.EventRestarted, "b")
+	if len(cDetected) != 2 || len(cFenced) != 1 || bFenced.Time.IsZero() || !bFenced.Time.Before(cFenced[0].Time) ||
+		cDetected[1].Time.Before(bRestarted.Time) || cDetected[1].Peer != "b" {
+		t.Fatalf("want c detected by b, b fenced (its takeover of c lost), then c detected again by b's new monitor after b's restart and fenced once: %v", evs)
+	}
+	checkBackupsOf(t, evs, "c", "b", cFenced[0].Time)
+	checkBackupsOf(t, evs, "b", "a", bFenced.Time)
+}
+
+// checkBackupsOf: failed's 2 VMs start on watcher after from.
+func checkBackupsOf(t *testing.T, evs []failover.Event, failed, watcher string, from time.Time) {
+	t.Helper()
+	n := 0
+	for _, e := range evs {
+		if e.Type == failover.EventBackupStarted && strings.HasPrefix(e.VM, failed+"-vm") {
+			n++
+			if e.Peer != watcher || e.Time.Before(from) {
+				t.Fatalf("backup %v: want %s's VM on %s after %v", e, failed, watcher, from)
+			}
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d of %s's VMs started, want 2: %v", n, failed, evs)
+	}
+}

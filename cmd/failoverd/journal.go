@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -68,6 +69,9 @@ func (d *daemon) newJournalFiles(a *adapters, local *rack.Local, interval time.D
 	if d.cfg.RackManager.JournalDir == "" {
 		return nil, nil
 	}
+	if err := os.MkdirAll(d.cfg.RackManager.JournalDir, 0o750); err != nil {
+		return nil, d.cfg.errAt("rack_manager.journal_dir", "cannot create", err)
+	}
 	j := &journalFiles{local: local, interval: interval, writers: map[string]*telemetry.Writer{},
 		last: map[string]time.Time{}, log: d.log}
 	for _, s := range d.cfg.Servers {
@@ -82,21 +86,25 @@ func (d *daemon) newJournalFiles(a *adapters, local *rack.Local, interval time.D
 	return j, nil
 }
 
-// Run copies new journal entries every interval until ctx ends, then
-// copies the last ones and closes the files.
+// Run copies new journal entries every interval until ctx ends. Finish
+// copies the last ones once polling has stopped.
 func (j *journalFiles) Run(ctx context.Context) {
 	t := time.NewTicker(j.interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			j.flush()
-			j.close()
 			return
 		case <-t.C:
 			j.flush()
 		}
 	}
+}
+
+// Finish copies the entries not yet written and closes the files.
+func (j *journalFiles) Finish() {
+	j.flush()
+	j.close()
 }
 
 // flush writes each server's statuses newer than the last written.

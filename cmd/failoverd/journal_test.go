@@ -78,8 +78,7 @@ func TestJournalFilesReplay(t *testing.T) {
 		}
 		now = now.Add(time.Second)
 	}
-	j.flush()
-	j.close()
+	j.Finish()
 	// 20 lines of a are more than 4096 bytes: rotated files, oldest
 	// last, then the current one.
 	var files []string
@@ -141,9 +140,6 @@ func TestRackManagerJournalFiles(t *testing.T) {
 	jdir := filepath.Join(r.dir, "journal")
 	text = []byte(strings.Replace(string(text), "  power_timeout: 20s\n", fmt.Sprintf("  power_timeout: 20s\n  journal_dir: %q\n", jdir), 1))
 	if err := os.WriteFile(r.cfg, text, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(jdir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	r.startRackManager()

@@ -108,5 +108,8 @@ func (r *rackManager) Run(ctx context.Context) error {
 	stop()
 	<-polled
 	<-journaled
+	if r.files != nil {
+		r.files.Finish()
+	}
 	return err
 }

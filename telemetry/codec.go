@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/rackha/failover/rack"
 )
 
 // MaxLineBytes bounds one line; a longer one is malformed.
@@ -32,20 +34,24 @@ func Encode(r Record) ([]byte, error) {
 // Format whose Status converts. Unknown fields are ignored, so later
 // minor additions still read.
 func DecodeLine(line []byte) (Record, error) {
+	r, _, err := decode(line)
+	return r, err
+}
+
+// decode is DecodeLine, with the record's status.
+func decode(line []byte) (Record, rack.Status, error) {
 	var r Record
 	if err := json.Unmarshal(line, &r); err != nil {
-		return r, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return r, rack.Status{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if r.Format != Format {
-		return r, fmt.Errorf("%w: format %q: want %q", ErrMalformed, r.Format, Format)
+		return r, rack.Status{}, fmt.Errorf("%w: format %q: want %q", ErrMalformed, r.Format, Format)
 	}
 	if r.Server == "" {
 		r.Server = r.Target
 	}
-	if _, err := r.Status(); err != nil {
-		return r, err
-	}
-	return r, nil
+	st, err := r.Status()
+	return r, st, err
 }
 
 // LineError is a malformed line: its file and line number.
@@ -74,23 +80,34 @@ func NewDecoder(r io.Reader, file string) *Decoder {
 
 // Next returns the next Record, io.EOF after the last, or a *LineError.
 func (d *Decoder) Next() (Record, error) {
+	r, _, err := d.next()
+	return r, err
+}
+
+// NextStatus is Next as the status the record stands for (Record.Status).
+func (d *Decoder) NextStatus() (rack.Status, error) {
+	_, st, err := d.next()
+	return st, err
+}
+
+func (d *Decoder) next() (Record, rack.Status, error) {
 	for d.sc.Scan() {
 		d.line++
 		line := bytes.TrimSpace(d.sc.Bytes())
 		if len(line) == 0 {
 			continue
 		}
-		r, err := DecodeLine(line)
+		r, st, err := decode(line)
 		if err != nil {
-			return r, &LineError{File: d.file, Line: d.line, Err: err}
+			return r, st, &LineError{File: d.file, Line: d.line, Err: err}
 		}
-		return r, nil
+		return r, st, nil
 	}
 	if err := d.sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
 			err = fmt.Errorf("%w: line longer than %d bytes", ErrMalformed, MaxLineBytes)
 		}
-		return Record{}, &LineError{File: d.file, Line: d.line + 1, Err: err}
+		return Record{}, rack.Status{}, &LineError{File: d.file, Line: d.line + 1, Err: err}
 	}
-	return Record{}, io.EOF
+	return Record{}, rack.Status{}, io.EOF
 }

@@ -161,16 +161,12 @@ func loadFile(setup *replaySetup, file string) error {
 	defer fh.Close()
 	dec := telemetry.NewDecoder(fh, file)
 	for {
-		r, err := dec.Next()
+		st, err := dec.NextStatus()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
 			return usageError("replay: %v", err)
-		}
-		st, err := r.Status() // checked by the decoder already
-		if err != nil {
-			return usageError("replay: %s: %v", file, err)
 		}
 		if _, ok := setup.Records[st.Server]; !ok {
 			setup.Servers = append(setup.Servers, st.Server)

@@ -100,10 +100,15 @@ func serverNames(targets []target) ([]string, error) {
 		if len(names) != len(targets) {
 			return nil, fmt.Errorf("-server %q: %d names for %d targets", *server, len(names), len(targets))
 		}
+		seen := map[string]bool{}
 		for i, n := range names {
 			if names[i] = strings.TrimSpace(n); names[i] == "" {
 				return nil, fmt.Errorf("-server %q: empty name", *server)
 			}
+			if seen[names[i]] {
+				return nil, fmt.Errorf("-server %q: %q twice", *server, names[i])
+			}
+			seen[names[i]] = true
 		}
 		return names, nil
 	}

@@ -156,4 +156,8 @@ func TestWatchFlagErrors(t *testing.T) {
 	if _, err := serverNames([]target{{name: "x"}, {name: "y"}}); err == nil || !strings.Contains(err.Error(), "1 names for 2 targets") {
 		t.Errorf("-server count mismatch: %v", err)
 	}
+	setWatchFlags(t, time.Second, "", "a,a")
+	if _, err := serverNames([]target{{name: "x"}, {name: "y"}}); err == nil || !strings.Contains(err.Error(), `"a" twice`) {
+		t.Errorf("-server a,a: %v", err)
+	}
 }

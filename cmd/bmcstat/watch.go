@@ -92,7 +92,8 @@ func watchTargets(ctx context.Context, targets []target, stdout, stderr io.Write
 }
 
 // serverNames are -server's names, one per target, or each target's
-// address ("ipmi 10.0.0.5:623" gives 10.0.0.5:623).
+// address: "ipmi 10.0.0.5:623" gives 10.0.0.5:623, "redfish
+// https://h:8443 system 1" the system's URL https://h:8443/redfish/v1/Systems/1.
 func serverNames(targets []target) ([]string, error) {
 	var names []string
 	if *server != "" {
@@ -116,6 +117,9 @@ func serverNames(targets []target) ([]string, error) {
 		_, addr, _ := strings.Cut(t.name, " ")
 		if addr == "" {
 			addr = t.name
+		}
+		if u, id, ok := strings.Cut(addr, " system "); ok {
+			addr = strings.TrimSuffix(u, "/") + "/redfish/v1/Systems/" + id
 		}
 		names = append(names, addr)
 	}

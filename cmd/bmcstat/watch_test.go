@@ -156,6 +156,11 @@ func TestWatchFlagErrors(t *testing.T) {
 	if _, err := serverNames([]target{{name: "x"}, {name: "y"}}); err == nil || !strings.Contains(err.Error(), "1 names for 2 targets") {
 		t.Errorf("-server count mismatch: %v", err)
 	}
+	setWatchFlags(t, time.Second, "", "")
+	if got, err := serverNames([]target{{name: "ipmi 10.0.0.5:623"}, {name: "redfish https://h:8443 system 1"}}); err != nil ||
+		got[0] != "10.0.0.5:623" || got[1] != "https://h:8443/redfish/v1/Systems/1" {
+		t.Errorf("default names %q, %v", got, err)
+	}
 	setWatchFlags(t, time.Second, "", "a,a")
 	if _, err := serverNames([]target{{name: "x"}, {name: "y"}}); err == nil || !strings.Contains(err.Error(), `"a" twice`) {
 		t.Errorf("-server a,a: %v", err)

@@ -107,12 +107,31 @@ func runReplay(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if !*jsonOut {
+		if err := printReplayHeader(stdout, setup, sim); err != nil {
+			return err
+		}
+	}
 	tl := failover.NewTimeline(stdout, *jsonOut, sim.clock)
 	sim.onEvent, sim.onFault = tl.Record, tl.Mark
 	if _, err := sim.Run(); err != nil {
 		return err
 	}
 	return tl.Err()
+}
+
+// printReplayHeader says what is replayed: who watches whom, and the
+// span of each recording.
+func printReplayHeader(w io.Writer, setup replaySetup, sim *replaySim) error {
+	_, err := fmt.Fprintf(w, "replay from %s, %s, %d VMs a server:\n", setup.start().UTC().Format(time.RFC3339Nano), setup.Topology, setup.VMs)
+	for _, n := range setup.Servers {
+		rs := setup.Records[n]
+		if err == nil {
+			_, err = fmt.Fprintf(w, "  %-12s %6d polls over %-10v watched by %s\n", n, len(rs),
+				rs[len(rs)-1].Time.Sub(rs[0].Time).Round(time.Millisecond), sim.topo.WatcherOf(n))
+		}
+	}
+	return err
 }
 
 // replayEvents runs one simulation.

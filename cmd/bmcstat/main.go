@@ -6,6 +6,12 @@
 //	bmcstat -ipmi 127.0.0.1:623 -user admin [-pass P] [-cipher 3] [-sdr-cache DIR | -no-sdr-cache]
 //	bmcstat -redfish https://127.0.0.1:8443 -user admin [-pass P] [-cacert FILE | -pin SHA256 | -insecure] [-system ID]
 //
+// With -watch INTERVAL -json it polls every target each interval until
+// SIGINT or SIGTERM and appends one telemetry line per target per poll
+// (to stdout or -out FILE; the format is docs/telemetry.md):
+//
+//	bmcstat -ipmi 10.0.0.5 -user admin -watch 1s -json -server blade5 -out blade5.jsonl
+//
 // The password may also come from the environment variable BMC_PASSWORD,
 // so that it need not appear in the process list.
 //
@@ -31,13 +37,16 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/sensor"
+	"github.com/rackha/failover/telemetry"
 	"github.com/rackha/failover/watchdog"
 )
 
@@ -90,7 +99,7 @@ var (
 	jsonOut = flag.Bool("json", false, "print JSON instead of a table")
 	user    = flag.String("user", "", "BMC user name")
 	pass    = flag.String("pass", "", "BMC password (default: the BMC_PASSWORD environment variable)")
-	timeout = flag.Duration("timeout", 20*time.Second, "overall time limit")
+	timeout = flag.Duration("timeout", 20*time.Second, "overall time limit (with -watch: of each poll, and of opening the BMCs)")
 )
 
 // password returns -pass, or BMC_PASSWORD when -pass is empty.
@@ -123,6 +132,12 @@ Exit status:
 A reading past a threshold is shown in its LEVEL column; it does not
 change the exit status (the failover engine judges readings itself).
 
+Recording: -watch INTERVAL -json polls every target each interval until
+SIGINT or SIGTERM (exit 0) and appends one telemetry line per target per
+poll to stdout or -out FILE (format rackha-telemetry/1, docs/telemetry.md
+in the source); a failed poll is a line with its failures. failoverd
+replay reads the files.
+
 Flags:
 `)
 	flag.PrintDefaults()
@@ -135,13 +150,23 @@ func main() {
 		flag.Usage()
 		os.Exit(exitUsage)
 	}
+	if err := checkWatchFlags(); err != nil {
+		fmt.Fprintf(os.Stderr, "bmcstat: %v\n", err)
+		os.Exit(exitUsage)
+	}
 	if *timeout <= 0 {
 		fmt.Fprintf(os.Stderr, "bmcstat: -timeout %v must be positive\n", *timeout)
 		os.Exit(exitUsage)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	// SIGINT and SIGTERM end a -watch cleanly (and a one-shot run early).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	cancel := context.CancelFunc(func() {})
+	if *watch <= 0 {
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+	}
 	code := run(ctx, os.Stdout, os.Stderr)
 	cancel()
+	stop()
 	os.Exit(code)
 }
 
@@ -156,7 +181,9 @@ func run(ctx context.Context, stdout, stderr io.Writer) int {
 			continue
 		}
 		asked = true
-		ts, err := b.open(ctx)
+		octx, cancel := context.WithTimeout(ctx, *timeout)
+		ts, err := b.open(octx)
+		cancel()
 		if ue := (usageError{}); errors.As(err, &ue) {
 			for _, t := range targets {
 				_ = t.close()
@@ -174,6 +201,17 @@ func run(ctx context.Context, stdout, stderr io.Writer) int {
 	if !asked {
 		fmt.Fprintln(stderr, "bmcstat: no BMC given; use -ipmi or -redfish (-h for help)")
 		return exitUsage
+	}
+	if *watch > 0 {
+		if code != exitOK {
+			// A target that did not open cannot be recorded poll by poll.
+			for _, t := range targets {
+				_ = t.close()
+			}
+			fmt.Fprintln(stderr, "bmcstat: -watch: not recording: a BMC could not be opened (above)")
+			return code
+		}
+		return watchTargets(ctx, targets, stdout, stderr)
 	}
 	var all []status
 	for _, t := range targets {
@@ -201,29 +239,15 @@ func run(ctx context.Context, stdout, stderr io.Writer) int {
 	return code
 }
 
-// status is everything read from one target; each role has its own
-// error. NotOffered lists the roles the backend or BMC does not offer;
-// Failures says why OK is false.
-type status struct {
-	Target      string        `json:"target"`
-	OK          bool          `json:"ok"`
-	Failures    []string      `json:"failures,omitempty"`
-	NotOffered  []string      `json:"not_offered,omitempty"`
-	Readings    []readingJSON `json:"readings"`
-	ReadingsErr string        `json:"readings_error,omitempty"`
-	Health      *healthJSON   `json:"health,omitempty"`
-	HealthErr   string        `json:"health_error,omitempty"`
-	Power       string        `json:"power,omitempty"`
-	PowerErr    string        `json:"power_error,omitempty"`
-	Watchdog    *watchdogJSON `json:"watchdog,omitempty"`
-	WatchdogErr string        `json:"watchdog_error,omitempty"`
-}
+// status is everything read from one target (one telemetry record
+// without its time and server); each role has its own error.
+type status = telemetry.Record
 
 // offered reports whether role was read: not when it is nil or its read
 // failed with bmc.ErrUnsupported or bmc.ErrNotOffered (recorded in
-// NotOffered), nor when it
-// failed otherwise (recorded in *errField and Failures).
-func (s *status) offered(role string, isNil bool, err error, errField *string) bool {
+// NotOffered), nor when it failed otherwise (recorded in *errField and
+// Failures).
+func offered(s *status, role string, isNil bool, err error, errField *string) bool {
 	switch {
 	case isNil || errors.Is(err, bmc.ErrUnsupported) || errors.Is(err, bmc.ErrNotOffered):
 		s.NotOffered = append(s.NotOffered, role)
@@ -236,51 +260,15 @@ func (s *status) offered(role string, isNil bool, err error, errField *string) b
 	return true
 }
 
-type readingJSON struct {
-	Name       string             `json:"name"`
-	Kind       string             `json:"kind"`
-	Status     string             `json:"status"`
-	Value      *float64           `json:"value,omitempty"` // absent when unavailable
-	Unit       string             `json:"unit"`
-	Level      string             `json:"level,omitempty"`
-	Thresholds map[string]float64 `json:"thresholds,omitempty"`
-}
-
-type eventJSON struct {
-	Time     *time.Time `json:"time,omitempty"`
-	Source   string     `json:"source"`
-	Message  string     `json:"message"`
-	Severity string     `json:"severity"`
-}
-
-type healthJSON struct {
-	Power          string      `json:"power"`
-	PowerFault     bool        `json:"power_fault"`
-	MainPowerFault bool        `json:"main_power_fault"`
-	Overload       bool        `json:"overload"`
-	Interlock      bool        `json:"interlock"`
-	Fault          bool        `json:"fault"`
-	Detail         string      `json:"detail,omitempty"`
-	Failed         bool        `json:"failed"`
-	Events         []eventJSON `json:"events"`
-}
-
-type watchdogJSON struct {
-	Running   bool    `json:"running"`
-	Expired   bool    `json:"expired"`
-	Timeout   float64 `json:"timeout_seconds"`
-	Remaining float64 `json:"remaining_seconds"`
-	Action    string  `json:"action"`
-}
-
 const notOffered = "not offered by this backend"
 
 // collect reads every role of t; a failing role does not stop the others.
 func collect(ctx context.Context, t target) status {
-	s := status{Target: t.name, Readings: []readingJSON{}}
+	s := status{Target: t.name, Readings: []telemetry.Reading{}}
 	// Once the BMC did not answer, the other roles are not tried: each
 	// would wait for the same timeout.
 	var gone error
+	answered := false
 	try := func(read func() error) error {
 		if gone != nil {
 			return gone
@@ -288,6 +276,8 @@ func collect(ctx context.Context, t target) status {
 		err := read()
 		if errors.Is(err, bmc.ErrUnreachable) {
 			gone = err
+		} else {
+			answered = true
 		}
 		return err
 	}
@@ -296,18 +286,18 @@ func collect(ctx context.Context, t target) status {
 	if t.sensors != nil {
 		err = try(func() (err error) { rs, err = t.sensors.Readings(ctx); return err })
 	}
-	if s.offered("readings", t.sensors == nil, err, &s.ReadingsErr) {
+	if offered(&s, "readings", t.sensors == nil, err, &s.ReadingsErr) {
 		for _, r := range rs {
-			s.Readings = append(s.Readings, toReadingJSON(r))
+			s.Readings = append(s.Readings, telemetry.FromReading(r))
 		}
 	}
 	var h bmc.Health
 	if t.health != nil {
 		err = try(func() (err error) { h, err = t.health.Health(ctx); return err })
 	}
-	if s.offered("health", t.health == nil, err, &s.HealthErr) {
-		s.Health = toHealthJSON(h)
-		if why := healthFailures(h); why != "" {
+	if offered(&s, "health", t.health == nil, err, &s.HealthErr) {
+		s.Health = telemetry.FromHealth(h)
+		if why := telemetry.HealthFailures(h); why != "" {
 			s.Failures = append(s.Failures, "health failed: "+why)
 		}
 	}
@@ -315,7 +305,7 @@ func collect(ctx context.Context, t target) status {
 	if t.power != nil {
 		err = try(func() (err error) { p, err = t.power.PowerState(ctx); return err })
 	}
-	if s.offered("power", t.power == nil, err, &s.PowerErr) {
+	if offered(&s, "power", t.power == nil, err, &s.PowerErr) {
 		s.Power = p.String()
 		if p == bmc.PowerOff && s.Health == nil {
 			s.Failures = append(s.Failures, "power off") // else reported with health
@@ -325,88 +315,18 @@ func collect(ctx context.Context, t target) status {
 	if t.watchdog != nil {
 		err = try(func() (err error) { w, err = t.watchdog.State(ctx); return err })
 	}
-	if s.offered("watchdog", t.watchdog == nil, err, &s.WatchdogErr) {
-		s.Watchdog = &watchdogJSON{Running: w.Running, Expired: w.Expired, Timeout: w.Timeout.Seconds(),
+	if offered(&s, "watchdog", t.watchdog == nil, err, &s.WatchdogErr) {
+		s.Watchdog = &telemetry.Watchdog{Running: w.Running, Expired: w.Expired, Timeout: w.Timeout.Seconds(),
 			Remaining: w.Remaining.Seconds(), Action: w.Action.String()}
 		if w.Expired {
 			s.Failures = append(s.Failures, "watchdog expired")
 		}
 	}
+	if gone != nil && !answered {
+		s.Unreachable, s.Error = true, gone.Error()
+	}
 	s.OK = len(s.Failures) == 0
 	return s
-}
-
-// healthFailures names what makes h.Failed(), or returns "".
-func healthFailures(h bmc.Health) string {
-	if !h.Failed() {
-		return ""
-	}
-	var why []string
-	for _, c := range []struct {
-		on   bool
-		what string
-	}{
-		{h.Power == bmc.PowerOff, "power off"}, {h.PowerFault, "power fault"}, {h.MainPowerFault, "main power fault"},
-		{h.Overload, "overload"}, {h.Interlock, "interlock"}, {h.Fault, "blade fault"},
-	} {
-		if c.on {
-			why = append(why, c.what)
-		}
-	}
-	if h.Fault && h.Detail != "" {
-		why[len(why)-1] += " (" + h.Detail + ")"
-	}
-	if len(why) == 0 {
-		why = append(why, "power "+h.Power.String()) // Failed for a reason not listed here
-	}
-	return strings.Join(why, ", ")
-}
-
-func toReadingJSON(r sensor.Reading) readingJSON {
-	j := readingJSON{Name: r.Name, Kind: r.Kind.String(), Status: r.Status.String(), Unit: r.Unit}
-	if r.Status == sensor.StatusOK {
-		v := r.Value
-		j.Value = &v
-		j.Level = r.Thresholds.Level(v).String()
-	}
-	th := map[string]float64{}
-	for _, l := range limits(r.Thresholds) {
-		if l.lim.Set {
-			th[l.name] = l.lim.Value
-		}
-	}
-	if len(th) > 0 {
-		j.Thresholds = th
-	}
-	return j
-}
-
-func toHealthJSON(h bmc.Health) *healthJSON {
-	j := &healthJSON{Power: h.Power.String(), PowerFault: h.PowerFault, MainPowerFault: h.MainPowerFault,
-		Overload: h.Overload, Interlock: h.Interlock, Fault: h.Fault, Detail: h.Detail, Failed: h.Failed(),
-		Events: []eventJSON{}}
-	for _, e := range h.Events {
-		ej := eventJSON{Source: e.Source, Message: e.Message, Severity: e.Severity.String()}
-		if !e.Time.IsZero() {
-			t := e.Time
-			ej.Time = &t
-		}
-		j.Events = append(j.Events, ej)
-	}
-	return j
-}
-
-type namedLimit struct {
-	name string
-	lim  sensor.Limit
-}
-
-// limits lists the thresholds from lowest to highest.
-func limits(t sensor.Thresholds) []namedLimit {
-	return []namedLimit{
-		{"lower_fatal", t.LowerFatal}, {"lower_critical", t.LowerCritical}, {"lower_caution", t.LowerCaution},
-		{"upper_caution", t.UpperCaution}, {"upper_critical", t.UpperCritical}, {"upper_fatal", t.UpperFatal},
-	}
 }
 
 func printJSON(w io.Writer, all []status) error {
@@ -435,7 +355,7 @@ func printTable(w io.Writer, all []status) error {
 				val, level = num(*r.Value), r.Level
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s", r.Name, r.Kind, val, r.Unit, r.Status, level)
-			for _, k := range []string{"lower_fatal", "lower_critical", "lower_caution", "upper_caution", "upper_critical", "upper_fatal"} {
+			for _, k := range telemetry.ThresholdNames {
 				if v, ok := r.Thresholds[k]; ok {
 					fmt.Fprintf(tw, "\t%s", num(v))
 				} else {

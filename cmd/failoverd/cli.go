@@ -16,6 +16,8 @@ commands:
   certs -dir D -servers s1,s2,...   a bootstrap CA and certificates (not a PKI)
   status -config F [-json]          each server's status through the rack manager
   demo [-json] [-servers 2|4]       a simulated rack as separate processes on loopback
+  replay [-policy F] [-compare F2] [-json] TELEMETRY...
+                                    what a policy would have done with recorded telemetry
 `
 
 // run is the whole command; it returns the exit status: 0 ok, 1 failure,
@@ -36,6 +38,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runStatus(rest, stdout, stderr)
 	case "demo":
 		err = runDemo(rest, stdout, stderr)
+	case "replay":
+		err = runReplay(rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -161,6 +161,13 @@ type RackManagerConfig struct {
 	StormWindow   string `yaml:"storm_window"`
 	// JournalSize is how many statuses each server's journal keeps.
 	JournalSize int `yaml:"journal_size"`
+	// JournalDir, when set, also writes each server's journal to
+	// DIR/SERVER.jsonl in the telemetry format, rotated past
+	// JournalMaxBytes (default 64 MiB) keeping JournalKeep (default 4)
+	// older files; see journal.go.
+	JournalDir      string `yaml:"journal_dir"`
+	JournalMaxBytes int64  `yaml:"journal_max_bytes"`
+	JournalKeep     int    `yaml:"journal_keep"`
 	// AuditFile receives the audit log of every power action as JSON
 	// lines (default: the process log).
 	AuditFile string `yaml:"audit_file"`

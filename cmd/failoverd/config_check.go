@@ -195,6 +195,7 @@ func (c *Config) checkRackManager(v *checker) {
 			v.fail(fmt.Sprintf("rack_manager.operators[%d]", i), fmt.Sprintf("%q: an operator's certificate name, not empty nor a server's", op), nil)
 		}
 	}
+	c.checkJournalFiles(v)
 	if _, err := c.localConfig(); err != nil && !v.failed() {
 		if ce, ok := err.(*ConfigError); ok {
 			v.err = ce

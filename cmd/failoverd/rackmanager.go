@@ -19,6 +19,7 @@ import (
 // served by rackhttp.Handler over mutual TLS.
 type rackManager struct {
 	local *rack.Local
+	files *journalFiles // nil without journal_dir
 	srv   *http.Server
 	ln    net.Listener
 	log   *slog.Logger
@@ -43,6 +44,10 @@ func (d *daemon) newRackManager(ctx context.Context, a *adapters) (*rackManager,
 		return nil, fmt.Errorf("rack manager: %w", err)
 	}
 	d.metrics.watch(local)
+	jf, err := d.newJournalFiles(a, local, lc.Interval)
+	if err != nil {
+		return nil, err
+	}
 	files, err := d.loadCerts("rack_manager.tls", d.cfg.RackManager.TLS)
 	if err != nil {
 		return nil, err
@@ -75,7 +80,7 @@ func (d *daemon) newRackManager(ctx context.Context, a *adapters) (*rackManager,
 	srv := rackhttp.NewServer(d.cfg.RackManager.Listen, h, rackhttp.ServerTLS(files), d.log)
 	// Requests end with the process's context too.
 	srv.BaseContext = func(net.Listener) context.Context { return ctx }
-	return &rackManager{local: local, srv: srv, ln: ln, log: d.log, page: d.page}, nil
+	return &rackManager{local: local, files: jf, srv: srv, ln: ln, log: d.log, page: d.page}, nil
 }
 
 // Run polls and serves until ctx ends, then shuts the server down.
@@ -93,6 +98,13 @@ func (r *rackManager) Run(ctx context.Context) error {
 	}
 	polled := make(chan error, 1)
 	go func() { polled <- r.local.Run(ctx) }()
+	journaled := make(chan struct{})
+	go func() {
+		if r.files != nil {
+			r.files.Run(ctx)
+		}
+		close(journaled)
+	}()
 	r.log.Info("failoverd: rack manager serving", "addr", r.ln.Addr().String(), "pid", os.Getpid())
 	var err error
 	select {
@@ -110,5 +122,9 @@ func (r *rackManager) Run(ctx context.Context) error {
 	}
 	stop()
 	<-polled
+	<-journaled
+	if r.files != nil {
+		r.files.Finish()
+	}
 	return err
 }

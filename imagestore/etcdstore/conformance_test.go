@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rackha/failover/internal/etcdrig"
 	"strings"
 	"sync"
 	"testing"
@@ -22,11 +23,11 @@ func TestConformanceEmbedded(t *testing.T) {
 
 // The suite against Debian's etcd-server 3.4, run as a process of its own.
 func TestConformanceExternal(t *testing.T) {
-	x := startExternal(t)
+	x := etcdrig.StartExternal(t)
 	imagestoretest.Run(t, imagestoretest.Harness{
-		Open: func(t *testing.T) imagestore.Store { return newStore(t, testConfig(x.endpoint, newPrefix())) },
+		Open: func(t *testing.T) imagestore.Store { return newStore(t, testConfig(x.Endpoint, newPrefix())) },
 	})
-	t.Run("AuthPasswordNeverShown", func(t *testing.T) { testAuth(t, x.endpoint) })
+	t.Run("AuthPasswordNeverShown", func(t *testing.T) { testAuth(t, x.Endpoint) })
 }
 
 // testAuth turns etcd's auth on (for good: run it last on a server), then

@@ -3,18 +3,14 @@ package etcdstore_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/url"
+	"github.com/rackha/failover/internal/etcdrig"
 	"os"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rackha/failover/imagestore/etcdstore"
-	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 )
 
@@ -30,7 +26,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	e, endpoint, err := startEmbedded(dir, nil)
+	e, endpoint, err := etcdrig.StartEmbedded(dir, nil)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "embedded etcd: %v\n", err)
 		os.RemoveAll(dir)
@@ -41,71 +37,6 @@ func TestMain(m *testing.M) {
 	e.Close() // every test closed its clients in its cleanup
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// freePorts returns n loopback ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-func loopbackURL(port int) url.URL {
-	return url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-}
-
-// startEmbedded starts a one-member etcd on free loopback ports with its
-// data in dir, and returns it with its client URL: https with clientTLS
-// (then clients must present a certificate), else http. A port taken
-// between choosing and binding costs another try.
-func startEmbedded(dir string, clientTLS *transport.TLSInfo) (*embed.Etcd, string, error) {
-	var lastErr error
-	for range 3 {
-		ports, err := freePorts(2)
-		if err != nil {
-			return nil, "", err
-		}
-		cfg := embed.NewConfig()
-		cfg.Name = "test"
-		cfg.Dir = dir
-		client, peer := loopbackURL(ports[0]), loopbackURL(ports[1])
-		if clientTLS != nil {
-			client.Scheme = "https"
-			cfg.ClientTLSInfo = *clientTLS
-		}
-		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
-		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
-		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-		e, err := embed.StartEtcd(cfg)
-		if err != nil {
-			lastErr = err
-			os.RemoveAll(dir)
-			continue
-		}
-		select {
-		case <-e.Server.ReadyNotify():
-			return e, client.String(), nil
-		case <-time.After(20 * time.Second):
-			e.Server.Stop()
-			e.Close()
-			return nil, "", fmt.Errorf("not ready within 20s")
-		}
-	}
-	return nil, "", lastErr
 }
 
 var prefixes atomic.Int64

@@ -3,6 +3,7 @@ package etcdstore_test
 import (
 	"context"
 	"errors"
+	"github.com/rackha/failover/internal/etcdrig"
 	"testing"
 	"time"
 
@@ -87,11 +88,11 @@ func TestEngineResolvesLostClaim(t *testing.T) {
 				in = x.Do(context.Background(), a)
 				break
 			}
-			pt.proxy.set(loseAnswers)
+			pt.proxy.Set(etcdrig.LoseAnswers)
 			done := make(chan failover.Input, 1)
 			go func() { done <- x.Do(context.Background(), a) }()
 			waitUntil(t, "the first claim applied in etcd", generationIs(t, pt.observer, pt.base.Generation+1))
-			pt.proxy.cut(pass)
+			pt.proxy.Cut(etcdrig.Pass)
 			in = <-done
 			mustBeUnknown(t, in.Err)
 		default: // inventory, start: the real IO

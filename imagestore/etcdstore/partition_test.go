@@ -3,6 +3,7 @@ package etcdstore_test
 import (
 	"context"
 	"errors"
+	"github.com/rackha/failover/internal/etcdrig"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 // observer Store on the same prefix talking to etcd directly (another
 // server, on the right side of the partition).
 type partitioned struct {
-	proxy    *proxy
+	proxy    *etcdrig.Proxy
 	store    *etcdstore.Store
 	observer *etcdstore.Store
 	base     imagestore.Image // vm1 as stored, owned by blade-a
@@ -25,11 +26,11 @@ type partitioned struct {
 
 func newPartitioned(t *testing.T) *partitioned {
 	t.Helper()
-	p := newProxy(t, embedded.endpoint)
+	p := etcdrig.NewProxy(t, embedded.endpoint)
 	prefix := newPrefix()
 	pt := &partitioned{
 		proxy:    p,
-		store:    newStore(t, testConfig(p.endpoint(), prefix)),
+		store:    newStore(t, testConfig(p.Endpoint(), prefix)),
 		observer: newStore(t, testConfig(embedded.endpoint, prefix)),
 	}
 	base, err := pt.store.Put(callCtx(t), imagestoretest.Sample("vm1"))
@@ -133,10 +134,10 @@ func checkClaimedOnce(t *testing.T, s imagestore.Store, base imagestore.Image, o
 // happened, once.
 func TestPartitionAnswerLostAfterApply(t *testing.T) {
 	pt := newPartitioned(t)
-	pt.proxy.set(loseAnswers)
+	pt.proxy.Set(etcdrig.LoseAnswers)
 	errc := claimAsync(pt.store, pt.base, "blade-b", 10*time.Second)
 	waitUntil(t, "the claim applied in etcd", generationIs(t, pt.observer, pt.base.Generation+1))
-	pt.proxy.cut(pass)
+	pt.proxy.Cut(etcdrig.Pass)
 	mustBeUnknown(t, receive(t, errc))
 
 	ours, earlier := resolve(t, pt.store, pt.base, "blade-b")
@@ -154,11 +155,11 @@ func TestPartitionRequestLost(t *testing.T) {
 		name := map[bool]string{false: "alone", true: "rival claims meanwhile"}[rival]
 		t.Run(name, func(t *testing.T) {
 			pt := newPartitioned(t)
-			pt.proxy.set(loseRequests)
+			pt.proxy.Set(etcdrig.LoseRequests)
 			errc := claimAsync(pt.store, pt.base, "blade-b", 10*time.Second)
-			waitUntil(t, "the claim's request lost", func() bool { return pt.proxy.lost() > 0 })
+			waitUntil(t, "the claim's request lost", func() bool { return pt.proxy.Lost() > 0 })
 			time.Sleep(50 * time.Millisecond) // the whole request, should it take several writes
-			pt.proxy.cut(pass)
+			pt.proxy.Cut(etcdrig.Pass)
 			mustBeUnknown(t, receive(t, errc))
 			if !generationIs(t, pt.observer, pt.base.Generation)() {
 				t.Fatal("a claim whose request was lost changed the image")
@@ -184,7 +185,7 @@ func TestPartitionRequestLost(t *testing.T) {
 // way is a plain error.
 func TestPartitionDeadline(t *testing.T) {
 	pt := newPartitioned(t)
-	pt.proxy.set(loseAnswers)
+	pt.proxy.Set(etcdrig.LoseAnswers)
 	err := receive(t, claimAsync(pt.store, pt.base, "blade-b", 300*time.Millisecond))
 	mustBeUnknown(t, err)
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -196,7 +197,7 @@ func TestPartitionDeadline(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, failover.ErrOutcomeUnknown) {
 		t.Fatalf("Get past its deadline: err = %v, want DeadlineExceeded and not outcome unknown", err)
 	}
-	pt.proxy.cut(pass)
+	pt.proxy.Cut(etcdrig.Pass)
 	ours, earlier := resolve(t, pt.store, pt.base, "blade-b")
 	if !ours || !earlier {
 		t.Fatalf("resolving by reading back: ours %v by the earlier claim %v, want both", ours, earlier)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rackha/failover/internal/etcdrig"
 	"testing"
 	"time"
 
@@ -17,10 +18,10 @@ import (
 // outcome unknown and resolved by reading back, and the same Store (its
 // client) goes on working without being recreated.
 func TestExternalRestart(t *testing.T) {
-	x := startExternal(t)
+	x := etcdrig.StartExternal(t)
 	prefix := newPrefix()
-	a := newStore(t, testConfig(x.endpoint, prefix))
-	b := newStore(t, testConfig(x.endpoint, prefix))
+	a := newStore(t, testConfig(x.Endpoint, prefix))
+	b := newStore(t, testConfig(x.Endpoint, prefix))
 
 	img, err := a.Put(callCtx(t), imagestoretest.Sample("vm1"))
 	if err != nil {
@@ -36,7 +37,7 @@ func TestExternalRestart(t *testing.T) {
 	}
 	acked := img
 
-	x.kill()
+	x.Kill()
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	_, err = imagestore.Claim(ctx, a, acked, "blade-down")
 	cancel()
@@ -44,7 +45,7 @@ func TestExternalRestart(t *testing.T) {
 		t.Fatalf("claim while etcd is down: err = %v, want one wrapping failover.ErrOutcomeUnknown", err)
 	}
 
-	x.start()
+	x.Start()
 	var got imagestore.Image
 	waitUntil(t, "the Store reads again after the restart", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)

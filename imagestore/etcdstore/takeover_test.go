@@ -2,6 +2,7 @@ package etcdstore_test
 
 import (
 	"context"
+	"github.com/rackha/failover/internal/etcdrig"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func (l *losesFirstClaim) Put(ctx context.Context, img imagestore.Image) (images
 	if !l.armed.CompareAndSwap(true, false) {
 		return l.store.Put(ctx, img)
 	}
-	l.proxy.set(loseAnswers)
+	l.proxy.Set(etcdrig.LoseAnswers)
 	done := make(chan struct{})
 	go func() { // cut the connection once etcd has the claim
 		defer close(done)
@@ -42,7 +43,7 @@ func (l *losesFirstClaim) Put(ctx context.Context, img imagestore.Image) (images
 				break
 			}
 		}
-		l.proxy.cut(pass)
+		l.proxy.Cut(etcdrig.Pass)
 	}()
 	out, err := l.store.Put(ctx, img)
 	<-done

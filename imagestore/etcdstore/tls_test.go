@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"github.com/rackha/failover/internal/etcdrig"
 	"math/big"
 	"net"
 	"os"
@@ -100,7 +101,7 @@ func (p *testPKI) write(t *testing.T, name, typ string, data []byte) {
 // refused; neither the Config nor the errors show the key.
 func TestMutualTLS(t *testing.T) {
 	p := newPKI(t)
-	e, endpoint, err := startEmbedded(t.TempDir(), &transport.TLSInfo{
+	e, endpoint, err := etcdrig.StartEmbedded(t.TempDir(), &transport.TLSInfo{
 		CertFile: filepath.Join(p.dir, "server.pem"), KeyFile: filepath.Join(p.dir, "server-key.pem"),
 		TrustedCAFile: filepath.Join(p.dir, "ca.pem"), ClientCertAuth: true,
 	})

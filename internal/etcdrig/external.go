@@ -1,4 +1,4 @@
-package etcdstore_test
+package etcdrig
 
 import (
 	"context"
@@ -16,22 +16,22 @@ import (
 	"go.uber.org/zap"
 )
 
-// external is an etcd server binary (Debian's etcd-server) run by the
+// External is an etcd server binary (Debian's etcd-server) run by the
 // test as a process of its own, with its own data dir and ports.
-type external struct {
-	t        *testing.T
+type External struct {
+	t        testing.TB
 	bin      string
 	dir      string
-	endpoint string
+	Endpoint string
 	args     []string
 	log      *logBuffer
 	cmd      *exec.Cmd
 	exited   chan struct{}
 }
 
-// etcdBinary finds the etcd server binary; without one the test skips,
+// Binary finds the etcd server binary; without one the test skips,
 // or fails with CI=true.
-func etcdBinary(t *testing.T) string {
+func Binary(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
@@ -46,17 +46,17 @@ func etcdBinary(t *testing.T) string {
 	return bin
 }
 
-// startExternal starts the etcd binary on free loopback ports with a data
+// StartExternal starts the etcd binary on free loopback ports with a data
 // dir in t.TempDir(), waits until it answers, and stops it (by PID) at the
 // test's end.
-func startExternal(t *testing.T) *external {
+func StartExternal(t testing.TB) *External {
 	t.Helper()
-	ports, err := freePorts(2)
+	ports, err := FreePorts(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, peer := loopbackURL(ports[0]), loopbackURL(ports[1])
-	x := &external{t: t, bin: etcdBinary(t), dir: filepath.Join(t.TempDir(), "etcd"), endpoint: client.String()}
+	client, peer := LoopbackURL(ports[0]), LoopbackURL(ports[1])
+	x := &External{t: t, bin: Binary(t), dir: filepath.Join(t.TempDir(), "etcd"), Endpoint: client.String()}
 	x.args = []string{
 		"--name", "ext", "--data-dir", x.dir,
 		"--listen-client-urls", client.String(), "--advertise-client-urls", client.String(),
@@ -66,14 +66,14 @@ func startExternal(t *testing.T) *external {
 		// One member on loopback: elect itself within 100 ms, not 1 s.
 		"--heartbeat-interval", "10", "--election-timeout", "100",
 	}
-	t.Cleanup(x.stop)
-	x.start()
+	t.Cleanup(x.Stop)
+	x.Start()
 	return x
 }
 
-// start runs the binary (again, on the same data dir and ports) and waits
+// Start runs the binary (again, on the same data dir and ports) and waits
 // until it serves reads.
-func (x *external) start() {
+func (x *External) Start() {
 	x.t.Helper()
 	x.log = &logBuffer{}
 	x.cmd = exec.Command(x.bin, x.args...)
@@ -89,15 +89,15 @@ func (x *external) start() {
 		close(exited)
 	}(x.cmd, x.exited)
 	if err := x.waitReady(20 * time.Second); err != nil {
-		x.t.Fatalf("etcd %s (pid %d): %v\n%s", x.endpoint, x.cmd.Process.Pid, err, x.log.tail())
+		x.t.Fatalf("etcd %s (pid %d): %v\n%s", x.Endpoint, x.cmd.Process.Pid, err, x.log.tail())
 	}
 }
 
-func (x *external) waitReady(limit time.Duration) error {
+func (x *External) waitReady(limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	// Wait for the port first: a client refused at once would back off
 	// for a second before trying again.
-	host, _ := trimScheme(x.endpoint)
+	host, _ := TrimScheme(x.Endpoint)
 	for {
 		conn, err := net.DialTimeout("tcp", host, 100*time.Millisecond)
 		if err == nil {
@@ -113,7 +113,7 @@ func (x *external) waitReady(limit time.Duration) error {
 			return fmt.Errorf("not listening after %v: %v", limit, err)
 		}
 	}
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{x.endpoint}, DialTimeout: time.Second, Logger: zap.NewNop()})
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{x.Endpoint}, DialTimeout: time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return err
 	}
@@ -126,9 +126,9 @@ func (x *external) waitReady(limit time.Duration) error {
 	return nil
 }
 
-// kill stops the process by PID with SIGKILL (a crash: no clean shutdown)
+// Kill stops the process by PID with SIGKILL (a crash: no clean shutdown)
 // and waits for it.
-func (x *external) kill() {
+func (x *External) Kill() {
 	x.t.Helper()
 	if err := syscall.Kill(x.cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		x.t.Fatalf("kill etcd pid %d: %v", x.cmd.Process.Pid, err)
@@ -136,8 +136,8 @@ func (x *external) kill() {
 	<-x.exited
 }
 
-// stop ends the process by PID: SIGTERM, then SIGKILL after 5 s.
-func (x *external) stop() {
+// Stop ends the process by PID: SIGTERM, then SIGKILL after 5 s.
+func (x *External) Stop() {
 	if x.cmd == nil || x.cmd.Process == nil {
 		return
 	}

@@ -1,4 +1,4 @@
-package etcdstore_test
+package etcdrig
 
 import (
 	"net"
@@ -6,50 +6,51 @@ import (
 	"testing"
 )
 
-// proxy is a TCP proxy between a client and etcd that can lose traffic
+// Proxy is a TCP proxy between a client and etcd that can lose traffic
 // one way, as a partition does, and cut every connection.
-type proxy struct {
+type Proxy struct {
 	ln       net.Listener
 	upstream string
 
 	mu      sync.Mutex
-	mode    proxyMode
+	mode    Mode
 	dropped int // chunks lost since the mode was set
 	conns   map[net.Conn]struct{}
 	wg      sync.WaitGroup
 }
 
-type proxyMode int
+type Mode int
 
 const (
-	pass         proxyMode = iota
-	loseRequests           // client to etcd lost
-	loseAnswers            // etcd to client lost
+	Pass         Mode = iota
+	LoseRequests      // client to etcd lost
+	LoseAnswers       // etcd to client lost
 )
 
-// newProxy listens on a free loopback port and forwards to upstream
+// NewProxy listens on a free loopback port and forwards to upstream
 // ("http://host:port" or "host:port") until the test ends.
-func newProxy(t *testing.T, upstream string) *proxy {
+func NewProxy(t *testing.T, upstream string) *Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u, ok := trimScheme(upstream); ok {
+	if u, ok := TrimScheme(upstream); ok {
 		upstream = u
 	}
-	p := &proxy{ln: ln, upstream: upstream, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, upstream: upstream, conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(func() {
 		ln.Close()
-		p.cut(pass)
+		p.Cut(Pass)
 		p.wg.Wait()
 	})
 	return p
 }
 
-func trimScheme(u string) (string, bool) {
+// TrimScheme strips "http://" from u; ok says whether it was there.
+func TrimScheme(u string) (string, bool) {
 	const s = "http://"
 	if len(u) > len(s) && u[:len(s)] == s {
 		return u[len(s):], true
@@ -57,9 +58,9 @@ func trimScheme(u string) (string, bool) {
 	return u, false
 }
 
-func (p *proxy) endpoint() string { return "http://" + p.ln.Addr().String() }
+func (p *Proxy) Endpoint() string { return "http://" + p.ln.Addr().String() }
 
-func (p *proxy) accept() {
+func (p *Proxy) accept() {
 	defer p.wg.Done()
 	for {
 		down, err := p.ln.Accept()
@@ -75,13 +76,13 @@ func (p *proxy) accept() {
 		p.conns[down], p.conns[up] = struct{}{}, struct{}{}
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.copy(up, down, loseRequests)
-		go p.copy(down, up, loseAnswers)
+		go p.copy(up, down, LoseRequests)
+		go p.copy(down, up, LoseAnswers)
 	}
 }
 
 // copy forwards from src to dst, losing what mode lose says.
-func (p *proxy) copy(dst, src net.Conn, lose proxyMode) {
+func (p *Proxy) copy(dst, src net.Conn, lose Mode) {
 	defer p.wg.Done()
 	defer dst.Close()
 	defer src.Close()
@@ -107,23 +108,23 @@ func (p *proxy) copy(dst, src net.Conn, lose proxyMode) {
 	}
 }
 
-// set changes what is lost from now on, on every connection.
-func (p *proxy) set(m proxyMode) {
+// Set changes what is lost from now on, on every connection.
+func (p *Proxy) Set(m Mode) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mode, p.dropped = m, 0
 }
 
-// lost returns the chunks lost since the last set.
-func (p *proxy) lost() int {
+// Lost returns the chunks lost since the last set.
+func (p *Proxy) Lost() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.dropped
 }
 
-// cut closes every connection (the client sees them reset) and then
+// Cut closes every connection (the client sees them reset) and then
 // forwards as m says.
-func (p *proxy) cut(m proxyMode) {
+func (p *Proxy) Cut(m Mode) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for c := range p.conns {

@@ -28,7 +28,10 @@ const (
 	// it is stored at); answer InputCheckpointed.
 	ActionCheckpoint
 	// ActionFence: power Server off (always sending the command), confirmed
-	// by read-back; answer InputFenced.
+	// by read-back; answer InputFenced. With ByLease the server cannot be
+	// powered off (its BMC is gone) but its own watchdog has: record in the
+	// lease store that the watcher takes it over, only if Server holds no
+	// lease (Leases.Takeover; ErrLeaseHeld if it does).
 	ActionFence
 	// ActionProbe: ask Server's hypervisor, where it can be reached, for
 	// the state of Image.Name; answer InputProbed.
@@ -43,7 +46,9 @@ const (
 	// hypervisor (a start whose outcome is unknown); answer InputVMState.
 	ActionVMState
 	// ActionRestart: carry out Power on Server (on after a fence, cycle
-	// after an evacuation); answer InputRestarted.
+	// after an evacuation); answer InputRestarted. With ByLease, first
+	// remove the takeover record (Leases.Release) so the server may take a
+	// lease again, then try the power-on.
 	ActionRestart
 )
 
@@ -93,4 +98,7 @@ type Action struct {
 	Deadline time.Time
 	Power    bmc.PowerAction
 	Event    Event
+	// ByLease: a fence or restart of a takeover decided by lease (see
+	// ActionFence, ActionRestart and lease.go).
+	ByLease bool
 }

@@ -134,6 +134,7 @@ func (e *Engine) Next() time.Time {
 	}
 	for _, n := range e.names {
 		visit(e.peers[n])
+		at(e.leaseDue(e.peers[n]))
 	}
 	if e.recon != nil {
 		visit(e.recon)
@@ -155,6 +156,13 @@ func (e *Engine) Step(in Input) []Action {
 		e.tick(now)
 	case InputBoot:
 		e.boot(now)
+	case InputLease:
+		e.lease(now, in.Lease)
+		if ps := e.peers[in.Lease.Server]; ps != nil {
+			e.leaseCheck(now, ps)
+		}
+	case InputWatchdogSeen:
+		e.restoreWatchdog(in)
 	default:
 		pa, ok := e.pending[in.ID]
 		if !ok || pa.kind.answer() != in.Kind {
@@ -229,6 +237,7 @@ func (e *Engine) answer(now time.Time, pa pending, in Input) {
 func (e *Engine) tick(now time.Time) {
 	e.statusTimeout(now)
 	for _, n := range e.names {
+		e.leaseCheck(now, e.peers[n])
 		e.tickPeer(now, e.peers[n])
 	}
 	if e.recon != nil {

@@ -12,6 +12,10 @@ var (
 	ErrClaimedElsewhere = errors.New("failover: VM claimed by another server")
 )
 
+// ErrLeaseHeld: a takeover by lease was refused because the server holds
+// a lease again: it is alive and reached the lease store.
+var ErrLeaseHeld = errors.New("failover: server holds its lease")
+
 // ErrRunningElsewhere: the VM's last host reports it running, so it is
 // not started here.
 var ErrRunningElsewhere = errors.New("failover: VM reported running elsewhere")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/rackha/failover/watchdog"
 )
 
 // EventType names what happened.
@@ -21,6 +23,11 @@ const (
 	EventRecovered     EventType = "recovered"      // the restarted server reports healthy again
 	EventAlert         EventType = "alert"          // something needs a person
 	EventReconciled    EventType = "reconciled"     // a VM owned here but not running was started here
+	// EventWatchdogSeen: what the watcher saw of a peer's watchdog
+	// changed (WatchdogAction, WatchdogTimeout; action none: not armed).
+	// Runners journal it and feed it back after a restart as
+	// InputWatchdogSeen: a takeover by lease needs it.
+	EventWatchdogSeen EventType = "watchdog-seen"
 )
 
 // Cause is why a server was judged failed.
@@ -38,6 +45,10 @@ const (
 	// CauseNoStatus: no status of any watched server came for
 	// Policy.StatusTimeout (the rack manager or the way to it is down).
 	CauseNoStatus Cause = "no-status"
+	// CauseLeaseExpired: the BMC is unreachable and the server's lease
+	// expired long enough ago that its own watchdog has powered it off
+	// (see lease.go for the bound).
+	CauseLeaseExpired Cause = "lease-expired"
 )
 
 // Event reports one decision or outcome. Server is the server the event
@@ -62,6 +73,13 @@ type Event struct {
 	Threshold float64
 	// Since is the time from detection to this event.
 	Since time.Duration
+	// Wait is, for a takeover by lease, how long the watcher waited after
+	// the lease expired (at least the bound).
+	Wait time.Duration
+	// WatchdogAction and WatchdogTimeout describe the watchdog an
+	// EventWatchdogSeen reports.
+	WatchdogAction  watchdog.Action
+	WatchdogTimeout time.Duration
 	// Message says more, in words.
 	Message string
 }
@@ -80,7 +98,11 @@ type eventJSON struct {
 	Unit      string    `json:"unit,omitempty"`
 	Threshold *float64  `json:"threshold,omitempty"`
 	SinceMS   *int64    `json:"since_ms,omitempty"`
-	Message   string    `json:"message,omitempty"`
+	WaitMS    *int64    `json:"wait_ms,omitempty"`
+	// WatchdogAction is set (maybe to "none") exactly on watchdog-seen.
+	WatchdogAction    string `json:"watchdog_action,omitempty"`
+	WatchdogTimeoutMS *int64 `json:"watchdog_timeout_ms,omitempty"`
+	Message           string `json:"message,omitempty"`
 }
 
 // MarshalJSON writes the event as one flat object with the keys time,
@@ -95,6 +117,14 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	if e.Since > 0 {
 		ms := e.Since.Milliseconds()
 		j.SinceMS = &ms
+	}
+	if e.Wait > 0 {
+		ms := e.Wait.Milliseconds()
+		j.WaitMS = &ms
+	}
+	if e.Type == EventWatchdogSeen {
+		ms := e.WatchdogTimeout.Milliseconds()
+		j.WatchdogAction, j.WatchdogTimeoutMS = e.WatchdogAction.String(), &ms
 	}
 	return json.Marshal(j)
 }
@@ -115,6 +145,19 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	}
 	if j.SinceMS != nil {
 		e.Since = time.Duration(*j.SinceMS) * time.Millisecond
+	}
+	if j.WaitMS != nil {
+		e.Wait = time.Duration(*j.WaitMS) * time.Millisecond
+	}
+	if j.WatchdogAction != "" {
+		a, err := watchdog.ParseAction(j.WatchdogAction)
+		if err != nil {
+			return fmt.Errorf("event watchdog_action: %w", err)
+		}
+		e.WatchdogAction = a
+	}
+	if j.WatchdogTimeoutMS != nil {
+		e.WatchdogTimeout = time.Duration(*j.WatchdogTimeoutMS) * time.Millisecond
 	}
 	return nil
 }
@@ -140,6 +183,12 @@ func (e Event) String() string {
 	}
 	if e.Since > 0 {
 		fmt.Fprintf(&b, " +%v", e.Since)
+	}
+	if e.Wait > 0 {
+		fmt.Fprintf(&b, " wait=%v", e.Wait)
+	}
+	if e.Type == EventWatchdogSeen {
+		fmt.Fprintf(&b, " watchdog=%s/%v", e.WatchdogAction, e.WatchdogTimeout)
 	}
 	if e.Message != "" {
 		fmt.Fprintf(&b, ": %s", e.Message)

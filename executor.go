@@ -64,8 +64,18 @@ func (x *Executor) Do(ctx context.Context, a Action) Input {
 	case ActionCheckpoint:
 		in.Image, in.Err = x.checkpoint(ctx, a)
 	case ActionFence:
+		if a.ByLease {
+			in.Err = x.takeoverByLease(c, a.Server)
+			break
+		}
 		in.Err = cfg.Manager.Power(c, a.Server, bmc.PowerActionOff)
 	case ActionRestart:
+		if a.ByLease {
+			if err := x.releaseLease(c, a.Server); err != nil {
+				in.Err = err
+				break
+			}
+		}
 		in.Err = cfg.Manager.Power(c, a.Server, a.Power)
 	case ActionProbe:
 		h := cfg.Peers[a.Server]
@@ -141,4 +151,24 @@ func (x *Executor) checkpoint(ctx context.Context, a Action) (imagestore.Image, 
 		return img, fmt.Errorf("failover: record checkpoint of %q: %w", img.Name, err)
 	}
 	return stored, nil
+}
+
+func (x *Executor) takeoverByLease(ctx context.Context, server string) error {
+	if x.cfg.Leases == nil {
+		return fmt.Errorf("failover: takeover of %s by lease: no lease store configured (Config.Leases)", server)
+	}
+	if err := x.cfg.Leases.Takeover(ctx, server, x.cfg.Server); err != nil {
+		return fmt.Errorf("failover: takeover of %s by lease: %w", server, err)
+	}
+	return nil
+}
+
+func (x *Executor) releaseLease(ctx context.Context, server string) error {
+	if x.cfg.Leases == nil {
+		return fmt.Errorf("failover: release of %s: no lease store configured (Config.Leases)", server)
+	}
+	if err := x.cfg.Leases.Release(ctx, server, x.cfg.Server); err != nil {
+		return fmt.Errorf("failover: release of the takeover of %s: %w", server, err)
+	}
+	return nil
 }

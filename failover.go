@@ -48,6 +48,13 @@ type Config struct {
 	Clock Clock
 	// Logger receives every event (alerts at Warn). Default slog.Default().
 	Logger *slog.Logger
+	// Leases, when set, lets the watcher take over a server whose BMC died
+	// with it, without a fence, once its lease in the store has expired
+	// and its watchdog must have stopped it (lease.go says when). If it
+	// also implements WatchdogJournal, what the watcher saw of each peer's
+	// watchdog survives a restart. Default nil: no takeover without a
+	// confirmed fence.
+	Leases Leases
 	// OnEvent, when set, is called with every event, in order, from the
 	// goroutine running the monitor. It must not block for long: it delays
 	// the next decision, never an action under way.
@@ -126,6 +133,7 @@ type Monitor struct {
 	x       *Executor
 	engine  *Engine
 	answers chan Input // of the current Run: a call left over from an earlier Run cannot answer this one
+	journal chan Event // of the current Run: watchdog-seen events to save (nil: no journal)
 	running atomic.Bool
 	// lastStep is the Clock time of Run's last engine step, in Unix
 	// nanoseconds (0: none yet).
@@ -174,7 +182,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.engine, m.answers = e, make(chan Input, 64)
+	m.engine, m.answers, m.journal = e, make(chan Input, 64), nil
 	m.mu.Lock()
 	m.phases = map[string]Phase{}
 	m.mu.Unlock()
@@ -185,6 +193,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		return fmt.Errorf("failover: watch as %q: %w", m.cfg.Server, err)
 	}
 	m.step(ctx, Input{Kind: InputBoot})
+	leases := m.watchLeases(ctx)
 	ticker := time.NewTicker(m.cfg.TickInterval)
 	defer ticker.Stop()
 	next := time.NewTimer(time.Hour)
@@ -204,6 +213,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 			m.step(ctx, Input{Kind: InputStatus, Status: &st})
 		case in := <-m.answers:
 			m.step(ctx, in)
+		case l, ok := <-leases:
+			if !ok {
+				leases = nil // watchLeases alerted; it no longer reports
+				continue
+			}
+			m.step(ctx, Input{Kind: InputLease, Lease: l})
 		case <-ticker.C:
 			m.step(ctx, Input{Kind: InputTick})
 		case <-next.C:
@@ -273,6 +288,9 @@ func (m *Monitor) step(ctx context.Context, in Input) {
 	for _, a := range acts {
 		if a.Kind == ActionNotify {
 			m.publish(a.Event)
+			if a.Event.Type == EventWatchdogSeen {
+				m.journalWatchdog(ctx, a.Event)
+			}
 			continue
 		}
 		go m.carryOut(ctx, a, m.answers)

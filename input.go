@@ -6,6 +6,7 @@ import (
 	"github.com/rackha/failover/hypervisor"
 	"github.com/rackha/failover/imagestore"
 	"github.com/rackha/failover/rack"
+	"github.com/rackha/failover/watchdog"
 )
 
 // InputKind says what an Input reports.
@@ -47,10 +48,18 @@ const (
 	InputVMState
 	// InputRestarted answers ActionRestart: Err.
 	InputRestarted
+	// InputLease: the lease store reports a watched server's lease
+	// (Lease). Not an answer; the runner sends one per server when it
+	// (re)connects to the store and one on each change.
+	InputLease
+	// InputWatchdogSeen: restores, after a restart of the watcher, what it
+	// last saw of Server's watchdog (Watchdog), as journaled from an
+	// EventWatchdogSeen. Ignored once a full status of Server has come.
+	InputWatchdogSeen
 )
 
 var inputNames = [...]string{"", "status", "tick", "boot", "inventory", "scanned", "checkpointed", "fenced",
-	"probed", "claimed", "started", "vm-state", "restarted"}
+	"probed", "claimed", "started", "vm-state", "restarted", "lease", "watchdog-seen"}
 
 func (k InputKind) String() string {
 	if int(k) < len(inputNames) {
@@ -80,4 +89,8 @@ type Input struct {
 	Current *imagestore.Image
 	State   hypervisor.VMState
 	Err     error
+
+	Lease    Lease
+	Server   string
+	Watchdog watchdog.State
 }

@@ -101,6 +101,14 @@ type Policy struct {
 	// Evacuate degraded servers (voltage or temperature at danger, still
 	// powered and answering) before fencing them. Default true.
 	Evacuate bool
+	// LeaseDriftMargin is the margin a takeover by lease adds for clocks
+	// that run at different rates and for late kicks (see lease.go):
+	// the wait after a lease expired is its TTL + the watchdog's timeout
+	// + this. Default 5 s: over 10% of the default 10 s TTL + 30 s
+	// watchdog, where quartz clocks drift by 0.01%; the rest covers a
+	// kick delayed by a busy host. Only used when the runner reports
+	// leases (InputLease).
+	LeaseDriftMargin time.Duration
 }
 
 // DefaultPolicy returns the defaults documented on Policy.
@@ -123,6 +131,7 @@ func DefaultPolicy() Policy {
 		RetryInterval:         5 * time.Second,
 		RecoveryTimeout:       10 * time.Minute,
 		Evacuate:              true,
+		LeaseDriftMargin:      5 * time.Second,
 	}
 }
 
@@ -166,6 +175,8 @@ func (p Policy) Validate() error {
 		return bad("RetryInterval", p.RetryInterval, "must be positive")
 	case p.RecoveryTimeout <= 0:
 		return bad("RecoveryTimeout", p.RecoveryTimeout, "must be positive")
+	case p.LeaseDriftMargin < 0:
+		return bad("LeaseDriftMargin", p.LeaseDriftMargin, "must not be negative")
 	}
 	for name, t := range p.Overrides {
 		if err := (sensor.Reading{Name: name, Thresholds: t, Status: sensor.StatusUnavailable}).Validate(); err != nil {

@@ -51,10 +51,12 @@ func (e *Engine) status(now time.Time, st *rack.Status) {
 				e.act(Action{Kind: ActionInventory, Server: ps.name}, pending{server: ps.name, atRisk: true})
 			}
 		}
+		e.leaseCheck(now, ps)
 		return
 	}
 	if !st.Fast {
 		ps.unreachable, ps.alertedLost = 0, false
+		e.sawWatchdog(now, ps, st.WatchdogKnown, st.Watchdog)
 	}
 	var held [numCauses]bool
 	var hits [numCauses]hit
@@ -155,13 +157,19 @@ func (e *Engine) judgeHealth(st *rack.Status) (held [numCauses]bool) {
 	return held
 }
 
-func (e *Engine) detected(now time.Time, ps *peerState, st *rack.Status, fired int, h hit) {
-	ps.cause = causeOrder[fired]
+// resetTakeover starts a takeover of ps for cause from a clean slate.
+func (e *Engine) resetTakeover(now time.Time, ps *peerState, cause Cause) {
+	ps.cause = cause
 	ps.detectedAt = now
-	ps.degraded = (ps.cause == CauseTemperature || ps.cause == CauseVoltage) && st.HealthErr == "" && st.Health.Power == bmc.PowerOn
+	ps.degraded, ps.byLease = false, false
 	ps.fences, ps.fenced, ps.vms, ps.noRoom, ps.alertedHeld = 0, false, nil, nil, false
 	ps.stable, ps.reading = false, false
 	ps.retryAt, ps.settleUntil = time.Time{}, time.Time{}
+}
+
+func (e *Engine) detected(now time.Time, ps *peerState, st *rack.Status, fired int, h hit) {
+	e.resetTakeover(now, ps, causeOrder[fired])
+	ps.degraded = (ps.cause == CauseTemperature || ps.cause == CauseVoltage) && st.HealthErr == "" && st.Health.Power == bmc.PowerOn
 	ev := Event{Type: EventDetected, Cause: ps.cause}
 	if h.name != "" {
 		ev.Sensor, ev.Value, ev.Unit, ev.Threshold = h.name, h.value, h.unit, h.threshold

@@ -86,6 +86,11 @@ type peerState struct {
 	healthy         int
 	recoverBy       time.Time
 	alertedRecovery bool
+
+	// takeover by lease (lease.go)
+	wd      watchdogSeen
+	lease   leaseView
+	byLease bool // this takeover was decided by lease: no power-off to confirm
 }
 
 func (ps *peerState) vm(name string) *vmState {
@@ -228,7 +233,7 @@ func (e *Engine) proceed(now time.Time, ps *peerState) {
 func (e *Engine) fence(ps *peerState) {
 	ps.phase = PhaseFencing
 	ps.fences++
-	e.act(Action{Kind: ActionFence, Server: ps.name}, pending{server: ps.name})
+	e.act(Action{Kind: ActionFence, Server: ps.name, ByLease: ps.byLease}, pending{server: ps.name})
 }
 
 func (e *Engine) tickPeer(now time.Time, ps *peerState) {
@@ -337,6 +342,15 @@ func (e *Engine) fenced(now time.Time, ps *peerState, err error) {
 	if ps.phase != PhaseFencing || ps.fenced {
 		return
 	}
+	if err != nil && ps.byLease && errors.Is(err, ErrLeaseHeld) {
+		// The server reached the lease store again before the takeover
+		// was recorded: it is alive. Nothing of it was touched yet.
+		ps.phase = PhaseWatching
+		ps.lease.held, ps.lease.goneAt = true, time.Time{} // until the store says otherwise
+		e.alert(now, ps, ps.cause, "", fmt.Sprintf("takeover by lease refused: %v; watching again", err))
+		ps.detectedAt, ps.cause, ps.vms, ps.noRoom, ps.byLease = time.Time{}, CauseNone, nil, nil, false
+		return
+	}
 	if err != nil {
 		what := "failed"
 		if errors.Is(err, bmc.ErrIndeterminate) {
@@ -361,7 +375,11 @@ func (e *Engine) fenced(now time.Time, ps *peerState, err error) {
 			Message: fmt.Sprintf("fence not confirmed; VMs left in place: %s", strings.Join(names, ", "))})
 		return
 	}
-	e.notify(now, ps, Event{Type: EventFenced})
+	if ps.byLease {
+		e.notify(now, ps, Event{Type: EventFenced, Message: "by its own watchdog (BMC unreachable, lease expired); takeover recorded in the lease store"})
+	} else {
+		e.notify(now, ps, Event{Type: EventFenced})
+	}
 	ps.fenced = true
 	if e.p.FenceSettle > 0 {
 		ps.settleUntil = now.Add(e.p.FenceSettle)
@@ -472,7 +490,7 @@ func (e *Engine) finish(now time.Time, ps *peerState) {
 	if ps.fenced {
 		act = bmc.PowerActionOn
 	}
-	e.act(Action{Kind: ActionRestart, Server: ps.name, Power: act}, pending{server: ps.name})
+	e.act(Action{Kind: ActionRestart, Server: ps.name, Power: act, ByLease: ps.byLease}, pending{server: ps.name})
 }
 
 func (e *Engine) restarted(now time.Time, ps *peerState, err error) {

@@ -31,6 +31,16 @@ func (a Action) String() string {
 	return fmt.Sprintf("action(%d)", uint8(a))
 }
 
+// ParseAction is the inverse of Action.String.
+func ParseAction(s string) (Action, error) {
+	for i, n := range actionNames {
+		if n == s {
+			return Action(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown watchdog action %q (want none, hard-reset, power-down or power-cycle)", s)
+}
+
 // State is a watchdog's state as read from the BMC.
 type State struct {
 	// Running: the countdown is going. Some BMCs never report it (ipmi_sim);

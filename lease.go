@@ -17,7 +17,8 @@ import (
 // then take the server over without a fence, when all of these hold:
 //
 //   - the BMC is unreachable (Policy.UnreachableAlertPolls full polls in a
-//     row) while statuses still come (the rack manager is up);
+//     row, none further apart than Policy.MaxStatusGap, the last within
+//     it) while statuses still come (the rack manager is up);
 //   - the lease store reports the server's lease gone (InputLease), and it
 //     has not declared its watchdog disarmed (a clean stop);
 //   - the last full status that reached the BMC showed its watchdog
@@ -179,25 +180,33 @@ func (e *Engine) leaseBound(ps *peerState) (time.Duration, bool) {
 	return lv.ttl + ps.wd.timeout + e.p.LeaseDriftMargin, true
 }
 
-// leaseDue returns when a takeover by lease of ps would be due, or zero.
-func (e *Engine) leaseDue(ps *peerState) time.Time {
-	if ps.phase != PhaseWatching || e.statusLost || ps.unreachable < e.p.UnreachableAlertPolls {
-		return time.Time{}
-	}
-	bound, ok := e.leaseBound(ps)
-	if !ok {
-		return time.Time{}
-	}
-	return ps.lease.goneAt.Add(bound)
+// leaseWatched reports whether ps is watched with its BMC unreachable
+// while statuses come: the state a takeover by lease starts from.
+func (e *Engine) leaseWatched(ps *peerState) bool {
+	return ps.phase == PhaseWatching && !e.statusLost && ps.unreachable >= e.p.UnreachableAlertPolls
 }
 
-// leaseCheck takes ps over by lease once that is due.
+// leaseDue returns when a tick would take ps over by lease, or zero when
+// none can: then only a status can (the BMC must have been seen
+// unreachable within Policy.MaxStatusGap of the takeover).
+func (e *Engine) leaseDue(ps *peerState) time.Time {
+	bound, ok := e.leaseBound(ps)
+	if !ok || !e.leaseWatched(ps) {
+		return time.Time{}
+	}
+	due := ps.lease.goneAt.Add(bound)
+	if due.Sub(ps.lastFull) > e.p.MaxStatusGap {
+		return time.Time{}
+	}
+	return due
+}
+
+// leaseCheck takes ps over by lease once every condition holds.
 func (e *Engine) leaseCheck(now time.Time, ps *peerState) {
-	due := e.leaseDue(ps)
-	if due.IsZero() || now.Before(due) {
+	bound, ok := e.leaseBound(ps)
+	if !ok || !e.leaseWatched(ps) || now.Sub(ps.lastFull) > e.p.MaxStatusGap || now.Before(ps.lease.goneAt.Add(bound)) {
 		return
 	}
-	bound, _ := e.leaseBound(ps)
 	waited := now.Sub(ps.lease.goneAt)
 	e.resetTakeover(now, ps, CauseLeaseExpired)
 	ps.byLease = true

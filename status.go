@@ -32,6 +32,7 @@ func (e *Engine) status(now time.Time, st *rack.Status) {
 		if !ps.lastFull.IsZero() && now.Sub(ps.lastFull) > e.p.MaxStatusGap {
 			ps.count = [numCauses]int{}
 			ps.healthy = 0
+			ps.unreachable = 0 // a takeover by lease needs unreachability seen without a gap
 		}
 		ps.lastFull = now
 	}
@@ -213,7 +214,7 @@ func (e *Engine) statusTimeout(now time.Time) {
 	e.statusLost = true
 	for _, n := range e.names {
 		ps := e.peers[n]
-		ps.count, ps.fastN, ps.healthy = [numCauses]int{}, [numCauses]int{}, 0
+		ps.count, ps.fastN, ps.healthy, ps.unreachable = [numCauses]int{}, [numCauses]int{}, 0, 0
 		e.alert(now, ps, CauseNoStatus, "",
 			fmt.Sprintf("no status for %v (rack manager unreachable?); no takeover until statuses come again", now.Sub(e.lastAny).Round(time.Millisecond)))
 		if ps.phase == PhaseWatching {

@@ -14,6 +14,7 @@ import (
 	"github.com/rackha/failover/hypervisor"
 	"github.com/rackha/failover/imagestore"
 	"github.com/rackha/failover/rack"
+	"github.com/rackha/failover/watchdog"
 )
 
 // TestTranscripts replays the scenario transcripts in testdata/*.txt: each
@@ -86,6 +87,20 @@ func (tr *transcript) run(t *testing.T, td *datadriven.TestData) string {
 		return tr.show(tr.d.tickAt(at))
 	case "boot":
 		return tr.show(tr.d.boot())
+	case "lease":
+		// lease SERVER held|gone [ttl=D] [disarmed] [t=T]
+		tr.at(t, td)
+		l := Lease{Server: positional(td, 0), Held: td.HasArg("held"), TTL: durArg(t, td, "ttl", 0), Disarmed: td.HasArg("disarmed")}
+		return tr.show(tr.d.feed(Input{Kind: InputLease, Lease: l}))
+	case "watchdog-seen":
+		// watchdog-seen SERVER action=A timeout=D: a journaled one, fed back
+		tr.at(t, td)
+		a, err := watchdog.ParseAction(str(td, "action", "none"))
+		if err != nil {
+			td.Fatalf(t, "%v", err)
+		}
+		st := watchdog.State{Running: a != watchdog.ActionNone, Action: a, Timeout: durArg(t, td, "timeout", 0)}
+		return tr.show(tr.d.feed(Input{Kind: InputWatchdogSeen, Server: positional(td, 0), Watchdog: st}))
 	case "answer":
 		return tr.answer(t, td)
 	case "phase":
@@ -128,6 +143,7 @@ func (tr *transcript) engine(t *testing.T, td *datadriven.TestData) {
 		p.EvacuationTimeout = durArg(t, td, "evacuation", p.EvacuationTimeout)
 		p.RecoveryTimeout = durArg(t, td, "recovery", p.RecoveryTimeout)
 		p.StatusTimeout = durArg(t, td, "status-timeout", p.StatusTimeout)
+		p.LeaseDriftMargin = durArg(t, td, "drift", p.LeaseDriftMargin)
 		if arg, ok := get(td, "storm"); ok {
 			f, err := strconv.ParseFloat(arg.Vals[0], 64)
 			if err != nil {
@@ -160,8 +176,17 @@ func (tr *transcript) status(t *testing.T, td *datadriven.TestData) string {
 				st.Health.Detail = arg.Vals[0]
 			}
 		}
-		if str(td, "wd", "") == "expired" {
+		switch str(td, "wd", "") {
+		case "expired":
 			st.Watchdog.Expired = true
+		case "armed": // armed to stop the host, as a lease-gated monitor arms it
+			st.Watchdog.Action = watchdog.ActionPowerDown
+		case "reset":
+			st.Watchdog.Action = watchdog.ActionHardReset
+		case "stopped":
+			st.Watchdog.Action, st.Watchdog.Running = watchdog.ActionPowerDown, false
+		case "unknown":
+			st.WatchdogKnown, st.WatchdogErr = false, "timeout"
 		}
 		st.Readings[0].Value = float(t, td, "temp", st.Readings[0].Value)
 		st.Readings[1].Value = float(t, td, "volts", st.Readings[1].Value)
@@ -207,6 +232,7 @@ var namedErrors = map[string]error{
 	"not-found":     hypervisor.ErrNotFound,
 	"unknown":       ErrOutcomeUnknown,
 	"stale":         imagestore.ErrStaleGeneration,
+	"lease-held":    ErrLeaseHeld,
 }
 
 var states = map[string]hypervisor.VMState{"running": hypervisor.StateRunning, "paused": hypervisor.StatePaused,
@@ -271,6 +297,13 @@ func (tr *transcript) answer(t *testing.T, td *datadriven.TestData) string {
 	return strings.Join(out, "\n")
 }
 
+// at moves the driver's clock to t=T when the command gives one.
+func (tr *transcript) at(t *testing.T, td *datadriven.TestData) {
+	if arg, ok := get(td, "t"); ok {
+		tr.d.now = t0.Add(dur(t, arg.Vals[0]))
+	}
+}
+
 func (tr *transcript) show(as []Action) string {
 	lines := make([]string, len(as))
 	for i, a := range as {
@@ -304,12 +337,18 @@ func describe(a Action) string {
 		if ev.Resumed {
 			b.WriteString(" resumed")
 		}
+		if ev.Wait > 0 {
+			fmt.Fprintf(&b, " wait=%v", ev.Wait)
+		}
 		if ev.Message != "" {
 			fmt.Fprintf(&b, ": %s", ev.Message)
 		}
 		return b.String()
 	}
 	b.WriteString(a.Kind.String())
+	if a.ByLease {
+		b.WriteString(" by-lease")
+	}
 	switch a.Kind {
 	case ActionInventory, ActionScan, ActionFence:
 		fmt.Fprintf(&b, " %s", a.Server)

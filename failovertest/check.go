@@ -37,6 +37,18 @@ func (r *Rack) boundOf(f *injected, nested bool) time.Duration {
 		b += r.cfg.WatchdogTimeout
 	case VoltageSag, Overheat:
 		b += p.EvacuationTimeout
+	case LeaseCut:
+		// The lease ends, then the watchdog; a restarted host waits for
+		// the cut to end before it takes a lease again.
+		b += r.cfg.LeaseTTL + r.cfg.WatchdogTimeout + f.For
+	case TotalPowerLoss, Isolated:
+		// The watcher sees the lease gone up to a TTL after the host's
+		// last renewal, waits TTL + watchdog + margin, and for an
+		// isolated host the watchdog first has to fire.
+		b += 2*r.cfg.LeaseTTL + r.cfg.WatchdogTimeout + p.LeaseDriftMargin + time.Duration(p.UnreachableAlertPolls+2)*r.cfg.PollInterval
+		if f.Kind == Isolated {
+			b += r.cfg.LeaseTTL + r.cfg.WatchdogTimeout
+		}
 	}
 	b += time.Duration(p.FenceAttempts)*lat.Power + time.Duration(p.StartAttempts)*p.RetryInterval
 	watcher := r.Topology.WatcherOf(f.Server)
@@ -124,6 +136,11 @@ func (r *Rack) handled(f *injected, vm string, bound time.Duration) bool {
 		}
 		switch ev.Type {
 		case failover.EventAlert:
+			// With a lease store, a server whose BMC died is taken over,
+			// not merely named at risk.
+			if (f.Kind == TotalPowerLoss || f.Kind == Isolated) && strings.Contains(ev.Message, "at risk") {
+				continue
+			}
 			// About this failure, or about a second failed server the VM
 			// had been moved to meanwhile.
 			if ev.Server == f.Server || slices.Contains(ev.VMs, vm) || r.realFaultActive(ev.Server, ev.Time) {

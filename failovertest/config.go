@@ -45,6 +45,15 @@ type Config struct {
 	// OnEvent, when set, sees every event as it happens, after the rack
 	// has recorded it.
 	OnEvent func(failover.Event)
+	// LeaseTTL, when positive, gives the rack a lease store (lease.go):
+	// each host holds a lease of this TTL, kicks its watchdog only while
+	// it is alive, and monitors may take a server over by lease. Default
+	// 0: no lease store.
+	LeaseTTL time.Duration
+	// ClockDrift is how far each host's clock rate may be off real time,
+	// as a fraction (each host draws its own rate), when LeaseTTL is set.
+	// Default 0.02 (2%): far beyond quartz, inside the default margin.
+	ClockDrift float64
 }
 
 // Latency is the simulated duration of operations. Each operation takes
@@ -84,8 +93,9 @@ func DefaultConfig() Config {
 		WatchdogTimeout:  10 * time.Second,
 		Latency: Latency{Power: 3 * time.Second, PowerNoop: 200 * time.Millisecond, Checkpoint: 2 * time.Second,
 			Start: time.Second, Store: 20 * time.Millisecond, Query: 20 * time.Millisecond},
-		Policy: p,
-		Start:  time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		Policy:     p,
+		Start:      time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		ClockDrift: 0.02,
 	}
 }
 
@@ -101,6 +111,12 @@ func (c Config) Validate() error {
 	case c.Latency.Power < 0 || c.Latency.PowerNoop < 0 || c.Latency.Checkpoint < 0 || c.Latency.Start < 0 ||
 		c.Latency.Store < 0 || c.Latency.Query < 0:
 		return fmt.Errorf("%w: failovertest.Config.Latency %+v must not be negative", failover.ErrInvalidConfig, c.Latency)
+	case c.LeaseTTL < 0:
+		return fmt.Errorf("%w: failovertest.Config.LeaseTTL %v is negative", failover.ErrInvalidConfig, c.LeaseTTL)
+	case c.LeaseTTL > 0 && c.LeaseTTL < 2*c.PollInterval:
+		return fmt.Errorf("%w: failovertest.Config.LeaseTTL %v must be at least two PollIntervals (%v): hosts renew at each poll", failover.ErrInvalidConfig, c.LeaseTTL, c.PollInterval)
+	case c.ClockDrift < 0 || c.ClockDrift >= 0.5 || c.ClockDrift != c.ClockDrift:
+		return fmt.Errorf("%w: failovertest.Config.ClockDrift %v must be in [0, 0.5)", failover.ErrInvalidConfig, c.ClockDrift)
 	case c.WatchdogTimeout <= c.PollInterval:
 		return fmt.Errorf("%w: failovertest.Config.WatchdogTimeout %v must exceed PollInterval %v", failover.ErrInvalidConfig, c.WatchdogTimeout, c.PollInterval)
 	}

@@ -41,15 +41,16 @@ func (c *crashSwitch) after() {
 
 // crashStore is the store as one monitor sees it.
 type crashStore struct {
-	r  *Rack
-	sw *crashSwitch
+	r    *Rack
+	sw   *crashSwitch
+	from *Server
 }
 
 func (c crashStore) enter() error {
 	if err := c.sw.before(); err != nil {
 		return err
 	}
-	if c.r.storeDown {
+	if c.r.storeDown || c.from.isolated {
 		c.sw.after()
 		return errStoreDown
 	}

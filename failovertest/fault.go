@@ -61,13 +61,32 @@ const (
 	StoreSlow FaultKind = "store-slow"
 	// StoreDown: every image store call fails for Fault.For.
 	StoreDown FaultKind = "store-down"
+
+	// With a lease store (Config.LeaseTTL):
+
+	// TotalPowerLoss: the server loses all power and its BMC with it; the
+	// BMC answers again after Fault.For, the server staying off. Only a
+	// takeover by lease restarts its VMs before then. A real failure.
+	TotalPowerLoss FaultKind = "total-power-loss"
+	// Isolated: the server is cut from the network for Fault.For (lease
+	// store, image store, rack manager, peers; its BMC unreachable too)
+	// while it keeps running its VMs, until its watchdog, no longer
+	// kicked once its lease has ended, powers it down. A real failure.
+	Isolated FaultKind = "isolated"
+	// LeaseCut: the host cannot reach the lease store for Fault.For, long
+	// enough that its watchdog powers it down; its BMC answers. A real
+	// failure.
+	LeaseCut FaultKind = "lease-cut"
+	// LeaseBlip: the host cannot reach the lease store for Fault.For,
+	// shorter than its lease: nothing may happen.
+	LeaseBlip FaultKind = "lease-blip"
 )
 
 // Real reports whether the fault is a failure the server does not survive
 // without help.
 func (k FaultKind) Real() bool {
 	switch k {
-	case PowerLoss, BladeFault, VoltageSag, Overheat, HangOS, LyingBMC:
+	case PowerLoss, BladeFault, VoltageSag, Overheat, HangOS, LyingBMC, TotalPowerLoss, Isolated, LeaseCut:
 		return true
 	}
 	return false

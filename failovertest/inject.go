@@ -94,6 +94,23 @@ func (r *Rack) Inject(f Fault) error {
 			return err
 		}
 		in.until = r.Now().Add(f.For)
+	case TotalPowerLoss, Isolated, LeaseCut, LeaseBlip:
+		if !r.leasesOn() {
+			return fmt.Errorf("failovertest: inject %s: the rack has no lease store (Config.LeaseTTL)", f.Kind)
+		}
+		switch f.Kind {
+		case TotalPowerLoss:
+			s.BMC.SetUnreachable(true)
+			s.BMC.LosePower()
+		case Isolated:
+			s.isolated = true
+			s.lease.cuts++
+			s.BMC.SetUnreachable(true)
+			s.HV.SetUnreachable(true)
+		default:
+			s.lease.cuts++
+		}
+		in.until = r.Now().Add(f.For)
 	default:
 		return fmt.Errorf("failovertest: unknown fault kind %q", f.Kind)
 	}
@@ -143,6 +160,18 @@ func (r *Rack) undo(f *injected) {
 		if err := s.BMC.SetValue("CPU1 Temp", s.baseline["CPU1 Temp"]); err != nil {
 			r.violate("end noise on %s: %v", s.Name, err)
 		}
+	case TotalPowerLoss:
+		s.BMC.RestorePower()
+		s.BMC.SetUnreachable(false)
+	case Isolated:
+		s.isolated = false
+		s.lease.cuts--
+		s.BMC.SetUnreachable(false)
+		if s.up && !s.hung {
+			s.HV.SetUnreachable(false)
+		}
+	case LeaseCut, LeaseBlip:
+		s.lease.cuts--
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 func TestSimulationCatchesDeliberateBugs(t *testing.T) {
 	ctx := context.Background()
 	limit := uint64(*seedsFlag)
-	for m := mutStartBeforeFence; m <= mutCapacityIgnored; m++ {
+	for m := mutStartBeforeFence; m <= mutLeaseUngated; m++ {
 		t.Run(m.String(), func(t *testing.T) {
 			t.Parallel()
 			var next, caught atomic.Uint64

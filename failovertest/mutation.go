@@ -12,9 +12,11 @@ const (
 	mutSkipReconcile                              // a restarted monitor does not reconcile
 	mutIndeterminateConfirmed                     // an indeterminate fence is taken as confirmed
 	mutCapacityIgnored                            // the watcher's free capacity is not read
+	mutLeaseUngated                               // hosts kick their watchdog whether or not their lease is alive
 )
 
 var mutationNames = [...]string{"", "start before the fence is confirmed", "debounce 1", "unreachable taken as failed",
-	"a claim error ignored", "reconcile skipped after a crash", "an indeterminate fence taken as confirmed", "capacity ignored"}
+	"a claim error ignored", "reconcile skipped after a crash", "an indeterminate fence taken as confirmed", "capacity ignored",
+	"watchdog kicked without a lease"}
 
 func (m mutation) String() string { return mutationNames[m] }

@@ -41,6 +41,8 @@ type Server struct {
 	offLag     time.Duration      // a power-off reaches the host this much later
 	pendingOff bool               // a power-off is on its way to the host (offLag)
 	powerSeq   int                // counts the BMC's power changes
+	lease      leaseState         // lease.go
+	isolated   bool               // cut from the network: store, rack manager and peers
 }
 
 // Rack is a simulated rack. See the package doc.
@@ -72,7 +74,8 @@ type Rack struct {
 	ckptAt      map[string]time.Time
 	resumed     map[string]bool
 	startedAt   map[string]time.Time
-	startsOn    map[string][]startRec // per server: start attempts, in order
+	startsOn    map[string][]startRec                // per server: start attempts, in order
+	journal     map[string]map[string]watchdog.State // per watcher: the peers' watchdogs it journaled
 }
 
 type startRec struct {
@@ -134,7 +137,7 @@ func newRack(cfg Config, mut mutation) (*Rack, error) {
 	r := &Rack{cfg: cfg, Clock: clock.NewManual(cfg.Start), Store: memstore.New(), Storage: memhv.NewStorage(),
 		byName: map[string]*Server{}, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5851f42d4c957f2d)), mut: mut,
 		partitions: map[[2]string]bool{}, ckptAt: map[string]time.Time{}, resumed: map[string]bool{},
-		startedAt: map[string]time.Time{}, startsOn: map[string][]startRec{}}
+		startedAt: map[string]time.Time{}, startsOn: map[string][]startRec{}, journal: map[string]map[string]watchdog.State{}}
 	r.ctx, r.stop = context.WithCancel(context.Background())
 	var names []string
 	for i := range cfg.Servers {
@@ -148,6 +151,10 @@ func newRack(cfg Config, mut mutation) (*Rack, error) {
 	ctx := context.Background()
 	for _, name := range names {
 		s := &Server{Name: name, r: r, powered: true, baseline: map[string]float64{}}
+		s.lease.rate = 1
+		if cfg.LeaseTTL > 0 {
+			s.lease.rate = 1 + (2*r.rng.Float64()-1)*cfg.ClockDrift
+		}
 		bcfg := simbmc.DefaultConfig(name)
 		bcfg.Clock = r.Clock
 		bcfg.OnPower = s.onPower
@@ -302,6 +309,7 @@ func (s *Server) hostOff() {
 	s.pendingOff = false
 	s.r.at(s.r.Now(), s.cool) // not now: onPower holds the BMC's lock
 	s.powered, s.up, s.hung, s.armed, s.lies = false, false, false, false, false
+	s.lease.alive = time.Time{}
 	if s.mon != nil {
 		s.mon.dead = true
 	}
@@ -328,11 +336,12 @@ func (s *Server) boot() error {
 	s.HV.PowerOn()
 	s.BMC.SetFault(false, "")
 	s.cool()
-	for _, f := range s.r.faults {
-		if f.Server == s.Name && f.Kind.Real() && f.ended.IsZero() {
-			f.ended = s.r.Now()
-		}
+	if s.r.leasesOn() {
+		// Arms and starts its monitor once it holds a lease (leaseHeld).
+		s.r.renew(s)
+		return nil
 	}
+	s.recovered()
 	if err := s.BMC.InBand().Arm(ctx, s.r.cfg.WatchdogTimeout, watchdog.ActionPowerDown); err != nil {
 		return fmt.Errorf("failovertest: arm watchdog of %s: %w", s.Name, err)
 	}
@@ -340,8 +349,24 @@ func (s *Server) boot() error {
 	return s.r.startMonitor(s)
 }
 
+// recovered ends the server's real failures: it is back in service (with
+// a lease store, once it holds its lease again).
+func (s *Server) recovered() {
+	for _, f := range s.r.faults {
+		if f.Server == s.Name && f.Kind.Real() && f.ended.IsZero() {
+			f.ended = s.r.Now()
+		}
+	}
+}
+
 func (r *Rack) record(ev failover.Event) {
 	r.events = append(r.events, ev)
+	if ev.Type == failover.EventWatchdogSeen {
+		r.journalWatchdog(ev)
+	}
+	if s := r.byName[ev.Server]; ev.Type == failover.EventDetected && ev.Cause == failover.CauseLeaseExpired && s != nil && s.up {
+		r.violate("takeover by lease of a host still running: %s detected %s (lease expired) at %v", ev.Peer, ev.Server, r.since(ev.Time))
+	}
 	if s := r.byName[ev.Server]; ev.Type == failover.EventDetected && s != nil && s.up && !r.realFaultActive(ev.Server, ev.Time) {
 		r.violate("takeover of a healthy server: %s detected on %s (cause %s) at %v", ev.Peer, ev.Server, ev.Cause, r.since(ev.Time))
 	}
@@ -380,12 +405,15 @@ func (r *Rack) fullPoll() {
 	ctx := context.Background()
 	r.after(r.cfg.PollInterval, r.fullPoll)
 	for _, s := range r.Servers {
-		if s.up && !s.hung && s.armed {
+		if r.leasesOn() {
+			r.renew(s)
+		}
+		if s.up && !s.hung && s.armed && s.leaseAlive() {
 			if err := s.BMC.InBand().Kick(ctx); err != nil {
 				r.violate("kick watchdog of %s: %v", s.Name, err)
 			}
 		}
-		if s.up && !s.hung && (s.mon == nil || s.mon.dead) {
+		if s.up && !s.hung && (s.armed || !r.leasesOn()) && (s.mon == nil || s.mon.dead) {
 			if err := r.restartMonitor(s); err != nil {
 				r.violate("restart monitor of %s: %v", s.Name, err)
 			}
@@ -415,7 +443,7 @@ func (r *Rack) deliver(sts []rack.Status) {
 			continue
 		}
 
-		if m := w.mon.live(); m != nil && !w.hung {
+		if m := w.mon.live(); m != nil && !w.hung && !w.isolated {
 			if r.mut == mutUnreachableFailed && !st.Reachable {
 				st.Reachable, st.Err, st.HealthErr = true, "", ""
 				st.Health = bmc.Health{Power: bmc.PowerOff}

@@ -42,6 +42,7 @@ func (r *Rack) restartMonitor(s *Server) error {
 	if r.mut != mutSkipReconcile {
 		s.mon.feed(failover.Input{Kind: failover.InputBoot})
 	}
+	r.leaseStart(s)
 	return nil
 }
 
@@ -51,6 +52,7 @@ func (r *Rack) startMonitor(s *Server) error {
 		return err
 	}
 	s.mon.feed(failover.Input{Kind: failover.InputBoot})
+	r.leaseStart(s)
 	return nil
 }
 
@@ -65,12 +67,15 @@ func (r *Rack) newMonitor(s *Server) error {
 	cfg := failover.Config{
 		Server:     s.Name,
 		Manager:    crashManager{r: r, sw: sw, from: s.Name},
-		Store:      crashStore{r: r, sw: sw},
+		Store:      crashStore{r: r, sw: sw, from: s},
 		Hypervisor: crashHV{r: r, h: s.HV, sw: sw, viewer: s.Name, owner: s.Name},
 		Peers:      peers,
 		Policy:     r.cfg.Policy,
 		Clock:      r.Clock,
 		Logger:     discardLogger,
+	}
+	if r.leasesOn() {
+		cfg.Leases = simLeases{r: r, sw: sw, from: s}
 	}
 	e, err := failover.NewEngine(s.Name, r.cfg.Policy)
 	if err != nil {
@@ -158,6 +163,9 @@ func (r *Rack) latency(a failover.Action) time.Duration {
 	lat := r.cfg.Latency
 	switch a.Kind {
 	case failover.ActionFence, failover.ActionRestart:
+		if a.ByLease && a.Kind == failover.ActionFence {
+			return lat.Store // a transaction in the lease store
+		}
 		s := r.byName[a.Server]
 		on := s != nil && s.BMC != nil && s.powered
 		if (a.Kind == failover.ActionFence && !on) || (a.Kind == failover.ActionRestart && a.Power == bmc.PowerActionOn && on) {

@@ -42,6 +42,10 @@ func scenario(ctx context.Context, seed uint64, mut mutation) (*Rack, []Fault, e
 		cfg.Capacity = hypervisor.Capacity{MemoryMiB: 2 * own.MemoryMiB, CPUs: 2 * own.CPUs}
 	}
 	cfg.Seed = seed
+	leases := rng.IntN(2) == 0 || mut == mutLeaseUngated
+	if leases {
+		cfg.LeaseTTL = time.Duration(2+rng.IntN(7)) * time.Second
+	}
 	r, err := newRack(cfg, mut)
 	if err != nil {
 		return nil, nil, err
@@ -58,11 +62,28 @@ func scenario(ctx context.Context, seed uint64, mut mutation) (*Rack, []Fault, e
 	reals := [...]FaultKind{PowerLoss, BladeFault, VoltageSag, Overheat, HangOS, LyingBMC}
 	disturb := [...]FaultKind{Unreachable, FenceFails, FenceIndeterminate}
 	rackWide := [...]FaultKind{StoreSlow, StoreDown, ManagerCrash}
+	leaseReals := [...]FaultKind{TotalPowerLoss, Isolated, LeaseCut}
+	// takeoverByLease is about when a watcher takes a server over by lease.
+	takeoverByLease := 2*cfg.LeaseTTL + cfg.WatchdogTimeout + cfg.Policy.LeaseDriftMargin
 	real := func(server string) {
 		f := Fault{Kind: reals[rng.IntN(len(reals))], Server: server, For: time.Duration(1+rng.IntN(3)) * poll}
-		if f.Kind == LyingBMC {
+		if leases && rng.IntN(3) == 0 {
+			f.Kind = leaseReals[rng.IntN(len(leaseReals))]
+		}
+		switch f.Kind {
+		case LyingBMC:
 			f.For = time.Duration(5+rng.IntN(20)) * poll
 			f.Lag = time.Duration(rng.IntN(2000)) * time.Millisecond
+		case TotalPowerLoss:
+			// The BMC is back within a few polls (the usual fence path
+			// then), or long after the takeover by lease.
+			if rng.IntN(3) > 0 {
+				f.For = takeoverByLease + time.Duration(10+rng.IntN(40))*poll
+			}
+		case Isolated:
+			f.For = takeoverByLease + cfg.LeaseTTL + time.Duration(rng.IntN(40))*poll
+		case LeaseCut:
+			f.For = cfg.LeaseTTL + cfg.WatchdogTimeout + time.Duration(2+rng.IntN(30))*poll
 		}
 		inject(f)
 	}
@@ -105,6 +126,11 @@ func scenario(ctx context.Context, seed uint64, mut mutation) (*Rack, []Fault, e
 			inject(Fault{Kind: MonitorCrash, Server: server, AfterCalls: rng.IntN(6)})
 		case x < 21:
 			inject(Fault{Kind: rackWide[rng.IntN(len(rackWide))], For: time.Duration(1+rng.IntN(4)) * poll})
+		case x < 23 && leases:
+			// Shorter than a lease less two renewals: nothing may happen.
+			if n := int(cfg.LeaseTTL/poll) - 2; n > 0 {
+				inject(Fault{Kind: LeaseBlip, Server: server, For: time.Duration(1+rng.IntN(n)) * poll})
+			}
 		}
 		r.drift(rng)
 		r.Step(ctx)

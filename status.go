@@ -73,6 +73,14 @@ func (e *Engine) status(now time.Time, st *rack.Status) {
 		if st.Fast {
 			return // recovery is judged on full statuses
 		}
+		if ps.phase == PhaseRecovering && ps.restartFailed && st.HealthErr == "" && st.Health.Power == bmc.PowerOff {
+			// Its BMC answers again (power back after a total loss) and
+			// the server is off: nothing of it runs, so power it on.
+			ps.restartFailed = false
+			ps.phase = PhaseRestarting
+			e.act(Action{Kind: ActionRestart, Server: ps.name, Power: bmc.PowerActionOn}, pending{server: ps.name})
+			return
+		}
 		if held == ([numCauses]bool{}) {
 			ps.healthy++
 		} else {
@@ -163,7 +171,7 @@ func (e *Engine) resetTakeover(now time.Time, ps *peerState, cause Cause) {
 	ps.cause = cause
 	ps.detectedAt = now
 	ps.degraded, ps.byLease = false, false
-	ps.fences, ps.fenced, ps.vms, ps.noRoom, ps.alertedHeld = 0, false, nil, nil, false
+	ps.fences, ps.fenced, ps.vms, ps.noRoom, ps.alertedHeld, ps.restartFailed = 0, false, nil, nil, false, false
 	ps.stable, ps.reading = false, false
 	ps.retryAt, ps.settleUntil = time.Time{}, time.Time{}
 }

@@ -87,6 +87,10 @@ type peerState struct {
 	recoverBy       time.Time
 	alertedRecovery bool
 
+	// restartFailed: the restart after the takeover failed (a BMC gone
+	// with its server); it is asked again once the BMC reports power off.
+	restartFailed bool
+
 	// takeover by lease (lease.go)
 	wd      watchdogSeen
 	lease   leaseView
@@ -501,8 +505,9 @@ func (e *Engine) restarted(now time.Time, ps *peerState, err error) {
 	ps.healthy, ps.alertedRecovery = 0, false
 	ps.recoverBy = now.Add(e.p.RecoveryTimeout)
 	clear(ps.danger)
+	ps.restartFailed = err != nil
 	if err != nil {
-		e.alert(now, ps, ps.cause, "", fmt.Sprintf("restart failed: %v", err))
+		e.alert(now, ps, ps.cause, "", fmt.Sprintf("restart failed: %v; asked again when its BMC reports it off", err))
 		return
 	}
 	e.notify(now, ps, Event{Type: EventRestarted})

@@ -40,12 +40,8 @@ func (m *Monitor) watchLeases(ctx context.Context) <-chan Lease {
 				m.cfg.Logger.Warn("failover: watch leases", "server", m.cfg.Server, "err", err, "retry_in", backoff)
 			} else {
 				backoff = 100 * time.Millisecond
-				for l := range ch {
-					select {
-					case out <- l:
-					case <-ctx.Done():
-						return
-					}
+				if !forward(ctx, ch, out) {
+					return
 				}
 			}
 			select {
@@ -89,6 +85,26 @@ func (m *Monitor) runJournal(ctx context.Context, j WatchdogJournal, in <-chan E
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			m.cfg.Logger.Warn("failover: journal watchdog", "server", m.cfg.Server, "peer", ev.Server, "err", err)
+		}
+	}
+}
+
+// forward copies leases from ch to out until ch closes (true: watch
+// again) or ctx ends (false).
+func forward(ctx context.Context, ch <-chan Lease, out chan<- Lease) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case l, ok := <-ch:
+			if !ok {
+				return true
+			}
+			select {
+			case out <- l:
+			case <-ctx.Done():
+				return false
+			}
 		}
 	}
 }

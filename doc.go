@@ -22,6 +22,9 @@
 // or its VM was checkpointed and stopped, and only when its last host does
 // not report it running; ownership moves by compare-and-swap on the
 // image's generation; an unreachable BMC is never taken for a failed
-// server; while much of the rack fails at once, takeovers are held. See
-// docs/design.md.
+// server; while much of the rack fails at once, takeovers are held. The
+// one takeover without a confirmed fence is by lease (Config.Leases): a
+// server whose BMC died with it, whose lease in the store has expired and
+// whose watchdog, last seen armed, must have stopped it (lease.go gives
+// the bound and what it assumes). See docs/design.md.
 package failover

@@ -47,6 +47,14 @@ import (
 // lease first, and the takeover is refused, or finds the takeover and
 // waits for its release). Unreachable alone, or a lease gone alone, is
 // never enough.
+//
+// What it costs: a host that cannot renew its lease for longer than the
+// TTL stops kicking and is reset by its watchdog, even if it was healthy.
+// An outage of the whole lease store longer than the TTL therefore resets
+// every host of the rack, as a lost shared disk does under sbd. Run the
+// store as a cluster (three or five etcd members) and choose a TTL longer
+// than the outages it must ride out; the takeover then waits that much
+// longer after a real total power loss.
 
 // Lease is what the lease store says of a watched server's lease.
 type Lease struct {

@@ -20,6 +20,7 @@ import (
 // cannot be written; once it can, Disarm declares "disarmed" and the
 // watcher reports Disarmed.
 func TestGateWatchdog(t *testing.T) {
+	t.Parallel()
 	prefix := newPrefix()
 	p := etcdrig.NewProxy(t, embedded.endpoint)
 	k := newStore(t, testConfig(p.Endpoint(), prefix)).Keeper("blade-a")

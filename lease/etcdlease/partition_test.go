@@ -12,12 +12,19 @@ import (
 )
 
 // pollAliveFalse polls Alive every millisecond until false and returns
-// when it first read false.
-func pollAliveFalse(t *testing.T, alive func() (bool, string), limit time.Duration) time.Time {
+// when it first read false. It fails the test if Alive was ever true when
+// asked at or after bound (the time is taken before each call, so this
+// needs no slack for a busy machine).
+func pollAliveFalse(t *testing.T, alive func() (bool, string), bound time.Time, limit time.Duration) time.Time {
 	t.Helper()
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if ok, _ := alive(); !ok {
+		asked := time.Now()
+		ok, _ := alive()
+		if !ok {
 			return time.Now()
+		}
+		if !asked.Before(bound) {
+			t.Fatalf("Alive true when asked %v after the bound", asked.Sub(bound))
 		}
 	}
 	t.Fatalf("Alive still true %v after the partition", limit)
@@ -30,6 +37,7 @@ func pollAliveFalse(t *testing.T, alive func() (bool, string), limit time.Durati
 // side, sees the lease expire. The watcher's Takeover then succeeds; the
 // keeper, back, finds the takeover and waits for the release.
 func TestPartitionLoseRequests(t *testing.T) {
+	t.Parallel()
 	prefix := newPrefix()
 	p := etcdrig.NewProxy(t, embedded.endpoint)
 	k := newStore(t, testConfig(p.Endpoint(), prefix)).Keeper("blade-a")
@@ -40,15 +48,13 @@ func TestPartitionLoseRequests(t *testing.T) {
 	w.next("blade-a", 3*time.Second, "held", held)
 	time.Sleep(embeddedTTL / 2) // a few renewals
 
-	cut := time.Now()
+	// Taken after the mode is set: a renewal sent later is lost.
 	p.Set(etcdrig.LoseRequests)
-	falseAt := pollAliveFalse(t, k.Alive, 2*embeddedTTL)
+	cut := time.Now()
+	falseAt := pollAliveFalse(t, k.Alive, cut.Add(embeddedTTL), 2*embeddedTTL)
 	delay := falseAt.Sub(cut)
 	_, why := k.Alive()
 	t.Logf("Alive false %v after the partition (TTL %v): %s", delay.Round(time.Millisecond), embeddedTTL, why)
-	if delay > embeddedTTL+5*time.Millisecond {
-		t.Errorf("Alive false %v after the partition, beyond the TTL %v", delay, embeddedTTL)
-	}
 	// Renewals go every TTL/3: the last answered one was sent at most
 	// two intervals before the cut.
 	if delay < embeddedTTL/3-100*time.Millisecond {
@@ -85,6 +91,7 @@ func TestPartitionLoseRequests(t *testing.T) {
 // renewing the lease (the watcher sees it held: the safe side). Healed,
 // the keeper is Alive again.
 func TestPartitionLoseAnswers(t *testing.T) {
+	t.Parallel()
 	prefix := newPrefix()
 	p := etcdrig.NewProxy(t, embedded.endpoint)
 	k := newStore(t, testConfig(p.Endpoint(), prefix)).Keeper("blade-a")
@@ -94,14 +101,11 @@ func TestPartitionLoseAnswers(t *testing.T) {
 	w.next("blade-a", 3*time.Second, "held", held)
 	time.Sleep(embeddedTTL / 2)
 
-	cut := time.Now()
 	p.Set(etcdrig.LoseAnswers)
-	falseAt := pollAliveFalse(t, k.Alive, 2*embeddedTTL)
+	cut := time.Now()
+	falseAt := pollAliveFalse(t, k.Alive, cut.Add(embeddedTTL), 2*embeddedTTL)
 	delay := falseAt.Sub(cut)
 	t.Logf("Alive false %v after the partition (TTL %v)", delay.Round(time.Millisecond), embeddedTTL)
-	if delay > embeddedTTL+5*time.Millisecond {
-		t.Errorf("Alive false %v after the partition, beyond the TTL %v", delay, embeddedTTL)
-	}
 	if delay < embeddedTTL/3-100*time.Millisecond {
 		t.Errorf("Alive false only %v after the partition", delay)
 	}
@@ -122,6 +126,7 @@ func TestPartitionLoseAnswers(t *testing.T) {
 
 // Takeover whose answer is lost resolves by reading back.
 func TestTakeoverAnswerLost(t *testing.T) {
+	t.Parallel()
 	prefix := newPrefix()
 	raw := rawClient(t, embedded.endpoint)
 	tk := prefix + "takeover/blade-a"

@@ -18,6 +18,7 @@ import (
 // the watcher wins when Takeover is nil (and the keeper then finds the
 // takeover, never holds, and no lease key exists).
 func TestKeeperTakeoverRace(t *testing.T) {
+	t.Parallel()
 	prefix := newPrefix()
 	hs := newStore(t, testConfig(embedded.endpoint, prefix))
 	ws := newStore(t, testConfig(embedded.endpoint, prefix))

@@ -15,6 +15,7 @@ import (
 // Monitor does) reports it held with its TTL. A Takeover meanwhile is
 // refused: the store refuses it, or it is outcome unknown.
 func TestExternalRestart(t *testing.T) {
+	t.Parallel()
 	x := etcdrig.StartExternal(t)
 	const ttl = time.Second // the external etcd's least TTL
 	prefix := newPrefix()
@@ -31,13 +32,10 @@ func TestExternalRestart(t *testing.T) {
 		t.Fatalf("report %+v, want TTL %v", l, ttl)
 	}
 
-	killed := time.Now()
 	x.Kill()
-	falseAt := pollAliveFalse(t, k.Alive, 3*ttl)
+	killed := time.Now() // after the kill: no answer comes later
+	falseAt := pollAliveFalse(t, k.Alive, killed.Add(ttl), 3*ttl)
 	t.Logf("Alive false %v after etcd was killed (TTL %v)", falseAt.Sub(killed).Round(time.Millisecond), ttl)
-	if falseAt.Sub(killed) > ttl+5*time.Millisecond {
-		t.Errorf("Alive false %v after the kill, beyond the TTL %v", falseAt.Sub(killed), ttl)
-	}
 	if err := ws.Takeover(callCtx(t), "blade-a", "blade-b"); !errors.Is(err, failover.ErrOutcomeUnknown) {
 		t.Fatalf("Takeover while etcd is down: err = %v, want ErrOutcomeUnknown", err)
 	}

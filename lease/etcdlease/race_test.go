@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rackha/failover"
+	"github.com/rackha/failover/internal/etcdrig"
 )
 
 // A keeper taking its lease and a watcher's Takeover at once, many
@@ -19,11 +20,23 @@ import (
 // takeover, never holds, and no lease key exists).
 func TestKeeperTakeoverRace(t *testing.T) {
 	t.Parallel()
+	t.Run("Embedded", func(t *testing.T) {
+		t.Parallel()
+		race(t, embedded.endpoint, embeddedTTL, 40)
+	})
+	t.Run("External", func(t *testing.T) {
+		t.Parallel()
+		race(t, etcdrig.StartExternal(t).Endpoint, time.Second, 40)
+	})
+}
+
+func race(t *testing.T, endpoint string, ttl time.Duration, rounds int) {
 	prefix := newPrefix()
-	hs := newStore(t, testConfig(embedded.endpoint, prefix))
-	ws := newStore(t, testConfig(embedded.endpoint, prefix))
-	raw := rawClient(t, embedded.endpoint)
-	const rounds = 40
+	cfg := testConfig(endpoint, prefix)
+	cfg.TTL = ttl
+	hs := newStore(t, cfg)
+	ws := newStore(t, cfg)
+	raw := rawClient(t, endpoint)
 	wins := map[string]int{}
 	for i := range rounds {
 		server := fmt.Sprintf("blade-%d", i)

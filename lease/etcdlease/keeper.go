@@ -120,7 +120,8 @@ type lease struct {
 }
 
 // Run takes the server's lease and keeps it until ctx ends, then revokes
-// it (watchers see it gone at once) and returns nil. It takes the lease
+// it (watchers see it gone at once; the revoke waits at most
+// RequestTimeout) and returns nil. It takes the lease
 // with a transaction, If(no takeover recorded) Then put the lease key on
 // a new etcd lease; while a takeover is recorded it waits (Alive false)
 // and tries again every TTL/3. It renews every TTL/3 (KeepAliveOnce, then

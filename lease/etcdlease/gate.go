@@ -27,7 +27,8 @@ var (
 // GateWatchdog returns w gated by k's lease, for the host's
 // watchdog.Updater: Kick refuses (ErrNotAlive, not kicking) unless
 // k.Alive(), and passes a context ending when the lease does; Arm first
-// declares the watchdog "armed", then arms; Disarm first declares it
+// declares the watchdog "armed", then arms under the same rule as Kick
+// (it starts the countdown); Disarm first declares it
 // "disarmed", and if that write fails returns the error and leaves the
 // watchdog armed. State passes through. Safe for concurrent use as w is.
 func GateWatchdog(w watchdog.Watchdog, k *Keeper) watchdog.Watchdog {
@@ -55,7 +56,15 @@ func (g gated) Arm(ctx context.Context, timeout time.Duration, action watchdog.A
 	if err := g.k.DeclareWatchdog(ctx, true); err != nil {
 		return fmt.Errorf("etcdlease: watchdog not armed: %w", err)
 	}
-	return g.w.Arm(ctx, timeout, action)
+	// Arming starts the countdown as a kick does: only while the lease
+	// lives, and never reaching the BMC after it ends by this clock.
+	left, ok, why := g.k.deadline()
+	if !ok {
+		return fmt.Errorf("etcdlease: watchdog not armed: %w: %s", ErrNotAlive, why)
+	}
+	c, cancel := context.WithTimeout(ctx, left)
+	defer cancel()
+	return g.w.Arm(c, timeout, action)
 }
 
 func (g gated) State(ctx context.Context) (watchdog.State, error) { return g.w.State(ctx) }

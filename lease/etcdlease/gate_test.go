@@ -53,6 +53,13 @@ func TestGateWatchdog(t *testing.T) {
 	if err := g.Kick(callCtx(t)); !errors.Is(err, etcdlease.ErrNotAlive) {
 		t.Fatalf("Kick before the keeper runs: err = %v, want ErrNotAlive", err)
 	}
+	// Arming starts the countdown: refused too before the lease is held.
+	if err := g.Arm(callCtx(t), timeout, watchdog.ActionPowerDown); !errors.Is(err, etcdlease.ErrNotAlive) {
+		t.Fatalf("Arm before the keeper runs: err = %v, want ErrNotAlive", err)
+	}
+	if st, err := b.State(callCtx(t)); err != nil || st.Running {
+		t.Fatalf("watchdog after a refused Arm: %+v, %v; want not running", st, err)
+	}
 	runKeeper(t, k)
 	waitHeld(t, k, 3*time.Second)
 	if err := g.Arm(callCtx(t), timeout, watchdog.ActionPowerDown); err != nil {

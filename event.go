@@ -38,6 +38,9 @@ const (
 	// CauseNoStatus: no status of any watched server came for
 	// Policy.StatusTimeout (the rack manager or the way to it is down).
 	CauseNoStatus Cause = "no-status"
+	// CauseCorrectableECC: correctable memory errors came faster than
+	// Policy.PredictECCLimit per Policy.PredictECCWindow (a prediction).
+	CauseCorrectableECC Cause = "correctable-ecc"
 )
 
 // Event reports one decision or outcome. Server is the server the event
@@ -64,6 +67,15 @@ type Event struct {
 	Since time.Duration
 	// Message says more, in words.
 	Message string
+	// Predicted: the detection is a prediction (Policy.Predict), not a
+	// threshold reached. For a trend, Sensor, Value, Unit and Threshold
+	// name the sensor, Rate is its rate toward the threshold in Unit per
+	// minute and Crossing when it is predicted to reach it; for
+	// correctable memory errors, Value is how many were logged within
+	// Policy.PredictECCWindow and Rate how many per minute.
+	Predicted bool
+	Rate      float64
+	Crossing  time.Time
 }
 
 type eventJSON struct {
@@ -81,11 +93,16 @@ type eventJSON struct {
 	Threshold *float64  `json:"threshold,omitempty"`
 	SinceMS   *int64    `json:"since_ms,omitempty"`
 	Message   string    `json:"message,omitempty"`
+
+	// predictions
+	Predicted bool       `json:"predicted,omitempty"`
+	Rate      *float64   `json:"rate,omitempty"`
+	Crossing  *time.Time `json:"crossing,omitempty"`
 }
 
 // MarshalJSON writes the event as one flat object with the keys time,
 // type, server, peer, cause, vm, resumed, sensor, value, unit, threshold,
-// since_ms and message; empty ones are left out.
+// since_ms, message, predicted, rate and crossing; empty ones are left out.
 func (e Event) MarshalJSON() ([]byte, error) {
 	j := eventJSON{Time: e.Time, Type: e.Type, Server: e.Server, Peer: e.Peer, Cause: e.Cause, VM: e.VM, VMs: e.VMs,
 		Resumed: e.Resumed, Sensor: e.Sensor, Unit: e.Unit, Message: e.Message}
@@ -95,6 +112,12 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	if e.Since > 0 {
 		ms := e.Since.Milliseconds()
 		j.SinceMS = &ms
+	}
+	if e.Predicted {
+		j.Predicted, j.Rate = true, &e.Rate
+		if !e.Crossing.IsZero() {
+			j.Crossing = &e.Crossing
+		}
 	}
 	return json.Marshal(j)
 }
@@ -116,6 +139,13 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	if j.SinceMS != nil {
 		e.Since = time.Duration(*j.SinceMS) * time.Millisecond
 	}
+	e.Predicted = j.Predicted
+	if j.Rate != nil {
+		e.Rate = *j.Rate
+	}
+	if j.Crossing != nil {
+		e.Crossing = *j.Crossing
+	}
 	return nil
 }
 
@@ -136,6 +166,12 @@ func (e Event) String() string {
 		fmt.Fprintf(&b, " vm=%s", e.VM)
 		if e.Resumed {
 			b.WriteString(" (resumed from checkpoint)")
+		}
+	}
+	if e.Predicted {
+		fmt.Fprintf(&b, " predicted rate=%.3g/min", e.Rate)
+		if !e.Crossing.IsZero() {
+			fmt.Fprintf(&b, " crossing=%s", e.Crossing.UTC().Format(time.RFC3339))
 		}
 	}
 	if e.Since > 0 {

@@ -130,6 +130,7 @@ func (e *Engine) status(now time.Time, st *rack.Status) {
 		}
 	}
 	if fired < 0 {
+		e.predictStatus(now, ps, st)
 		return
 	}
 	// When several causes hold, the first in causeOrder names the failure,
@@ -158,6 +159,7 @@ func (e *Engine) judgeHealth(st *rack.Status) (held [numCauses]bool) {
 func (e *Engine) detected(now time.Time, ps *peerState, st *rack.Status, fired int, h hit) {
 	ps.cause = causeOrder[fired]
 	ps.detectedAt = now
+	ps.predicted = false
 	ps.degraded = (ps.cause == CauseTemperature || ps.cause == CauseVoltage) && st.HealthErr == "" && st.Health.Power == bmc.PowerOn
 	ps.fences, ps.fenced, ps.vms, ps.noRoom, ps.alertedHeld = 0, false, nil, nil, false
 	ps.stable, ps.reading = false, false

@@ -86,6 +86,11 @@ type peerState struct {
 	healthy         int
 	recoverBy       time.Time
 	alertedRecovery bool
+
+	// prediction (predict.go): predicted marks a takeover started by a
+	// prediction, which never fences.
+	pred      predictor
+	predicted bool
 }
 
 func (ps *peerState) vm(name string) *vmState {
@@ -212,6 +217,10 @@ func (e *Engine) holdAlert(now time.Time, ps *peerState) {
 
 // proceed evacuates a degraded server or fences a failed one.
 func (e *Engine) proceed(now time.Time, ps *peerState) {
+	if ps.predicted && !(e.p.Evacuate && ps.canEvacuate && len(ps.vms) > 0) {
+		e.proceedPredicted(now, ps)
+		return
+	}
 	if ps.degraded && e.p.Evacuate && ps.canEvacuate && len(ps.vms) > 0 {
 		ps.phase = PhaseEvacuating
 		ps.deadline = now.Add(e.p.EvacuationTimeout)
@@ -311,7 +320,7 @@ func (e *Engine) evacuationDeadline(now time.Time, ps *peerState) {
 		}
 	}
 	if late {
-		e.alert(now, ps, ps.cause, "", fmt.Sprintf("evacuation not done within %v; fencing", e.p.EvacuationTimeout))
+		e.alert(now, ps, ps.cause, "", fmt.Sprintf("evacuation not done within %v; %s", e.p.EvacuationTimeout, ps.thenFence("fencing")))
 		e.finish(now, ps)
 	}
 }
@@ -324,7 +333,7 @@ func (e *Engine) checkpointed(now time.Time, ps *peerState, name string, in Inpu
 	}
 	if in.Err != nil {
 		v.phase = vmNeedsFence
-		e.alert(now, ps, "", v.img.Name, fmt.Sprintf("checkpoint failed: %v; will fence", in.Err))
+		e.alert(now, ps, "", v.img.Name, fmt.Sprintf("checkpoint failed: %v; %s", in.Err, ps.thenFence("will fence")))
 	} else {
 		v.img = usable(in.Image)
 		v.phase = vmQueued
@@ -455,6 +464,10 @@ func (e *Engine) finish(now time.Time, ps *peerState) {
 		default:
 			return
 		}
+	}
+	if ps.predicted {
+		e.finishPredicted(now, ps, fence)
+		return
 	}
 	if fence {
 		e.fence(ps)

@@ -1,0 +1,444 @@
+package failover
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/rackha/failover/bmc"
+	"github.com/rackha/failover/rack"
+	"github.com/rackha/failover/sensor"
+)
+
+// Predictive evacuation. Per voltage and temperature sensor the engine
+// keeps the last Policy.PredictWindow full-status values in 8 blocks and
+// estimates, at each closed block:
+//
+//   - each block's median (a glitch of under half a block is ignored);
+//   - a Theil–Sen slope (the median of the pairwise slopes) over the
+//     older 4 block medians and over the newer 4;
+//   - the level now (the median of the newer blocks carried to now).
+//
+// A rise that slows down is read as an exponential approach to an
+// equilibrium (Newton's law of cooling, which both a fan failure and a
+// load change follow): from the two slopes, a time constant and the
+// equilibrium. When the equilibrium lies inside the threshold, nothing is
+// predicted; otherwise the time to the threshold follows from the
+// exponential, or, for a steady or speeding rise, from the line. A
+// sensor is on course when that time is below the lead and its rate is
+// at least Policy.PredictMinRate; held for Policy.PredictDwell, the
+// server is evacuated as a degraded one. Correctable memory errors are
+// counted per server over Policy.PredictECCWindow.
+//
+// The cost is one value stored per sensor per status, and a sort of 8
+// and two of 6 values per sensor per closed block; nothing is allocated
+// once every sensor has been seen.
+
+const predictBlocks = 8
+
+// predictor is a watched server's prediction state.
+type predictor struct {
+	trends []trend
+	ecc    eccCount
+}
+
+// trend is one sensor's recent history and prediction.
+type trend struct {
+	name    string
+	off     bool
+	lead    time.Duration
+	minRate float64 // fraction of the threshold's magnitude per minute
+
+	vals  []float64 // the open block, allocated once
+	n     int       // values in the open block
+	first time.Time // the open block's first value
+	last  time.Time // the last value
+
+	base   time.Time              // origin of at
+	med    [predictBlocks]float64 // closed blocks' medians, oldest first
+	at     [predictBlocks]float64 // their mid times, seconds since base
+	closed int                    // closed blocks held (at most predictBlocks)
+	since  time.Time              // when the prediction began to hold, or zero
+	// latched: this prediction already evacuated the server; it does not
+	// again until it clears.
+	latched bool
+}
+
+// forecast is a trend's prediction at one closed block.
+type forecast struct {
+	due       bool
+	eta       float64 // seconds to the threshold
+	rate      float64 // per second, signed
+	level     float64
+	threshold float64
+}
+
+// eccCount is a ring of the times correctable memory errors came.
+type eccCount struct {
+	at      []time.Time // allocated at the first error
+	head, n int
+	latched bool
+}
+
+// predictStatus feeds one status of a watched server that detected
+// nothing, and starts a predicted takeover when a prediction is due.
+func (e *Engine) predictStatus(now time.Time, ps *peerState, st *rack.Status) {
+	if !e.p.Predict {
+		return
+	}
+	pr := &ps.pred
+	var best *trend
+	var bestF forecast
+	var bestR *sensor.Reading
+	if !st.Fast {
+		next := 0
+		for i := range st.Readings {
+			r := &st.Readings[i]
+			if r.Status != sensor.StatusOK || (r.Kind != sensor.KindTemperature && r.Kind != sensor.KindVoltage) {
+				continue
+			}
+			var tr *trend
+			tr, next = e.trendOf(pr, r.Name, next)
+			if tr.off || !tr.add(now, r.Value, time.Duration(e.p.PredictWindow/predictBlocks)*e.p.MaxStatusGap) {
+				continue
+			}
+			f := e.forecast(tr, now, r, ps.danger[r.Name])
+			if !f.due {
+				tr.since, tr.latched = time.Time{}, false
+				continue
+			}
+			if tr.latched {
+				continue
+			}
+			if tr.since.IsZero() {
+				tr.since = now
+			}
+			if now.Sub(tr.since) >= e.p.PredictDwell && (best == nil || f.eta < bestF.eta) {
+				best, bestF, bestR = tr, f, r
+			}
+		}
+	}
+	ecc := e.p.PredictECCLimit > 0 && st.HealthErr == "" && e.countECC(now, &pr.ecc, st.Health.Events)
+	switch {
+	case best != nil:
+		best.since, best.latched = time.Time{}, true
+		cause := CauseTemperature
+		if bestR.Kind == sensor.KindVoltage {
+			cause = CauseVoltage
+		}
+		eta := time.Duration(bestF.eta * float64(time.Second))
+		e.predictedDetected(now, ps, cause, Event{Sensor: best.name, Value: bestF.level, Unit: bestR.Unit,
+			Threshold: bestF.threshold, Rate: bestF.rate * 60, Crossing: now.Add(eta).Round(time.Millisecond),
+			Message: fmt.Sprintf("predicted to reach %.4g%s in %v (lead %v)", bestF.threshold, bestR.Unit,
+				eta.Round(time.Second), best.lead)})
+	case ecc:
+		c := &pr.ecc
+		c.latched = true
+		rate := float64(c.n)
+		if span := now.Sub(c.at[c.head]); span > time.Minute {
+			rate = float64(c.n) / span.Minutes()
+		}
+		e.predictedDetected(now, ps, CauseCorrectableECC, Event{Sensor: "correctable ECC", Value: float64(c.n),
+			Threshold: float64(e.p.PredictECCLimit), Rate: rate,
+			Message: fmt.Sprintf("%d correctable memory errors within %v (limit %d)", c.n, e.p.PredictECCWindow, e.p.PredictECCLimit)})
+	}
+}
+
+// trendOf finds the trend of sensor name, looking first where the
+// previous sensor's trend ended (statuses list sensors in the same order),
+// and adds one the first time a sensor is seen.
+func (e *Engine) trendOf(pr *predictor, name string, next int) (*trend, int) {
+	if next < len(pr.trends) && pr.trends[next].name == name {
+		return &pr.trends[next], next + 1
+	}
+	for j := range pr.trends {
+		if pr.trends[j].name == name {
+			return &pr.trends[j], j + 1
+		}
+	}
+	t := trend{name: name, lead: e.p.PredictLead, minRate: e.p.PredictMinRate,
+		vals: make([]float64, e.p.PredictWindow/predictBlocks)}
+	if rule, ok := e.p.PredictSensors[name]; ok {
+		t.off = rule.Off
+		if rule.Lead > 0 {
+			t.lead = rule.Lead
+		}
+		if rule.MinRate > 0 {
+			t.minRate = rule.MinRate
+		}
+	}
+	pr.trends = append(pr.trends, t)
+	return &pr.trends[len(pr.trends)-1], len(pr.trends)
+}
+
+// add stores a value and reports whether it closed a block. After a gap
+// longer than maxGap the history starts over: what happened meanwhile
+// was not seen.
+func (t *trend) add(now time.Time, v float64, maxGap time.Duration) bool {
+	if !t.last.IsZero() && (now.Sub(t.last) > maxGap || now.Before(t.last)) {
+		t.n, t.closed, t.since = 0, 0, time.Time{}
+	}
+	if t.closed == 0 && t.n == 0 {
+		t.base = now
+	}
+	t.last = now
+	if t.n == 0 {
+		t.first = now
+	}
+	t.vals[t.n] = v
+	t.n++
+	if t.n < len(t.vals) {
+		return false
+	}
+	if t.closed == predictBlocks {
+		copy(t.med[:], t.med[1:])
+		copy(t.at[:], t.at[1:])
+		t.closed--
+	}
+	t.med[t.closed] = median(t.vals)
+	t.at[t.closed] = (t.first.Sub(t.base).Seconds() + now.Sub(t.base).Seconds()) / 2
+	t.closed++
+	t.n = 0
+	return true
+}
+
+// forecast predicts when the sensor reaches its danger threshold. A
+// sensor already in danger is left to threshold detection.
+func (e *Engine) forecast(t *trend, now time.Time, r *sensor.Reading, inDanger bool) forecast {
+	var f forecast
+	if t.closed < predictBlocks || inDanger {
+		return f
+	}
+	const h = predictBlocks / 2
+	sOld := theilSen(t.med[:h], t.at[:h])
+	sNew := theilSen(t.med[h:], t.at[h:])
+	nowS := now.Sub(t.base).Seconds()
+	var lv [h]float64
+	var tOld, tNew float64
+	for i := range h {
+		lv[i] = t.med[h+i] + sNew*(nowS-t.at[h+i])
+		tOld += t.at[i] / h
+		tNew += t.at[h+i] / h
+	}
+	level := median(lv[:])
+	delta := tNew - tOld
+	th := &r.Thresholds
+	if len(e.p.Overrides) > 0 {
+		if o, ok := e.p.Overrides[r.Name]; ok {
+			th = &o
+		}
+	}
+	up, lo := dangerLimits(th, e.p.DangerLevel)
+	f.eta, f.rate, f.level = math.Inf(1), sNew, level
+	try := func(lim sensor.Limit, sign float64) {
+		if !lim.Set {
+			return
+		}
+		v := sign * sNew
+		if v*60 < t.minRate*math.Abs(lim.Value) || v <= 0 {
+			return
+		}
+		if eta := project(sign*(lim.Value-level), v, sign*sOld, delta); eta < f.eta {
+			f.eta, f.threshold = eta, lim.Value
+		}
+	}
+	try(up, 1)
+	try(lo, -1)
+	f.due = f.eta < t.lead.Seconds()
+	return f
+}
+
+// project returns the seconds until a value d away from its threshold,
+// moving toward it at v now and at vOld delta seconds ago, gets there:
+// along an exponential approach when it slows down (never, when its
+// equilibrium falls short), along the line otherwise.
+func project(d, v, vOld, delta float64) float64 {
+	if d <= 0 {
+		return 0
+	}
+	if vOld > v && delta > 0 {
+		tau := delta / math.Log(vOld/v)
+		reach := v * tau // how far it still goes
+		if reach <= d {
+			return math.Inf(1)
+		}
+		return -tau * math.Log1p(-d/reach)
+	}
+	return d / v
+}
+
+// theilSen is the median of the slopes between every pair of points.
+// It takes at most 4 points.
+func theilSen(y, x []float64) float64 {
+	var s [6]float64
+	n := 0
+	for i := range y {
+		for j := i + 1; j < len(y); j++ {
+			if dx := x[j] - x[i]; dx > 0 {
+				s[n] = (y[j] - y[i]) / dx
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return median(s[:n])
+}
+
+// median sorts v in place (insertion sort: v is short) and returns its
+// median.
+func median(v []float64) float64 {
+	for i := 1; i < len(v); i++ {
+		for j := i; j > 0 && v[j] < v[j-1]; j-- {
+			v[j], v[j-1] = v[j-1], v[j]
+		}
+	}
+	m := len(v) / 2
+	if len(v)%2 == 1 {
+		return v[m]
+	}
+	return (v[m-1] + v[m]) / 2
+}
+
+// countECC counts the correctable memory errors in events and reports
+// whether more than Policy.PredictECCLimit came within
+// Policy.PredictECCWindow, not reported before.
+func (e *Engine) countECC(now time.Time, c *eccCount, events []bmc.Event) bool {
+	for i := range events {
+		if events[i].Kind != bmc.EventCorrectableECC {
+			continue
+		}
+		if c.at == nil {
+			c.at = make([]time.Time, e.p.PredictECCLimit+1)
+		}
+		c.at[(c.head+c.n)%len(c.at)] = now
+		if c.n < len(c.at) {
+			c.n++
+		} else {
+			c.head = (c.head + 1) % len(c.at)
+		}
+	}
+	for c.n > 0 && now.Sub(c.at[c.head]) > e.p.PredictECCWindow {
+		c.head = (c.head + 1) % len(c.at)
+		c.n--
+	}
+	if c.n <= e.p.PredictECCLimit {
+		c.latched = false
+		return false
+	}
+	return !c.latched
+}
+
+// predictedDetected starts a predicted takeover: the server is treated as
+// degraded (evacuated while it runs), but never fenced.
+func (e *Engine) predictedDetected(now time.Time, ps *peerState, cause Cause, ev Event) {
+	ps.cause, ps.detectedAt = cause, now
+	ps.degraded, ps.predicted = true, true
+	ps.fences, ps.fenced, ps.vms, ps.noRoom, ps.alertedHeld = 0, false, nil, nil, false
+	ps.stable, ps.reading = false, false
+	ps.retryAt, ps.settleUntil = time.Time{}, time.Time{}
+	ev.Type, ev.Cause, ev.Predicted = EventDetected, cause, true
+	e.notify(now, ps, ev)
+	ps.phase = PhaseInventory
+	e.act(Action{Kind: ActionInventory, Server: ps.name}, pending{server: ps.name})
+}
+
+// proceedPredicted is proceed for a predicted takeover that cannot
+// evacuate: it only alerts.
+func (e *Engine) proceedPredicted(now time.Time, ps *peerState) {
+	why := "it owns no VMs"
+	switch {
+	case !e.p.Evacuate:
+		why = "evacuation is off (Policy.Evacuate)"
+	case !ps.canEvacuate:
+		why = "its hypervisor cannot checkpoint"
+	}
+	names := make([]string, len(ps.vms))
+	for i := range ps.vms {
+		names[i] = ps.vms[i].img.Name
+	}
+	e.endPredicted(now, ps, names, fmt.Sprintf("predicted failure: not evacuated, %s; a prediction never fences: VMs left in place", why))
+}
+
+// finishPredicted is finish for a predicted takeover: what could not be
+// checkpointed stays where it runs, and the server is neither fenced nor
+// restarted; once the VMs are moved it is watched again.
+func (e *Engine) finishPredicted(now time.Time, ps *peerState, fence bool) {
+	if fence {
+		for i := range ps.vms {
+			if v := &ps.vms[i]; v.phase == vmNeedsFence || v.phase == vmWaitFence {
+				v.phase = vmFailed
+				e.alert(now, ps, ps.cause, v.img.Name, "left in place: not checkpointed, and a prediction never fences")
+			}
+		}
+	}
+	if !ps.stable {
+		if ps.retryAt.IsZero() && !ps.reading {
+			ps.reading = true
+			e.readFenced(ps)
+		}
+		return
+	}
+	var left []string
+	moved := 0
+	for i := range ps.vms {
+		if ps.vms[i].phase == vmRunning {
+			moved++
+		} else {
+			left = append(left, ps.vms[i].img.Name)
+		}
+	}
+	e.endPredicted(now, ps, left, fmt.Sprintf("predicted failure: %d of %d VMs moved to %s; the server is left running and watched, service it",
+		moved, len(ps.vms), e.self))
+}
+
+// endPredicted alerts and returns a predicted takeover to watching.
+func (e *Engine) endPredicted(now time.Time, ps *peerState, vms []string, msg string) {
+	e.notify(now, ps, Event{Type: EventAlert, Cause: ps.cause, VMs: vms, Predicted: true, Message: msg})
+	ps.phase = PhaseWatching
+	ps.count, ps.fastN, ps.healthy = [numCauses]int{}, [numCauses]int{}, 0
+	ps.detectedAt, ps.cause, ps.vms, ps.noRoom = time.Time{}, CauseNone, nil, nil
+	ps.degraded, ps.predicted = false, false
+}
+
+// thenFence says what happens to a VM that was not checkpointed: fence
+// (in these words), or for a prediction nothing.
+func (ps *peerState) thenFence(fence string) string {
+	if ps.predicted {
+		return "left in place (a prediction never fences)"
+	}
+	return fence
+}
+
+// validatePredict is Validate for the prediction fields; bad words the
+// error.
+func (p Policy) validatePredict(bad func(field string, v any, want string) error) error {
+	if !p.Predict {
+		return nil
+	}
+	rate := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) && v > 0 }
+	switch {
+	case p.PredictWindow < 16 || p.PredictWindow > 4096 || p.PredictWindow%predictBlocks != 0:
+		return bad("PredictWindow", p.PredictWindow, "must be a multiple of 8 in [16, 4096]")
+	case p.PredictLead <= 0:
+		return bad("PredictLead", p.PredictLead, "must be positive")
+	case !rate(p.PredictMinRate):
+		return bad("PredictMinRate", p.PredictMinRate, "must be a positive number")
+	case p.PredictDwell < 0:
+		return bad("PredictDwell", p.PredictDwell, "must not be negative")
+	case p.PredictECCLimit < 0 || p.PredictECCLimit > 4096:
+		return bad("PredictECCLimit", p.PredictECCLimit, "must be in [0, 4096]")
+	case p.PredictECCLimit > 0 && p.PredictECCWindow <= 0:
+		return bad("PredictECCWindow", p.PredictECCWindow, "must be positive")
+	}
+	for name, r := range p.PredictSensors {
+		switch {
+		case r.Lead < 0:
+			return bad(fmt.Sprintf("PredictSensors[%q].Lead", name), r.Lead, "must not be negative")
+		case r.MinRate != 0 && !rate(r.MinRate):
+			return bad(fmt.Sprintf("PredictSensors[%q].MinRate", name), r.MinRate, "must be a positive number, or 0 for the policy's")
+		}
+	}
+	return nil
+}

@@ -15,8 +15,8 @@ import (
 // estimates, at each closed block:
 //
 //   - each block's median (a glitch of under half a block is ignored);
-//   - a Theil–Sen slope (the median of the pairwise slopes) over the
-//     older 4 block medians and over the newer 4;
+//   - a Theil–Sen slope (the median of the pairwise slopes) over the 8
+//     block medians, and over the older 4 and the newer 4;
 //   - the level now (the median of the newer blocks carried to now).
 //
 // A rise that slows down is read as an exponential approach to an
@@ -30,8 +30,8 @@ import (
 // server is evacuated as a degraded one. Correctable memory errors are
 // counted per server over Policy.PredictECCWindow.
 //
-// The cost is one value stored per sensor per status, and a sort of 8
-// and two of 6 values per sensor per closed block; nothing is allocated
+// The cost is one value stored per sensor per status, and sorts of 8,
+// 28 and twice 6 values per sensor per closed block; nothing is allocated
 // once every sensor has been seen.
 
 const predictBlocks = 8
@@ -210,13 +210,14 @@ func (e *Engine) forecast(t *trend, now time.Time, r *sensor.Reading, inDanger b
 		return f
 	}
 	const h = predictBlocks / 2
+	rate := theilSen(t.med[:], t.at[:])
 	sOld := theilSen(t.med[:h], t.at[:h])
 	sNew := theilSen(t.med[h:], t.at[h:])
 	nowS := now.Sub(t.base).Seconds()
 	var lv [h]float64
 	var tOld, tNew float64
 	for i := range h {
-		lv[i] = t.med[h+i] + sNew*(nowS-t.at[h+i])
+		lv[i] = t.med[h+i] + rate*(nowS-t.at[h+i])
 		tOld += t.at[i] / h
 		tNew += t.at[h+i] / h
 	}
@@ -229,36 +230,54 @@ func (e *Engine) forecast(t *trend, now time.Time, r *sensor.Reading, inDanger b
 		}
 	}
 	up, lo := dangerLimits(th, e.p.DangerLevel)
-	f.eta, f.rate, f.level = math.Inf(1), sNew, level
+	f.eta, f.rate, f.level = math.Inf(1), rate, level
 	try := func(lim sensor.Limit, sign float64) {
 		if !lim.Set {
 			return
 		}
-		v := sign * sNew
-		if v*60 < t.minRate*math.Abs(lim.Value) || v <= 0 {
+		// The window's rate must be at least the least that counts.
+		v, vNew, vOld := sign*rate, sign*sNew, sign*sOld
+		least := t.minRate * math.Abs(lim.Value) / 60
+		if v < least {
 			return
 		}
-		if eta := project(sign*(lim.Value-level), v, sign*sOld, delta); eta < f.eta {
+		if eta := project(sign*(lim.Value-level), v, vNew, vOld, delta, 3*least); eta < f.eta {
 			f.eta, f.threshold = eta, lim.Value
 		}
 	}
 	try(up, 1)
 	try(lo, -1)
+
 	f.due = f.eta < t.lead.Seconds()
 	return f
 }
 
-// project returns the seconds until a value d away from its threshold,
-// moving toward it at v now and at vOld delta seconds ago, gets there:
-// along an exponential approach when it slows down (never, when its
-// equilibrium falls short), along the line otherwise.
-func project(d, v, vOld, delta float64) float64 {
+// slowDown is how much faster the older half must have moved than the
+// newer for the rise to count as levelling off, and by at least noise
+// (three times the least rate that counts): the two half-window slopes
+// scatter on a straight rise (on the tuning traces, at the 0.5 °C steps
+// of IPMI temperature sensors, by up to 2.3 times that rate), and a
+// false "levelling off" would hide a real rise. A load swing (time
+// constant under a minute) slows down 1.7 times or more between the
+// halves at the default window, by tens of °C/min.
+const slowDown = 1.5
+
+// project returns the seconds until a value d away from its threshold
+// gets there. It moves toward it at v over the window, at vNew over the
+// newer half and at vOld over the older, delta seconds earlier. When it
+// slows down, along an exponential approach to an equilibrium (never,
+// when the equilibrium falls short or it stopped); otherwise along the
+// line.
+func project(d, v, vNew, vOld, delta, noise float64) float64 {
 	if d <= 0 {
 		return 0
 	}
-	if vOld > v && delta > 0 {
-		tau := delta / math.Log(vOld/v)
-		reach := v * tau // how far it still goes
+	if vOld > slowDown*vNew && vOld-vNew > noise && delta > 0 {
+		if vNew <= 0 {
+			return math.Inf(1)
+		}
+		tau := delta / math.Log(vOld/vNew)
+		reach := vNew * tau // how far it still goes
 		if reach <= d {
 			return math.Inf(1)
 		}
@@ -268,9 +287,9 @@ func project(d, v, vOld, delta float64) float64 {
 }
 
 // theilSen is the median of the slopes between every pair of points.
-// It takes at most 4 points.
+// It takes at most predictBlocks points.
 func theilSen(y, x []float64) float64 {
-	var s [6]float64
+	var s [predictBlocks * (predictBlocks - 1) / 2]float64
 	n := 0
 	for i := range y {
 		for j := i + 1; j < len(y); j++ {

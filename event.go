@@ -114,7 +114,10 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		j.SinceMS = &ms
 	}
 	if e.Predicted {
-		j.Predicted, j.Rate = true, &e.Rate
+		j.Predicted = true
+		if e.Sensor != "" {
+			j.Rate = &e.Rate
+		}
 		if !e.Crossing.IsZero() {
 			j.Crossing = &e.Crossing
 		}
@@ -169,7 +172,10 @@ func (e Event) String() string {
 		}
 	}
 	if e.Predicted {
-		fmt.Fprintf(&b, " predicted rate=%.3g/min", e.Rate)
+		b.WriteString(" predicted")
+		if e.Sensor != "" {
+			fmt.Fprintf(&b, " rate=%.3g/min", e.Rate)
+		}
 		if !e.Crossing.IsZero() {
 			fmt.Fprintf(&b, " crossing=%s", e.Crossing.UTC().Format(time.RFC3339))
 		}

@@ -3,11 +3,13 @@ package failover
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/datadriven"
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/rack"
 )
@@ -83,6 +85,22 @@ func TestPredictEvacuatesFanFailureBeforeCrossing(t *testing.T) {
 	if s < 0 || d.all[len(d.all)-2].Event.Predicted || d.all[len(d.all)-2].Event.Cause != CauseTemperature {
 		t.Fatalf("after the predicted evacuation: %s", notes(d.all[n:]))
 	}
+}
+
+// fan feeds the statuses of fanFailure, one a second from t=0 until the
+// time given, and shows what the engine answered.
+func (tr *transcript) fan(t *testing.T, td *datadriven.TestData) string {
+	until := dur(t, str(td, "until", "1m"))
+	var out []string
+	for s := 0; time.Duration(s)*time.Second <= until; s++ {
+		st := fanFailure(s)
+		st.Server = positional(td, 0)
+		if o := tr.show(tr.d.status(st)); o != "" {
+			tv := fmt.Sprintf("t=%ds (%.1fC): ", s, st.Readings[0].Value)
+			out = append(out, tv+strings.ReplaceAll(o, "\n", "\n"+tv))
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func notes(as []Action) string {

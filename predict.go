@@ -16,7 +16,8 @@ import (
 //
 //   - each block's median (a glitch of under half a block is ignored);
 //   - a Theil–Sen slope (the median of the pairwise slopes) over the 8
-//     block medians, and over the older 4 and the newer 4;
+//     block medians: the window's rate; and over the older 4 and the
+//     newer 4;
 //   - the level now (the median of the newer blocks carried to now).
 //
 // A rise that slows down is read as an exponential approach to an
@@ -30,8 +31,11 @@ import (
 // server is evacuated as a degraded one. Correctable memory errors are
 // counted per server over Policy.PredictECCWindow.
 //
-// The cost is one value stored per sensor per status, and sorts of 8,
-// 28 and twice 6 values per sensor per closed block; nothing is allocated
+// The cost is one value stored per sensor per status, and per closed
+// block a sort of 8 values and of 4 slopes (a first look at the rate);
+// only a sensor moving toward a threshold at half the least rate that
+// counts or more gets the Theil–Sen slopes (selections among 28 and
+// twice 6); nothing is allocated
 // once every sensor has been seen.
 
 const predictBlocks = 8
@@ -51,10 +55,10 @@ type trend struct {
 
 	vals  []float64 // the open block, allocated once
 	n     int       // values in the open block
-	first time.Time // the open block's first value
-	last  time.Time // the last value
+	first int64     // the open block's first value, Unix ns
+	last  int64     // the last value, Unix ns; 0 before the first
 
-	base   time.Time              // origin of at
+	base   int64                  // origin of at, Unix ns
 	med    [predictBlocks]float64 // closed blocks' medians, oldest first
 	at     [predictBlocks]float64 // their mid times, seconds since base
 	closed int                    // closed blocks held (at most predictBlocks)
@@ -92,6 +96,8 @@ func (e *Engine) predictStatus(now time.Time, ps *peerState, st *rack.Status) {
 	var bestR *sensor.Reading
 	if !st.Fast {
 		next := 0
+		nowNS := now.UnixNano()
+		maxGap := int64(time.Duration(e.p.PredictWindow/predictBlocks) * e.p.MaxStatusGap)
 		for i := range st.Readings {
 			r := &st.Readings[i]
 			if r.Status != sensor.StatusOK || (r.Kind != sensor.KindTemperature && r.Kind != sensor.KindVoltage) {
@@ -99,10 +105,10 @@ func (e *Engine) predictStatus(now time.Time, ps *peerState, st *rack.Status) {
 			}
 			var tr *trend
 			tr, next = e.trendOf(pr, r.Name, next)
-			if tr.off || !tr.add(now, r.Value, time.Duration(e.p.PredictWindow/predictBlocks)*e.p.MaxStatusGap) {
+			if tr.off || !tr.add(nowNS, r.Value, maxGap) {
 				continue
 			}
-			f := e.forecast(tr, now, r, ps.danger[r.Name])
+			f := e.forecast(tr, nowNS, r, ps.danger[r.Name])
 			if !f.due {
 				tr.since, tr.latched = time.Time{}, false
 				continue
@@ -171,11 +177,11 @@ func (e *Engine) trendOf(pr *predictor, name string, next int) (*trend, int) {
 	return &pr.trends[len(pr.trends)-1], len(pr.trends)
 }
 
-// add stores a value and reports whether it closed a block. After a gap
-// longer than maxGap the history starts over: what happened meanwhile
-// was not seen.
-func (t *trend) add(now time.Time, v float64, maxGap time.Duration) bool {
-	if !t.last.IsZero() && (now.Sub(t.last) > maxGap || now.Before(t.last)) {
+// add stores a value taken at now (Unix ns) and reports whether it
+// closed a block. After a gap longer than maxGap (ns) the history starts
+// over: what happened meanwhile was not seen.
+func (t *trend) add(now int64, v float64, maxGap int64) bool {
+	if t.last != 0 && (now-t.last > maxGap || now < t.last) {
 		t.n, t.closed, t.since = 0, 0, time.Time{}
 	}
 	if t.closed == 0 && t.n == 0 {
@@ -196,7 +202,7 @@ func (t *trend) add(now time.Time, v float64, maxGap time.Duration) bool {
 		t.closed--
 	}
 	t.med[t.closed] = median(t.vals)
-	t.at[t.closed] = (t.first.Sub(t.base).Seconds() + now.Sub(t.base).Seconds()) / 2
+	t.at[t.closed] = float64((t.first-t.base)+(now-t.base)) / 2 / 1e9
 	t.closed++
 	t.n = 0
 	return true
@@ -204,16 +210,35 @@ func (t *trend) add(now time.Time, v float64, maxGap time.Duration) bool {
 
 // forecast predicts when the sensor reaches its danger threshold. A
 // sensor already in danger is left to threshold detection.
-func (e *Engine) forecast(t *trend, now time.Time, r *sensor.Reading, inDanger bool) forecast {
+func (e *Engine) forecast(t *trend, now int64, r *sensor.Reading, inDanger bool) forecast {
 	var f forecast
 	if t.closed < predictBlocks || inDanger {
 		return f
 	}
+	th := &r.Thresholds
+	if len(e.p.Overrides) > 0 {
+		if o, ok := e.p.Overrides[r.Name]; ok {
+			th = &o
+		}
+	}
+	up, lo := dangerLimits(th, e.p.DangerLevel)
+	// A first look, cheap: the median of the four slopes between blocks
+	// half a window apart. Most sensors stop here, moving at under half
+	// the least rate that counts.
 	const h = predictBlocks / 2
+	var lag [h]float64
+	for i := range h {
+		lag[i] = (t.med[h+i] - t.med[i]) / (t.at[h+i] - t.at[i])
+	}
+	quick := median(lag[:])
+	least := func(lim sensor.Limit) float64 { return t.minRate * math.Abs(lim.Value) / 60 }
+	if !(up.Set && 2*quick >= least(up)) && !(lo.Set && -2*quick >= least(lo)) {
+		return f
+	}
 	rate := theilSen(t.med[:], t.at[:])
 	sOld := theilSen(t.med[:h], t.at[:h])
 	sNew := theilSen(t.med[h:], t.at[h:])
-	nowS := now.Sub(t.base).Seconds()
+	nowS := float64(now-t.base) / 1e9
 	var lv [h]float64
 	var tOld, tNew float64
 	for i := range h {
@@ -223,31 +248,17 @@ func (e *Engine) forecast(t *trend, now time.Time, r *sensor.Reading, inDanger b
 	}
 	level := median(lv[:])
 	delta := tNew - tOld
-	th := &r.Thresholds
-	if len(e.p.Overrides) > 0 {
-		if o, ok := e.p.Overrides[r.Name]; ok {
-			th = &o
-		}
-	}
-	up, lo := dangerLimits(th, e.p.DangerLevel)
 	f.eta, f.rate, f.level = math.Inf(1), rate, level
 	try := func(lim sensor.Limit, sign float64) {
-		if !lim.Set {
+		if !lim.Set || sign*rate < least(lim) {
 			return
 		}
-		// The window's rate must be at least the least that counts.
-		v, vNew, vOld := sign*rate, sign*sNew, sign*sOld
-		least := t.minRate * math.Abs(lim.Value) / 60
-		if v < least {
-			return
-		}
-		if eta := project(sign*(lim.Value-level), v, vNew, vOld, delta, 3*least); eta < f.eta {
+		if eta := project(sign*(lim.Value-level), sign*rate, sign*sNew, sign*sOld, delta, 3*least(lim)); eta < f.eta {
 			f.eta, f.threshold = eta, lim.Value
 		}
 	}
 	try(up, 1)
 	try(lo, -1)
-
 	f.due = f.eta < t.lead.Seconds()
 	return f
 }
@@ -305,19 +316,62 @@ func theilSen(y, x []float64) float64 {
 	return median(s[:n])
 }
 
-// median sorts v in place (insertion sort: v is short) and returns its
-// median.
+// median reorders v and returns its median: by insertion sort when v is
+// short, else by selection (Hoare's quickselect), without allocating.
 func median(v []float64) float64 {
-	for i := 1; i < len(v); i++ {
-		for j := i; j > 0 && v[j] < v[j-1]; j-- {
-			v[j], v[j-1] = v[j-1], v[j]
+	n := len(v)
+	if n <= 8 {
+		for i := 1; i < n; i++ {
+			for j := i; j > 0 && v[j] < v[j-1]; j-- {
+				v[j], v[j-1] = v[j-1], v[j]
+			}
+		}
+		if n%2 == 1 {
+			return v[n/2]
+		}
+		return (v[n/2-1] + v[n/2]) / 2
+	}
+	m := selectKth(v, n/2)
+	if n%2 == 1 {
+		return m
+	}
+	lower := v[0] // the largest of v[:n/2], all at most m
+	for _, x := range v[1 : n/2] {
+		lower = max(lower, x)
+	}
+	return (lower + m) / 2
+}
+
+// selectKth reorders v so that v[k] is its k-th smallest value, the
+// values before it no larger and those after no smaller, and returns it.
+func selectKth(v []float64, k int) float64 {
+	lo, hi := 0, len(v)-1
+	for lo < hi {
+		pivot := v[(lo+hi)/2]
+		i, j := lo, hi
+		for i <= j {
+			for v[i] < pivot {
+				i++
+			}
+			for v[j] > pivot {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return v[k]
 		}
 	}
-	m := len(v) / 2
-	if len(v)%2 == 1 {
-		return v[m]
-	}
-	return (v[m-1] + v[m]) / 2
+	return v[k]
 }
 
 // countECC counts the correctable memory errors in events and reports

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -248,9 +249,22 @@ func TestPredictEventJSON(t *testing.T) {
 }
 
 // BenchmarkPredictStatus is the engine's cost per status report with
-// prediction on (the default), 32 sensors whose values move.
-func BenchmarkPredictStatus(b *testing.B) {
-	e, _ := NewEngine("b2", DefaultPolicy())
+// prediction on (the default), 32 sensors whose values move;
+// BenchmarkPredictStatusOff the same with Predict off.
+// BenchmarkPredictStatusMoving the worst case: every sensor moves toward
+// its threshold (a sawtooth, 2 °C or 0.05 V a minute), so every block
+// gets the full forecast; a 1 ns lead keeps it from ever being due.
+func BenchmarkPredictStatus(b *testing.B)       { benchPredict(b, true, false) }
+func BenchmarkPredictStatusOff(b *testing.B)    { benchPredict(b, false, false) }
+func BenchmarkPredictStatusMoving(b *testing.B) { benchPredict(b, true, true) }
+
+func benchPredict(b *testing.B, on, moving bool) {
+	p := DefaultPolicy()
+	p.Predict = on
+	if moving {
+		p.PredictLead = 1
+	}
+	e, _ := NewEngine("b2", p)
 	st := healthy(t0, 50)
 	base := st.Readings
 	st.Readings = nil
@@ -266,14 +280,41 @@ func BenchmarkPredictStatus(b *testing.B) {
 		i++
 		in.Time = in.Time.Add(time.Second)
 		for j := range st.Readings {
-			if j%2 == 0 {
+			switch {
+			case moving && j%2 == 0:
+				st.Readings[j].Value = 50 + float64(i%600)/30
+			case moving:
+				st.Readings[j].Value = 12.5 - float64(i%600)/1200
+			case j%2 == 0:
 				st.Readings[j].Value = 50 + float64(i%7)*0.5
-			} else {
+			default:
 				st.Readings[j].Value = 12 + float64(i%5)*0.02
 			}
 		}
 		if len(e.Step(in)) != 0 {
 			b.Fatal("healthy status produced actions")
+		}
+	}
+}
+
+func TestPredictMedian(t *testing.T) {
+	for n := 1; n <= 40; n++ {
+		for seed := range 20 {
+			v := make([]float64, n)
+			x := uint64(seed*7919 + n)
+			for i := range v {
+				x = x*6364136223846793005 + 1442695040888963407
+				v[i] = float64(x>>58) - 16 // repeats on purpose
+			}
+			s := append([]float64(nil), v...)
+			sort.Float64s(s)
+			want := s[n/2]
+			if n%2 == 0 {
+				want = (s[n/2-1] + s[n/2]) / 2
+			}
+			if got := median(v); got != want {
+				t.Fatalf("median of %v = %v, want %v", s, got, want)
+			}
 		}
 	}
 }

@@ -131,6 +131,13 @@ type Policy struct {
 	// default window, longer than the up to 32 s a rise that levels off
 	// below the threshold (a load swing) can look straight.
 	PredictDwell time.Duration
+	// PredictReversal: a sensor seen moving away from a threshold (at
+	// PredictMinRate or faster) within this long is swinging, not
+	// failing, and is not predicted to cross that threshold. Default
+	// 10 min: longer than a load cycle or a regulator's hunting; a
+	// failure that starts right after a swing is then left to threshold
+	// detection (a later evacuation, never a false one).
+	PredictReversal time.Duration
 	// PredictSensors overrides PredictLead and PredictMinRate for the
 	// sensors named, or turns prediction off for them. Default none.
 	PredictSensors map[string]PredictRule
@@ -178,6 +185,7 @@ func DefaultPolicy() Policy {
 		PredictLead:      5 * time.Minute,
 		PredictMinRate:   0.01,
 		PredictDwell:     48 * time.Second,
+		PredictReversal:  10 * time.Minute,
 		PredictECCLimit:  20,
 		PredictECCWindow: 10 * time.Minute,
 	}

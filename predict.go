@@ -66,6 +66,9 @@ type trend struct {
 	// latched: this prediction already evacuated the server; it does not
 	// again until it clears.
 	latched bool
+	// awayUp, awayLo: when the sensor was last seen moving away from its
+	// upper (lower) threshold at the least rate or faster, Unix ns.
+	awayUp, awayLo int64
 }
 
 // forecast is a trend's prediction at one closed block.
@@ -232,6 +235,18 @@ func (e *Engine) forecast(t *trend, now int64, r *sensor.Reading, inDanger bool)
 	}
 	quick := median(lag[:])
 	least := func(lim sensor.Limit) float64 { return t.minRate * math.Abs(lim.Value) / 60 }
+	if up.Set && -quick >= least(up) {
+		t.awayUp = now
+	}
+	if lo.Set && quick >= least(lo) {
+		t.awayLo = now
+	}
+	// A sensor that moved away from a threshold within
+	// Policy.PredictReversal swings (a load, a regulator hunting): it is
+	// not predicted to cross it.
+	calm := func(away int64) bool { return away == 0 || now-away > int64(e.p.PredictReversal) }
+	up.Set = up.Set && calm(t.awayUp)
+	lo.Set = lo.Set && calm(t.awayLo)
 	if !(up.Set && 2*quick >= least(up)) && !(lo.Set && -2*quick >= least(lo)) {
 		return f
 	}
@@ -264,14 +279,16 @@ func (e *Engine) forecast(t *trend, now int64, r *sensor.Reading, inDanger bool)
 }
 
 // slowDown is how much faster the older half must have moved than the
-// newer for the rise to count as levelling off, and by at least noise
-// (three times the least rate that counts): the two half-window slopes
-// scatter on a straight rise (on the tuning traces, at the 0.5 °C steps
-// of IPMI temperature sensors, by up to 2.3 times that rate), and a
-// false "levelling off" would hide a real rise. A load swing (time
-// constant under a minute) slows down 1.7 times or more between the
-// halves at the default window, by tens of °C/min.
-const slowDown = 1.5
+// newer for the rise to count as an exponential approach, and by at
+// least noise (three times the least rate that counts): the two
+// half-window slopes scatter on a straight rise (on the tuning traces,
+// at the 0.5 °C steps of IPMI temperature sensors, by up to 2.3 times
+// that rate), and a false "levelling off" would hide a real rise. At the
+// default window the halves are 32 s apart, so 1.2 takes in approaches
+// with time constants up to about 3 min (e^(32/175) = 1.2): load swings
+// and heatsinks settling, as well as fan failures, are then judged by
+// their equilibrium rather than by a straight line.
+const slowDown = 1.2
 
 // project returns the seconds until a value d away from its threshold
 // gets there. It moves toward it at v over the window, at vNew over the
@@ -500,6 +517,8 @@ func (p Policy) validatePredict(bad func(field string, v any, want string) error
 		return bad("PredictMinRate", p.PredictMinRate, "must be a positive number")
 	case p.PredictDwell < 0:
 		return bad("PredictDwell", p.PredictDwell, "must not be negative")
+	case p.PredictReversal < 0:
+		return bad("PredictReversal", p.PredictReversal, "must not be negative")
 	case p.PredictECCLimit < 0 || p.PredictECCLimit > 4096:
 		return bad("PredictECCLimit", p.PredictECCLimit, "must be in [0, 4096]")
 	case p.PredictECCLimit > 0 && p.PredictECCWindow <= 0:

@@ -85,3 +85,37 @@ func TestReplayPredictsFanFailure(t *testing.T) {
 	}
 	t.Logf("\n%s", text)
 }
+
+// TestReplayPredictPolicyKnobs: the policy file's predict keys reach the
+// engine: predict: false leaves the fan failure to threshold detection,
+// a per-sensor lead of 1 min predicts it later, and a bad value is named
+// with its file, line and key.
+func TestReplayPredictPolicyKnobs(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	fault, _ := firstEvent(replayJSON(t, fanRecording...), "fault", "a")
+	base, _ := firstEvent(replayJSON(t, fanRecording...), failover.EventDetected, "a")
+
+	off := write("off.yaml", "policy:\n  predict: false\n")
+	det, ok := firstEvent(replayJSON(t, append([]string{"-policy", off}, fanRecording...)...), failover.EventDetected, "a")
+	if !ok || det.Predicted || det.Time.Before(fault.Time) {
+		t.Fatalf("predict: false: detection %+v, fault at %v", det, fault.Time)
+	}
+	short := write("short.yaml", "policy:\n  predict_sensors:\n    CPU Temp:\n      lead: 1m\n")
+	det, ok = firstEvent(replayJSON(t, append([]string{"-policy", short}, fanRecording...)...), failover.EventDetected, "a")
+	if !ok || !det.Predicted || !det.Time.After(base.Time) || !det.Time.Before(fault.Time) {
+		t.Fatalf("1 min lead: detection %+v, default at %v, fault at %v", det, base.Time, fault.Time)
+	}
+	bad := write("bad.yaml", "policy:\n  predict_lead: soon\n")
+	var out, errb bytes.Buffer
+	if code := run(append([]string{"replay", "-policy", bad}, fanRecording...), &out, &errb); code != 2 ||
+		!strings.Contains(errb.String(), bad+":2: policy.predict_lead: ") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}

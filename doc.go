@@ -24,4 +24,9 @@
 // image's generation; an unreachable BMC is never taken for a failed
 // server; while much of the rack fails at once, takeovers are held. See
 // docs/design.md.
+//
+// With Policy.Predict (the default) the engine also evacuates a server
+// whose voltage or temperature is on course to reach its danger
+// threshold, or whose BMC logs correctable memory errors too fast, while
+// it still works; a prediction never fences. See docs/predict.md.
 package failover

@@ -262,7 +262,7 @@ func benchPredict(b *testing.B, on, moving bool) {
 	p := DefaultPolicy()
 	p.Predict = on
 	if moving {
-		p.PredictLead = 1
+		p.PredictLead, p.PredictReversal = 1, 0 // never due; the sawtooth's drops do not count as swings
 	}
 	e, _ := NewEngine("b2", p)
 	st := healthy(t0, 50)

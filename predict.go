@@ -94,7 +94,7 @@ func (e *Engine) predictStatus(now time.Time, ps *peerState, st *rack.Status) {
 		return
 	}
 	pr := &ps.pred
-	var best *trend
+	best := -1 // index in pr.trends (which may grow meanwhile)
 	var bestF forecast
 	var bestR *sensor.Reading
 	if !st.Fast {
@@ -122,24 +122,30 @@ func (e *Engine) predictStatus(now time.Time, ps *peerState, st *rack.Status) {
 			if tr.since.IsZero() {
 				tr.since = now
 			}
-			if now.Sub(tr.since) >= e.p.PredictDwell && (best == nil || f.eta < bestF.eta) {
-				best, bestF, bestR = tr, f, r
+			if now.Sub(tr.since) >= e.p.PredictDwell && (best < 0 || f.eta < bestF.eta) {
+				best, bestF, bestR = next-1, f, r
 			}
 		}
 	}
 	ecc := e.p.PredictECCLimit > 0 && st.HealthErr == "" && e.countECC(now, &pr.ecc, st.Health.Events)
 	switch {
-	case best != nil:
-		best.since, best.latched = time.Time{}, true
+	case best >= 0:
+		// Every trend on course now is answered by this evacuation.
+		for i := range pr.trends {
+			if t := &pr.trends[i]; !t.since.IsZero() || i == best {
+				t.since, t.latched = time.Time{}, true
+			}
+		}
+		tr := &pr.trends[best]
 		cause := CauseTemperature
 		if bestR.Kind == sensor.KindVoltage {
 			cause = CauseVoltage
 		}
 		eta := time.Duration(bestF.eta * float64(time.Second))
-		e.predictedDetected(now, ps, cause, Event{Sensor: best.name, Value: bestF.level, Unit: bestR.Unit,
+		e.predictedDetected(now, ps, cause, Event{Sensor: tr.name, Value: bestF.level, Unit: bestR.Unit,
 			Threshold: bestF.threshold, Rate: bestF.rate * 60, Crossing: now.Add(eta).Round(time.Millisecond),
 			Message: fmt.Sprintf("predicted to reach %.4g%s in %v (lead %v)", bestF.threshold, bestR.Unit,
-				eta.Round(time.Second), best.lead)})
+				eta.Round(time.Second), tr.lead)})
 	case ecc:
 		c := &pr.ecc
 		c.latched = true

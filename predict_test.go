@@ -318,3 +318,28 @@ func TestPredictMedian(t *testing.T) {
 		}
 	}
 }
+
+// TestPredictOneTakeoverForSeveralSensors: two CPUs on course together
+// give one predicted takeover; the second does not start another once
+// the first has ended, and the crossing is then detected by threshold.
+func TestPredictOneTakeoverForSeveralSensors(t *testing.T) {
+	d := newDriver(t, nil)
+	d.images["b1"] = images(1)
+	two := func(s int) *rack.Status {
+		st := fanFailure(s)
+		cpu1 := st.Readings[0]
+		cpu1.Name = "CPU1 Temp"
+		st.Readings = append(st.Readings, cpu1)
+		return st
+	}
+	s := feedUntil(d, two, 300, isDetected)
+	if s < 0 || !d.all[len(d.all)-2].Event.Predicted {
+		t.Fatalf("no predicted detection: %s", notes(d.all))
+	}
+	d.answer(ActionInventory, "b1", nil) // cannot evacuate: alert, watching again
+	n := len(d.all)
+	next := feedUntil(d, func(i int) *rack.Status { return two(s + 1 + i) }, 120, isDetected)
+	if next < 0 || d.all[len(d.all)-2].Event.Predicted {
+		t.Fatalf("after the first predicted takeover: %s", notes(d.all[n:]))
+	}
+}

@@ -27,16 +27,17 @@ import (
 // predicted; otherwise the time to the threshold follows from the
 // exponential, or, for a steady or speeding rise, from the line. A
 // sensor is on course when that time is below the lead and its rate is
-// at least Policy.PredictMinRate; held for Policy.PredictDwell, the
-// server is evacuated as a degraded one. Correctable memory errors are
-// counted per server over Policy.PredictECCWindow.
+// at least Policy.PredictMinRate, unless it moved away from that
+// threshold within Policy.PredictReversal (it swings); held for
+// Policy.PredictDwell, the server is evacuated as a degraded one.
+// Correctable memory errors are counted per server over
+// Policy.PredictECCWindow. docs/predict.md says why.
 //
 // The cost is one value stored per sensor per status, and per closed
 // block a sort of 8 values and of 4 slopes (a first look at the rate);
 // only a sensor moving toward a threshold at half the least rate that
 // counts or more gets the Theil–Sen slopes (selections among 28 and
-// twice 6); nothing is allocated
-// once every sensor has been seen.
+// twice 6). Nothing is allocated once every sensor has been seen.
 
 const predictBlocks = 8
 
@@ -108,7 +109,7 @@ func (e *Engine) predictStatus(now time.Time, ps *peerState, st *rack.Status) {
 			}
 			var tr *trend
 			tr, next = e.trendOf(pr, r.Name, next)
-			if tr.off || !tr.add(nowNS, r.Value, maxGap) {
+			if tr == nil || tr.off || !tr.add(nowNS, r.Value, maxGap) {
 				continue
 			}
 			f := e.forecast(tr, nowNS, r, ps.danger[r.Name])
@@ -159,9 +160,13 @@ func (e *Engine) predictStatus(now time.Time, ps *peerState, st *rack.Status) {
 	}
 }
 
+// maxTrends bounds the sensors followed per server: a BMC that named its
+// sensors anew at each poll must not grow the engine without end.
+const maxTrends = 512
+
 // trendOf finds the trend of sensor name, looking first where the
 // previous sensor's trend ended (statuses list sensors in the same order),
-// and adds one the first time a sensor is seen.
+// and adds one the first time a sensor is seen (nil past maxTrends).
 func (e *Engine) trendOf(pr *predictor, name string, next int) (*trend, int) {
 	if next < len(pr.trends) && pr.trends[next].name == name {
 		return &pr.trends[next], next + 1
@@ -170,6 +175,9 @@ func (e *Engine) trendOf(pr *predictor, name string, next int) (*trend, int) {
 		if pr.trends[j].name == name {
 			return &pr.trends[j], j + 1
 		}
+	}
+	if len(pr.trends) >= maxTrends {
+		return nil, next
 	}
 	t := trend{name: name, lead: e.p.PredictLead, minRate: e.p.PredictMinRate,
 		vals: make([]float64, e.p.PredictWindow/predictBlocks)}

@@ -343,3 +343,17 @@ func TestPredictOneTakeoverForSeveralSensors(t *testing.T) {
 		t.Fatalf("after the first predicted takeover: %s", notes(d.all[n:]))
 	}
 }
+
+// TestPredictBoundsSensors: a BMC naming its sensors anew at each poll
+// does not grow the engine past maxTrends per server.
+func TestPredictBoundsSensors(t *testing.T) {
+	d := newDriver(t, nil)
+	for s := range 2 * maxTrends {
+		st := healthy(t0.Add(time.Duration(s)*time.Second), 50)
+		st.Readings[0].Name = fmt.Sprintf("T%d", s)
+		d.status(st)
+	}
+	if n := len(d.e.peers["b1"].pred.trends); n != maxTrends {
+		t.Fatalf("%d trends, want %d", n, maxTrends)
+	}
+}

@@ -27,4 +27,9 @@
 // server whose BMC died with it, whose lease in the store has expired and
 // whose watchdog, last seen armed, must have stopped it (lease.go gives
 // the bound and what it assumes). See docs/design.md.
+//
+// With Policy.Predict (the default) the engine also evacuates a server
+// whose voltage or temperature is on course to reach its danger
+// threshold, or whose BMC logs correctable memory errors too fast, while
+// it still works; a prediction never fences. See docs/predict.md.
 package failover

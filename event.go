@@ -49,6 +49,9 @@ const (
 	// expired long enough ago that its own watchdog has powered it off
 	// (see lease.go for the bound).
 	CauseLeaseExpired Cause = "lease-expired"
+	// CauseCorrectableECC: correctable memory errors came faster than
+	// Policy.PredictECCLimit per Policy.PredictECCWindow (a prediction).
+	CauseCorrectableECC Cause = "correctable-ecc"
 )
 
 // Event reports one decision or outcome. Server is the server the event
@@ -82,6 +85,15 @@ type Event struct {
 	WatchdogTimeout time.Duration
 	// Message says more, in words.
 	Message string
+	// Predicted: the detection is a prediction (Policy.Predict), not a
+	// threshold reached. For a trend, Sensor, Value, Unit and Threshold
+	// name the sensor, Rate is its rate toward the threshold in Unit per
+	// minute and Crossing when it is predicted to reach it; for
+	// correctable memory errors, Value is how many were logged within
+	// Policy.PredictECCWindow and Rate how many per minute.
+	Predicted bool
+	Rate      float64
+	Crossing  time.Time
 }
 
 type eventJSON struct {
@@ -103,11 +115,17 @@ type eventJSON struct {
 	WatchdogAction    string `json:"watchdog_action,omitempty"`
 	WatchdogTimeoutMS *int64 `json:"watchdog_timeout_ms,omitempty"`
 	Message           string `json:"message,omitempty"`
+
+	// predictions
+	Predicted bool       `json:"predicted,omitempty"`
+	Rate      *float64   `json:"rate,omitempty"`
+	Crossing  *time.Time `json:"crossing,omitempty"`
 }
 
 // MarshalJSON writes the event as one flat object with the keys time,
 // type, server, peer, cause, vm, resumed, sensor, value, unit, threshold,
-// since_ms and message; empty ones are left out.
+// since_ms, wait_ms, watchdog_action, watchdog_timeout_ms, message,
+// predicted, rate and crossing; empty ones are left out.
 func (e Event) MarshalJSON() ([]byte, error) {
 	j := eventJSON{Time: e.Time, Type: e.Type, Server: e.Server, Peer: e.Peer, Cause: e.Cause, VM: e.VM, VMs: e.VMs,
 		Resumed: e.Resumed, Sensor: e.Sensor, Unit: e.Unit, Message: e.Message}
@@ -125,6 +143,15 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	if e.Type == EventWatchdogSeen {
 		ms := e.WatchdogTimeout.Milliseconds()
 		j.WatchdogAction, j.WatchdogTimeoutMS = e.WatchdogAction.String(), &ms
+	}
+	if e.Predicted {
+		j.Predicted = true
+		if e.Sensor != "" {
+			j.Rate = &e.Rate
+		}
+		if !e.Crossing.IsZero() {
+			j.Crossing = &e.Crossing
+		}
 	}
 	return json.Marshal(j)
 }
@@ -159,6 +186,13 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	if j.WatchdogTimeoutMS != nil {
 		e.WatchdogTimeout = time.Duration(*j.WatchdogTimeoutMS) * time.Millisecond
 	}
+	e.Predicted = j.Predicted
+	if j.Rate != nil {
+		e.Rate = *j.Rate
+	}
+	if j.Crossing != nil {
+		e.Crossing = *j.Crossing
+	}
 	return nil
 }
 
@@ -179,6 +213,15 @@ func (e Event) String() string {
 		fmt.Fprintf(&b, " vm=%s", e.VM)
 		if e.Resumed {
 			b.WriteString(" (resumed from checkpoint)")
+		}
+	}
+	if e.Predicted {
+		b.WriteString(" predicted")
+		if e.Sensor != "" {
+			fmt.Fprintf(&b, " rate=%.3g/min", e.Rate)
+		}
+		if !e.Crossing.IsZero() {
+			fmt.Fprintf(&b, " crossing=%s", e.Crossing.UTC().Format(time.RFC3339))
 		}
 	}
 	if e.Since > 0 {

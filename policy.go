@@ -109,6 +109,62 @@ type Policy struct {
 	// kick delayed by a busy host. Only used when the runner reports
 	// leases (InputLease).
 	LeaseDriftMargin time.Duration
+
+	// Predictive evacuation (see predict.go and docs/predict.md): a
+	// server whose voltage or temperature is on course to reach its
+	// danger threshold within PredictLead, or that logs correctable
+	// memory errors too fast, is evacuated like a degraded one while it
+	// still works. A prediction never fences: when evacuation is not
+	// possible, it only alerts.
+
+	// Predict turns predictive evacuation on. Default true.
+	Predict bool
+	// PredictWindow is how many full statuses per sensor the trend is
+	// estimated over, in 8 blocks of PredictWindow/8. Default 64: about a
+	// minute at the rack manager's 1 s polls, long enough that a block's
+	// median rejects a glitch of three polls, short enough to follow a
+	// fan failure. A multiple of 8 in [16, 4096].
+	PredictWindow int
+	// PredictLead: a sensor is on course when its predicted time to the
+	// danger threshold is below this. Default 5 min: the evacuation
+	// bound (EvacuationTimeout, 2 min) twice over, plus the dwell.
+	PredictLead time.Duration
+	// PredictMinRate is the least rate toward the threshold that counts,
+	// as a fraction of the threshold's magnitude per minute. Default
+	// 0.01 (about 1 °C/min at 95 °C, 0.1 V/min at 10.8 V): slower
+	// drifts are left to threshold detection and to people.
+	PredictMinRate float64
+	// PredictDwell is how long a prediction must hold, judged at each
+	// closed block, before it evacuates. Default 48 s: six blocks at the
+	// default window, longer than the up to 32 s a rise that levels off
+	// below the threshold (a load swing) can look straight.
+	PredictDwell time.Duration
+	// PredictReversal: a sensor seen moving away from a threshold (at
+	// PredictMinRate or faster) within this long is swinging, not
+	// failing, and is not predicted to cross that threshold. Default
+	// 10 min: longer than a load cycle or a regulator's hunting; a
+	// failure that starts right after a swing is then left to threshold
+	// detection (a later evacuation, never a false one).
+	PredictReversal time.Duration
+	// PredictSensors overrides PredictLead and PredictMinRate for the
+	// sensors named, or turns prediction off for them. Default none.
+	PredictSensors map[string]PredictRule
+	// PredictECCLimit: more than this many correctable memory errors
+	// logged by the BMC within PredictECCWindow evacuate the server.
+	// Default 20, 0 turns the check off. Correctable errors are
+	// harmless alone; a burst of them precedes uncorrectable ones.
+	PredictECCLimit int
+	// PredictECCWindow is the window PredictECCLimit counts over.
+	// Default 10 min.
+	PredictECCWindow time.Duration
+}
+
+// PredictRule overrides the prediction policy for one sensor. Zero
+// fields keep the Policy's.
+type PredictRule struct {
+	Off     bool          // no prediction for this sensor
+	Lead    time.Duration // replaces Policy.PredictLead
+	MinRate float64       // replaces Policy.PredictMinRate
 }
 
 // DefaultPolicy returns the defaults documented on Policy.
@@ -132,6 +188,15 @@ func DefaultPolicy() Policy {
 		RecoveryTimeout:       10 * time.Minute,
 		Evacuate:              true,
 		LeaseDriftMargin:      5 * time.Second,
+
+		Predict:          true,
+		PredictWindow:    64,
+		PredictLead:      5 * time.Minute,
+		PredictMinRate:   0.01,
+		PredictDwell:     48 * time.Second,
+		PredictReversal:  10 * time.Minute,
+		PredictECCLimit:  20,
+		PredictECCWindow: 10 * time.Minute,
 	}
 }
 
@@ -177,6 +242,9 @@ func (p Policy) Validate() error {
 		return bad("RecoveryTimeout", p.RecoveryTimeout, "must be positive")
 	case p.LeaseDriftMargin < 0:
 		return bad("LeaseDriftMargin", p.LeaseDriftMargin, "must not be negative")
+	}
+	if err := p.validatePredict(bad); err != nil {
+		return err
 	}
 	for name, t := range p.Overrides {
 		if err := (sensor.Reading{Name: name, Thresholds: t, Status: sensor.StatusUnavailable}).Validate(); err != nil {

@@ -141,6 +141,7 @@ func (e *Engine) status(now time.Time, st *rack.Status) {
 		}
 	}
 	if fired < 0 {
+		e.predictStatus(now, ps, st)
 		return
 	}
 	// When several causes hold, the first in causeOrder names the failure,
@@ -170,7 +171,7 @@ func (e *Engine) judgeHealth(st *rack.Status) (held [numCauses]bool) {
 func (e *Engine) resetTakeover(now time.Time, ps *peerState, cause Cause) {
 	ps.cause = cause
 	ps.detectedAt = now
-	ps.degraded, ps.byLease = false, false
+	ps.degraded, ps.byLease, ps.predicted = false, false, false
 	ps.fences, ps.fenced, ps.vms, ps.noRoom, ps.alertedHeld, ps.restartFailed = 0, false, nil, nil, false, false
 	ps.stable, ps.reading = false, false
 	ps.retryAt, ps.settleUntil = time.Time{}, time.Time{}

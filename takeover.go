@@ -95,6 +95,11 @@ type peerState struct {
 	wd      watchdogSeen
 	lease   leaseView
 	byLease bool // this takeover was decided by lease: no power-off to confirm
+
+	// prediction (predict.go): predicted marks a takeover started by a
+	// prediction, which never fences.
+	pred      predictor
+	predicted bool
 }
 
 func (ps *peerState) vm(name string) *vmState {
@@ -221,6 +226,10 @@ func (e *Engine) holdAlert(now time.Time, ps *peerState) {
 
 // proceed evacuates a degraded server or fences a failed one.
 func (e *Engine) proceed(now time.Time, ps *peerState) {
+	if ps.predicted && !(e.p.Evacuate && ps.canEvacuate && len(ps.vms) > 0) {
+		e.proceedPredicted(now, ps)
+		return
+	}
 	if ps.degraded && e.p.Evacuate && ps.canEvacuate && len(ps.vms) > 0 {
 		ps.phase = PhaseEvacuating
 		ps.deadline = now.Add(e.p.EvacuationTimeout)
@@ -320,7 +329,7 @@ func (e *Engine) evacuationDeadline(now time.Time, ps *peerState) {
 		}
 	}
 	if late {
-		e.alert(now, ps, ps.cause, "", fmt.Sprintf("evacuation not done within %v; fencing", e.p.EvacuationTimeout))
+		e.alert(now, ps, ps.cause, "", fmt.Sprintf("evacuation not done within %v; %s", e.p.EvacuationTimeout, ps.thenFence("fencing")))
 		e.finish(now, ps)
 	}
 }
@@ -333,7 +342,7 @@ func (e *Engine) checkpointed(now time.Time, ps *peerState, name string, in Inpu
 	}
 	if in.Err != nil {
 		v.phase = vmNeedsFence
-		e.alert(now, ps, "", v.img.Name, fmt.Sprintf("checkpoint failed: %v; will fence", in.Err))
+		e.alert(now, ps, "", v.img.Name, fmt.Sprintf("checkpoint failed: %v; %s", in.Err, ps.thenFence("will fence")))
 	} else {
 		v.img = usable(in.Image)
 		v.phase = vmQueued
@@ -477,6 +486,10 @@ func (e *Engine) finish(now time.Time, ps *peerState) {
 		default:
 			return
 		}
+	}
+	if ps.predicted {
+		e.finishPredicted(now, ps, fence)
+		return
 	}
 	if fence {
 		e.fence(ps)

@@ -33,6 +33,7 @@ import (
 //	image NAME owner=S [prev=S] [gen=N] [prio=N] [mem=MiB]
 //	status b1 t=D|(D,D,...) [power=off] [fault=DETAIL] [wd=expired] [temp=C]
 //	       [volts=V] [unreachable] [fast] [rack=FAILED/SIZE]
+//	fan b1 until=D                  a status each second from t=0: a fan failure (predict_test.go)
 //	tick t=D | tick +D
 //	boot
 //	answer KIND NAME|* [ok] [err=WORD] [state=S] [owner=S gen=N] [free=MiB/CPUs]
@@ -77,6 +78,8 @@ func (tr *transcript) run(t *testing.T, td *datadriven.TestData) string {
 		return ""
 	case "status":
 		return tr.status(t, td)
+	case "fan":
+		return tr.fan(t, td)
 	case "tick":
 		at := tr.d.now
 		if arg, ok := get(td, "t"); ok {

@@ -107,7 +107,18 @@ type Event struct {
 	Source   string // sensor or resource the event is about
 	Message  string
 	Severity Severity
+	// Kind classifies the entries the failover engine counts; "" for
+	// the others.
+	Kind EventKind
 }
+
+// EventKind classifies a BMC event.
+type EventKind string
+
+// EventCorrectableECC: a correctable memory (ECC) error was logged (IPMI
+// SEL sensor type Memory, offset 0 "correctable ECC"). The engine counts
+// them (Policy.PredictECCLimit).
+const EventCorrectableECC EventKind = "correctable-ecc"
 
 // Health is a blade's own view of itself.
 type Health struct {

@@ -11,5 +11,9 @@
 // same calls give the same events. Scenario (in scenario.go) draws faults
 // from a seed, so a failing seed replays exactly.
 //
+// FailingTraces, HealthyTraces and Evaluate (traces.go, predict.go) judge
+// predictive evacuation on seeded telemetry recordings of one server;
+// they share nothing and are safe to call concurrently.
+//
 // A Rack is not safe for concurrent use.
 package failovertest

@@ -73,6 +73,9 @@ type Event struct {
 	Source   string     `json:"source"`
 	Message  string     `json:"message"`
 	Severity string     `json:"severity"` // info, warning, critical
+	// Kind classifies the entries the engine counts (bmc.EventKind:
+	// "correctable-ecc"); absent for the others.
+	Kind string `json:"kind,omitempty"`
 }
 
 // Health is the blade's own view of itself (bmc.Health).
@@ -130,7 +133,7 @@ func FromHealth(h bmc.Health) *Health {
 		Overload: h.Overload, Interlock: h.Interlock, Fault: h.Fault, Detail: h.Detail, Failed: h.Failed(),
 		Events: []Event{}}
 	for _, e := range h.Events {
-		ej := Event{Source: e.Source, Message: e.Message, Severity: e.Severity.String()}
+		ej := Event{Source: e.Source, Message: e.Message, Severity: e.Severity.String(), Kind: string(e.Kind)}
 		if !e.Time.IsZero() {
 			t := e.Time
 			ej.Time = &t

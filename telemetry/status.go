@@ -156,6 +156,9 @@ func (j Health) health() (bmc.Health, error) {
 			return h, fmt.Errorf("events[%d].severity %q: want info, warning or critical", i, e.Severity)
 		}
 		ev := bmc.Event{Source: e.Source, Message: e.Message, Severity: sev}
+		if e.Kind == string(bmc.EventCorrectableECC) {
+			ev.Kind = bmc.EventCorrectableECC // other kinds: from a later format, ignored
+		}
 		if e.Time != nil {
 			ev.Time = *e.Time
 		}

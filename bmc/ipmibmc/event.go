@@ -80,6 +80,12 @@ func toEvent(r selRecord, name func(uint8) string) (e bmc.Event, fault string) {
 		if !r.deassert {
 			e.Severity = bmc.SeverityCritical
 		}
+	case r.eventType == 0x6f && r.sensorTyp == 0x0c && off == 0x00:
+		// Memory, correctable ECC: no fault; the engine counts them.
+		e.Message = "correctable ECC " + dir
+		if !r.deassert {
+			e.Severity, e.Kind = bmc.SeverityWarning, bmc.EventCorrectableECC
+		}
 	case r.eventType == 0x6f:
 		if f, ok := faultEvent[[2]uint8{r.sensorTyp, off}]; ok {
 			e.Message = f + " " + dir

@@ -224,6 +224,24 @@ type PolicyConfig struct {
 	RetryInterval         string   `yaml:"retry_interval"`
 	RecoveryTimeout       string   `yaml:"recovery_timeout"`
 	Evacuate              *bool    `yaml:"evacuate"`
+
+	// Predictive evacuation (failover.Policy.Predict*).
+	Predict          *bool                        `yaml:"predict"`
+	PredictWindow    *int                         `yaml:"predict_window"`
+	PredictLead      string                       `yaml:"predict_lead"`
+	PredictMinRate   *float64                     `yaml:"predict_min_rate"`
+	PredictDwell     string                       `yaml:"predict_dwell"`
+	PredictReversal  string                       `yaml:"predict_reversal"`
+	PredictECCLimit  *int                         `yaml:"predict_ecc_limit"`
+	PredictECCWindow string                       `yaml:"predict_ecc_window"`
+	PredictSensors   map[string]PredictRuleConfig `yaml:"predict_sensors"`
+}
+
+// PredictRuleConfig is failover.PredictRule for one sensor.
+type PredictRuleConfig struct {
+	Off     bool    `yaml:"off"`
+	Lead    string  `yaml:"lead"`
+	MinRate float64 `yaml:"min_rate"`
 }
 
 // LogConfig says how a process logs.

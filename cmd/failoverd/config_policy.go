@@ -50,6 +50,7 @@ func (c *Config) policy() (failover.Policy, error) {
 	v.duration("policy.fence_settle", o.FenceSettle, &p.FenceSettle)
 	v.duration("policy.retry_interval", o.RetryInterval, &p.RetryInterval)
 	v.duration("policy.recovery_timeout", o.RecoveryTimeout, &p.RecoveryTimeout)
+	c.predictPolicy(v, &p)
 	if v.err != nil {
 		return p, v.err
 	}
@@ -65,6 +66,35 @@ func (c *Config) policy() (failover.Policy, error) {
 		return p, fmt.Errorf("Policy.DangerLevel %q: want caution, critical or fatal", o.DangerLevel)
 	}
 	return p, p.Validate()
+}
+
+// predictPolicy applies the predict_* overrides.
+func (c *Config) predictPolicy(v *checker, p *failover.Policy) {
+	o := c.Policy
+	if o.Predict != nil {
+		p.Predict = *o.Predict
+	}
+	if o.PredictWindow != nil {
+		p.PredictWindow = *o.PredictWindow
+	}
+	if o.PredictMinRate != nil {
+		p.PredictMinRate = *o.PredictMinRate
+	}
+	if o.PredictECCLimit != nil {
+		p.PredictECCLimit = *o.PredictECCLimit
+	}
+	v.duration("policy.predict_lead", o.PredictLead, &p.PredictLead)
+	v.duration("policy.predict_dwell", o.PredictDwell, &p.PredictDwell)
+	v.duration("policy.predict_reversal", o.PredictReversal, &p.PredictReversal)
+	v.duration("policy.predict_ecc_window", o.PredictECCWindow, &p.PredictECCWindow)
+	if len(o.PredictSensors) > 0 {
+		p.PredictSensors = map[string]failover.PredictRule{}
+	}
+	for name, r := range o.PredictSensors {
+		rule := failover.PredictRule{Off: r.Off, MinRate: r.MinRate}
+		v.duration("policy.predict_sensors."+name+".lead", r.Lead, &rule.Lead)
+		p.PredictSensors[name] = rule
+	}
 }
 
 var policyFieldRE = regexp.MustCompile(`Policy\.([A-Za-z]+)`)

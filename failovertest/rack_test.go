@@ -14,11 +14,12 @@ import (
 )
 
 // summary lists the events from the first detection or alert on, one
-// line each (the VMs' first start by reconcile comes before).
+// line each (the VMs' first start by reconcile comes before; what
+// watchers journal of the watchdogs is left out).
 func summary(evs []failover.Event) []string {
 	var out []string
 	for i, e := range evs {
-		if out == nil && i < len(evs) && e.Type == failover.EventReconciled {
+		if out == nil && i < len(evs) && e.Type == failover.EventReconciled || e.Type == failover.EventWatchdogSeen {
 			continue
 		}
 		s := fmt.Sprintf("%s %s->%s", e.Type, e.Server, e.Peer)

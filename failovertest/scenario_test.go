@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/rackha/failover"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -135,7 +136,11 @@ func ExampleRack() {
 	r.Run(ctx, 2)
 	_ = r.Inject(Fault{Kind: PowerLoss, Server: "blade-1"})
 	r.Run(ctx, 10)
-	for _, ev := range r.Events()[2:] {
+	for _, ev := range r.Events() {
+		switch ev.Type {
+		case failover.EventReconciled, failover.EventWatchdogSeen: // the boot, and what each watcher journals
+			continue
+		}
 		fmt.Println(strings.TrimSpace(fmt.Sprintln(ev.Type, ev.Server, ev.Peer, ev.Cause, ev.VM)))
 	}
 	fmt.Println("invariants:", r.Check())

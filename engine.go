@@ -250,7 +250,7 @@ func (e *Engine) notify(now time.Time, ps *peerState, ev Event) {
 	if ev.Server == "" {
 		ev.Server = ps.name
 	}
-	if ev.Cause == "" && ev.Type != EventAlert && ev.Type != EventWatchdogSeen {
+	if ev.Cause == "" && ev.Type != EventAlert {
 		ev.Cause = ps.cause
 	}
 	if !ps.detectedAt.IsZero() && ev.Type != EventDetected {

@@ -39,6 +39,7 @@ type demoHardware struct {
 type powerChange struct {
 	server string
 	state  bmc.PowerState
+	at     time.Time
 }
 
 // newDemoHardware builds servers with vms VMs each, their images in a
@@ -64,7 +65,7 @@ func newDemoHardware(ctx context.Context, dir string, servers, vms int) (*demoHa
 		bcfg := simbmc.DefaultConfig(name)
 		bcfg.OnPower = func(p bmc.PowerState) {
 			select { // called with the BMC's lock held: never block
-			case h.power <- powerChange{name, p}:
+			case h.power <- powerChange{name, p, time.Now()}:
 			default:
 			}
 		}
@@ -124,6 +125,11 @@ func (h *demoHardware) watchTwice(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		// A watchdog expiry takes effect now even when nobody calls
+		// the BMC, as real hardware's would.
+		for _, b := range h.bmcs {
+			b.Sync()
 		}
 		for vm, hosts := range h.storage.RunningAll() {
 			if len(hosts) > 1 {

@@ -121,6 +121,9 @@ func (d *daemon) run(ctx context.Context, role, server string) error {
 		}
 		runs = append(runs, m.Run)
 	case "all":
+		if d.cfg.Lease.Enabled {
+			return d.cfg.errAt("lease.enabled", "the all role runs every monitor on the rack's controller, but a lease must be held on the server it gates: run a monitor on each server", nil)
+		}
 		rm, err := d.newRackManager(ctx, a)
 		if err != nil {
 			return err

@@ -158,6 +158,7 @@ func (d *demo) run(ctx, simCtx context.Context, servers, vms int) error {
 		if err != nil {
 			return err
 		}
+		time.Sleep(4 * demoPoll) // the last samples of who runs what
 		return d.leaseVerdict(ctx, r)
 	}
 	for i, kind := range demoPlan {

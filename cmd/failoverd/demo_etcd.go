@@ -153,7 +153,7 @@ func (p *cutProxy) relay(c net.Conn) {
 	p.conns[up] = true
 	p.mu.Unlock()
 	go func() { io.Copy(up, c); p.drop(up) }() //nolint:errcheck // ends with either side
-	io.Copy(c, up)                              //nolint:errcheck // ends with either side
+	io.Copy(c, up)                             //nolint:errcheck // ends with either side
 	p.drop(c)
 }
 

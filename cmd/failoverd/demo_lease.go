@@ -195,7 +195,6 @@ type leaseRun struct {
 // down before any backup started; every VM runs exactly once and none
 // ever ran twice; no decision came from the rack manager.
 func (d *demo) leaseVerdict(ctx context.Context, r *leaseRun) error {
-	time.Sleep(4 * demoPoll)
 	n, err := d.hw.check(ctx)
 	evs, bad, werr := d.log.snapshot()
 	fail := func(e error) error {

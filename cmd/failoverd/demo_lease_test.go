@@ -204,15 +204,15 @@ func TestLeaseVerdictRefuses(t *testing.T) {
 		expired  bool
 		want     string
 	}{
-		"early":          {scenarioPowerLoss, early, time.Time{}, false, "before the bound"},
-		"twice":          {scenarioPowerLoss, twice, time.Time{}, false, "started 2 times"},
-		"other cause":    {scenarioPowerLoss, otherCause, time.Time{}, false, "want s2 deciding with cause lease-expired"},
-		"short wait":     {scenarioPowerLoss, short, time.Time{}, false, "less than the bound"},
-		"no watchdog":    {scenarioPartition, good(), expired.Add(time.Second), false, "want its watchdog"},
-		"off too late":   {scenarioPartition, good(), expired.Add(demoLeaseBound + time.Second), true, "not before the first backup"},
-		"never off":      {scenarioPartition, good(), time.Time{}, true, "want its watchdog"},
-		"never started":  {scenarioPowerLoss, good()[:1], time.Time{}, false, "never started"},
-		"no detection":   {scenarioPowerLoss, good()[1:], time.Time{}, false, "want s2 deciding"},
+		"early":         {scenarioPowerLoss, early, time.Time{}, false, "before the bound"},
+		"twice":         {scenarioPowerLoss, twice, time.Time{}, false, "started 2 times"},
+		"other cause":   {scenarioPowerLoss, otherCause, time.Time{}, false, "want s2 deciding with cause lease-expired"},
+		"short wait":    {scenarioPowerLoss, short, time.Time{}, false, "less than the bound"},
+		"no watchdog":   {scenarioPartition, good(), expired.Add(time.Second), false, "want its watchdog"},
+		"off too late":  {scenarioPartition, good(), expired.Add(demoLeaseBound + time.Second), true, "not before the first backup"},
+		"never off":     {scenarioPartition, good(), time.Time{}, true, "want its watchdog"},
+		"never started": {scenarioPowerLoss, good()[:1], time.Time{}, false, "never started"},
+		"no detection":  {scenarioPowerLoss, good()[1:], time.Time{}, false, "want s2 deciding"},
 	} {
 		err := verdict(c.scenario, c.evs, c.off, c.expired)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

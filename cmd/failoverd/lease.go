@@ -62,9 +62,9 @@ func (l *monitorLeases) gate(w watchdog.Watchdog) watchdog.Watchdog {
 }
 
 // start runs the keeper until the returned stop is called, and waits
-// until it holds its lease, saying so every leaseWaitLog while it waits.
+// until it holds its lease, saying so every logEvery while it waits.
 // It returns an error when ctx ends first or the keeper stops.
-func (l *monitorLeases) start(ctx context.Context, log *slog.Logger) (stop func(), err error) {
+func (l *monitorLeases) start(ctx context.Context, log *slog.Logger, logEvery time.Duration) (stop func(), err error) {
 	kctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() { done <- l.keeper.Run(kctx) }()
@@ -75,7 +75,7 @@ func (l *monitorLeases) start(ctx context.Context, log *slog.Logger) (stop func(
 		}
 	}
 	began := time.Now()
-	t := time.NewTicker(leaseWaitLog)
+	t := time.NewTicker(logEvery)
 	defer t.Stop()
 	for {
 		select {

@@ -118,8 +118,11 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 // lease) only after the updater has declared and disarmed the watchdog.
 func (m *monitor) Run(ctx context.Context) error {
 	if m.leases != nil {
-		stop, err := m.leases.start(ctx, m.log)
+		stop, err := m.leases.start(ctx, m.log, leaseWaitLog)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while waiting
+			}
 			return fmt.Errorf("monitor %s: %w", m.name, err)
 		}
 		defer stop()

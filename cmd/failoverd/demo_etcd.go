@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -49,6 +50,7 @@ func startDemoEtcd(dir string, certs certSet) (*demoEtcd, error) {
 		e, err := embed.StartEtcd(cfg)
 		if err != nil {
 			lastErr = err
+			os.RemoveAll(dir) // a fresh member at the next try
 			continue
 		}
 		select {

@@ -126,11 +126,6 @@ func (h *demoHardware) watchTwice(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		// A watchdog expiry takes effect now even when nobody calls
-		// the BMC, as real hardware's would.
-		for _, b := range h.bmcs {
-			b.Sync()
-		}
 		for vm, hosts := range h.storage.RunningAll() {
 			if len(hosts) > 1 {
 				h.mu.Lock()

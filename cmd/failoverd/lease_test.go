@@ -176,7 +176,7 @@ func TestWatchdogKicksOnlyWithLoopAndLease(t *testing.T) {
 		}
 		return true, ""
 	}
-	w := ml.gate(gatedWatchdog{Watchdog: b, alive: alive})
+	w := ml.gate(loopGated(b, alive))
 	if err := w.Arm(ctx, 10*time.Second, watchdog.ActionPowerDown); err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +217,22 @@ func TestWatchdogKicksOnlyWithLoopAndLease(t *testing.T) {
 	}
 	if st, _ := b.State(ctx); st.Running {
 		t.Errorf("still running after Disarm: %+v", st)
+	}
+
+	// A watchdog that cannot be disarmed (simbmc's in-band one) is never
+	// declared disarmed: Disarm fails and the declaration stays armed.
+	inband := ml.gate(loopGated(b.InBand(), alive))
+	if err := inband.(watchdog.Disarmer).Disarm(ctx); !errors.Is(err, etcdlease.ErrCannotDisarm) {
+		t.Errorf("Disarm of a watchdog without one: %v, want ErrCannotDisarm", err)
+	}
+	if err := ml.keeper.DeclareWatchdog(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := inband.(watchdog.Disarmer).Disarm(ctx); err == nil {
+		t.Error("disarmed")
+	}
+	if rows, _ := readLeases(ctx, d.etcd, "/test/", []string{"s1"}); rows[0].Watchdog != "armed" {
+		t.Errorf("a watchdog that cannot be disarmed declared %q", rows[0].Watchdog)
 	}
 }
 

@@ -103,7 +103,7 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 		spec.Updater.Logger = log
 		alive := loopAlive(gate, mon, spec.StallAfter, time.Now)
 		// Kicks only while the loop is alive, and (with leases) the lease.
-		u, err := watchdog.NewUpdater(leases.gate(gatedWatchdog{Watchdog: wd, alive: alive}), spec.Updater)
+		u, err := watchdog.NewUpdater(leases.gate(loopGated(wd, alive)), spec.Updater)
 		if err != nil {
 			return nil, d.cfg.errAt(fmt.Sprintf("servers[%d].watchdog", i), "refused", err)
 		}

@@ -180,6 +180,7 @@ func TestLeaseVerdictRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer hw.store.Close()
 	expired := time.Now()
 	good := func() []failover.Event {
 		return []failover.Event{

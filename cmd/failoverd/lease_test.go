@@ -248,8 +248,11 @@ func TestWatchdogKicksOnlyWithLoopAndLease(t *testing.T) {
 func TestAllRoleRefusesLeases(t *testing.T) {
 	_, path := leaseRack(t)
 	var out, errOut bytes.Buffer
-	if code := run([]string{"all", "-config", path}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "lease.enabled") || !strings.Contains(errOut.String(), "run a monitor on each server") {
-		t.Errorf("all with leases: exit %d\n%s", code, errOut.String())
+	for _, args := range [][]string{{"all", "-config", path}, {"all", "-config", path, "-check"}} {
+		errOut.Reset()
+		if code := run(args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "lease.enabled") || !strings.Contains(errOut.String(), "run a monitor on each server") {
+			t.Errorf("%v with leases: exit %d\n%s", args, code, errOut.String())
+		}
 	}
 }
 

@@ -164,6 +164,7 @@ func TestEtcdConfigErrors(t *testing.T) {
 // The client the etcd section builds speaks mutual TLS to a real etcd
 // (embedded, client certificates required), and stores images there.
 func TestEtcdClientMutualTLS(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certs, err := makeCerts(filepath.Join(dir, "tls"), []string{"s1", "s2"}, "ops", nil, time.Now())
 	if err != nil {
@@ -248,6 +249,7 @@ func TestEtcdClientMutualTLS(t *testing.T) {
 // insecure_plaintext reaches an http etcd; the password is read from its
 // file only when a user is set, and never shown.
 func TestEtcdClientPlaintext(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	e, endpoint, err := etcdrig.StartEmbedded(filepath.Join(dir, "etcd"), nil)
 	if err != nil {

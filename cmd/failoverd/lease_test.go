@@ -72,6 +72,7 @@ func (s *syncBuffer) String() string {
 // A monitor whose server was taken over waits for its lease, saying so,
 // until an operator releases the record with `failoverd lease release`.
 func TestMonitorWaitsForReleasedTakeover(t *testing.T) {
+	t.Parallel()
 	cfg, path := leaseRack(t)
 	d := &daemon{cfg: cfg}
 	a := &adapters{cfg: cfg}
@@ -105,7 +106,7 @@ func TestMonitorWaitsForReleasedTakeover(t *testing.T) {
 		stop, failed, err := ml.start(ctx, log, 200*time.Millisecond)
 		done <- started{stop, failed, err}
 	}()
-	time.Sleep(time.Second)
+	time.Sleep(700 * time.Millisecond) // start logs its wait every 200 ms
 	select {
 	case s := <-done:
 		t.Fatalf("started while taken over: %v", s.err)
@@ -155,6 +156,7 @@ func TestMonitorWaitsForReleasedTakeover(t *testing.T) {
 // lease say so; each refusal says why, and Arm declares the watchdog in
 // etcd first.
 func TestWatchdogKicksOnlyWithLoopAndLease(t *testing.T) {
+	t.Parallel()
 	cfg, _ := leaseRack(t)
 	d := &daemon{cfg: cfg}
 	a := &adapters{cfg: cfg}
@@ -259,6 +261,7 @@ func TestAllRoleRefusesLeases(t *testing.T) {
 // A keeper that stops on its own (its store closed) is reported, so the
 // monitor exits and is restarted instead of running on without a lease.
 func TestLeaseKeeperStopReported(t *testing.T) {
+	t.Parallel()
 	cfg, _ := leaseRack(t)
 	d := &daemon{cfg: cfg}
 	a := &adapters{cfg: cfg}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/rackha/failover"
 	"github.com/rackha/failover/hypervisor"
-	"github.com/rackha/failover/imagestore/filestore"
 	"github.com/rackha/failover/rack"
 	"github.com/rackha/failover/watchdog"
 )
@@ -21,6 +20,7 @@ type monitor struct {
 	name    string
 	mon     *failover.Monitor
 	updater *watchdog.Updater // nil: no watchdog
+	leases  *monitorLeases    // nil: lease.enabled is off
 	log     *slog.Logger
 	events  *eventWriter
 }
@@ -49,11 +49,10 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 			peers[d.cfg.Servers[j].Name] = h
 		}
 	}
-	store, err := filestore.Open(d.cfg.ImageStore.Dir)
+	store, err := d.imageStore(a, d.cfg.Servers[i].TLS)
 	if err != nil {
-		return nil, d.cfg.errAt("image_store.dir", "cannot open", err)
+		return nil, err
 	}
-	a.closers = append(a.closers, store)
 	spec, err := d.cfg.watchdogSpec(i, d.cfg.readSecret)
 	if err != nil {
 		return nil, err
@@ -63,7 +62,15 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 	if err != nil {
 		return nil, err
 	}
+	leases, err := d.newLeases(a, i, log)
+	if err != nil {
+		return nil, err
+	}
 	mc := failover.DefaultConfig()
+	if leases != nil {
+		policy.LeaseDriftMargin = leases.spec.DriftMargin
+		mc.Leases = leases.store
+	}
 	mc.Server, mc.Manager, mc.Store, mc.Hypervisor, mc.Peers, mc.Policy = name, gate, store, hv, peers, policy
 	if at, tick := d.cfg.monitorTimes(); at > 0 || tick > 0 {
 		if at > 0 {
@@ -83,7 +90,7 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 		return nil, d.cfg.errAt(fmt.Sprintf("servers[%d].watchdog.stall_after", i),
 			fmt.Sprintf("%v must be longer than the monitor's tick interval %v, or a live loop reads as stalled", spec.StallAfter, mc.TickInterval), nil)
 	}
-	m := &monitor{name: name, mon: mon, log: log, events: d.events}
+	m := &monitor{name: name, mon: mon, log: log, events: d.events, leases: leases}
 	if inRack && spec.Kind == "ipmi-inband" {
 		log.Warn("failoverd all: the in-band watchdog of a server is kicked by its own monitor; none is kicked here (use watchdog kind ipmi-lan)")
 		return m, nil
@@ -95,7 +102,8 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 	if wd != nil {
 		spec.Updater.Logger = log
 		alive := loopAlive(gate, mon, spec.StallAfter, time.Now)
-		u, err := watchdog.NewUpdater(gatedWatchdog{Watchdog: wd, alive: alive}, spec.Updater)
+		// Kicks only while the loop is alive, and (with leases) the lease.
+		u, err := watchdog.NewUpdater(leases.gate(loopGated(wd, alive)), spec.Updater)
 		if err != nil {
 			return nil, d.cfg.errAt(fmt.Sprintf("servers[%d].watchdog", i), "refused", err)
 		}
@@ -105,8 +113,22 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 }
 
 // Run runs the monitor and the updater until ctx ends; a watchdog that
-// cannot be armed stops the monitor with an error.
+// cannot be armed stops the monitor with an error. With leases, both
+// start once the lease is held, and the keeper stops (revoking the
+// lease) only after the updater has declared and disarmed the watchdog.
 func (m *monitor) Run(ctx context.Context) error {
+	var lost <-chan error // the keeper stopped on its own; nil without leases
+	if m.leases != nil {
+		stop, failed, err := m.leases.start(ctx, m.log, leaseWaitLog)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while waiting
+			}
+			return fmt.Errorf("monitor %s: %w", m.name, err)
+		}
+		defer stop() // after the updater returned: it has disarmed by then
+		lost = failed
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	monDone := make(chan error, 1)
@@ -119,13 +141,19 @@ func (m *monitor) Run(ctx context.Context) error {
 	m.log.Info("failoverd: monitor running", "pid", os.Getpid())
 	// Not on this goroutine: a stdout nobody reads must not hold the role.
 	go m.events.Started(m.name)
-	if m.updater == nil {
-		return <-monDone
+	wait := func() {
+		cancel()
+		<-monDone
+		if updDone != nil {
+			<-updDone
+		}
 	}
 	select {
 	case err := <-monDone:
 		cancel()
-		<-updDone
+		if updDone != nil {
+			<-updDone
+		}
 		return err
 	case err := <-updDone:
 		cancel()
@@ -134,5 +162,8 @@ func (m *monitor) Run(ctx context.Context) error {
 			return fmt.Errorf("monitor %s: %w", m.name, err)
 		}
 		return merr
+	case err := <-lost:
+		wait()
+		return fmt.Errorf("monitor %s: %w", m.name, err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/rackha/failover/rack/rackhttp"
 )
 
@@ -81,6 +83,9 @@ type daemon struct {
 
 	mu    sync.Mutex
 	certs []*rackhttp.Files
+	// etcd is the process's etcd client (etcd.go), once dialled.
+	etcd     *clientv3.Client
+	etcdSpec etcdSpec
 }
 
 // run starts the roles and waits for them; the first error stops all.
@@ -116,6 +121,9 @@ func (d *daemon) run(ctx context.Context, role, server string) error {
 		}
 		runs = append(runs, m.Run)
 	case "all":
+		if err := d.cfg.allowsRole(role); err != nil {
+			return err
+		}
 		rm, err := d.newRackManager(ctx, a)
 		if err != nil {
 			return err
@@ -204,9 +212,22 @@ func (d *daemon) rackClient(files *rackhttp.Files) (*rackhttp.Client, error) {
 	return c, nil
 }
 
+// allowsRole refuses the all role with leases: it runs every monitor on
+// the rack's controller, and a lease held there would gate nothing on
+// the servers.
+func (c *Config) allowsRole(role string) error {
+	if role == "all" && c.Lease.Enabled {
+		return c.errAt("lease.enabled", "the all role runs every monitor on the rack's controller, but a lease must be held on the server it gates: run a monitor on each server", nil)
+	}
+	return nil
+}
+
 // checkRole reads every secret and certificate role needs, as it would
 // at start, without connecting anywhere.
 func checkRole(cfg *Config, role, server string) error {
+	if err := cfg.allowsRole(role); err != nil {
+		return err
+	}
 	d := &daemon{cfg: cfg}
 	if role != "monitor" {
 		for i := range cfg.Servers {
@@ -216,6 +237,21 @@ func checkRole(cfg *Config, role, server string) error {
 		}
 		if _, err := d.loadCerts("rack_manager.tls", cfg.RackManager.TLS); err != nil {
 			return err
+		}
+	}
+	if cfg.Etcd.used() {
+		own := cfg.RackManager.TLS
+		if role == "monitor" {
+			own = cfg.Servers[cfg.serverIndex(server)].TLS
+		}
+		spec, err := cfg.etcdSpec(cfg.readSecret, own)
+		if err != nil {
+			return err
+		}
+		if !spec.Plaintext {
+			if _, err := rackhttp.LoadFiles(spec.Cert, spec.Key, spec.CA); err != nil {
+				return cfg.errAt("etcd.tls", "cannot load the client certificate, its key or the CA", err)
+			}
 		}
 	}
 	for i, s := range cfg.Servers {

@@ -171,6 +171,9 @@ func (e *Elector) Campaign(ctx context.Context) (*Term, error) {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("rackelect: campaign: %w", ctx.Err())
 			}
+			if e.cfg.Client.Ctx().Err() != nil {
+				return nil, fmt.Errorf("rackelect: campaign: the etcd client is closed: %w", err)
+			}
 			e.cfg.Logger.Warn("rackelect: campaign failed; again", "err", err)
 			if err := sleep(ctx, 200*time.Millisecond); err != nil {
 				return nil, err
@@ -228,6 +231,9 @@ func (e *Elector) liveSession(ctx context.Context) (*concurrency.Session, error)
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("rackelect: session: %w", ctx.Err())
+		}
+		if e.cfg.Client.Ctx().Err() != nil {
+			return nil, fmt.Errorf("rackelect: session: the etcd client is closed: %w", err)
 		}
 		e.cfg.Logger.Warn("rackelect: no etcd session; again", "err", err)
 		if err := sleep(ctx, 200*time.Millisecond); err != nil {
@@ -346,5 +352,41 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
+	}
+}
+
+// Lead campaigns and runs lead for each term won, with a context that
+// ends with the term, until ctx ends. An error of lead ends Lead with it;
+// lead returning nil while its term runs resigns and campaigns again.
+func (e *Elector) Lead(ctx context.Context, lead func(context.Context) error) error {
+	for {
+		t, err := e.Campaign(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		tctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-t.Done():
+			case <-tctx.Done():
+			}
+			cancel()
+		}()
+		err = lead(tctx)
+		cancel()
+		if err != nil {
+			_ = e.Resign(context.WithoutCancel(ctx))
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !t.ended() {
+			_ = e.Resign(ctx)
+		}
+		e.cfg.Logger.Warn("rackelect: term ended; campaigning again", "name", e.cfg.Name)
 	}
 }

@@ -79,6 +79,10 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, peer string) {
 		case <-h.closing:
 			return
 		case <-hb.C:
+			if !h.leads() {
+				h.cfg.Logger.Info("rackhttp: stream closed: this replica no longer leads", "watcher", peer, "remote", r.RemoteAddr)
+				return
+			}
 		case st, ok := <-ch:
 			if !ok {
 				return

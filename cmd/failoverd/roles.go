@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/rackha/failover/rack/rackhttp"
 )
 
@@ -81,6 +83,9 @@ type daemon struct {
 
 	mu    sync.Mutex
 	certs []*rackhttp.Files
+	// etcd is the process's etcd client (etcd.go), once dialled.
+	etcd     *clientv3.Client
+	etcdSpec etcdSpec
 }
 
 // run starts the roles and waits for them; the first error stops all.
@@ -216,6 +221,21 @@ func checkRole(cfg *Config, role, server string) error {
 		}
 		if _, err := d.loadCerts("rack_manager.tls", cfg.RackManager.TLS); err != nil {
 			return err
+		}
+	}
+	if cfg.Etcd.used() {
+		own := cfg.RackManager.TLS
+		if role == "monitor" {
+			own = cfg.Servers[cfg.serverIndex(server)].TLS
+		}
+		spec, err := cfg.etcdSpec(cfg.readSecret, own)
+		if err != nil {
+			return err
+		}
+		if !spec.Plaintext {
+			if _, err := rackhttp.LoadFiles(spec.Cert, spec.Key, spec.CA); err != nil {
+				return cfg.errAt("etcd.tls", "cannot load the client certificate, its key or the CA", err)
+			}
 		}
 	}
 	for i, s := range cfg.Servers {

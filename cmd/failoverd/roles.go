@@ -121,6 +121,9 @@ func (d *daemon) run(ctx context.Context, role, server string) error {
 		}
 		runs = append(runs, m.Run)
 	case "all":
+		if d.cfg.replicated() {
+			return d.cfg.errAt("rack_manager.replicas", "role all runs one rack manager in the monitors' process: run rack-manager replicas and monitors apart", nil)
+		}
 		rm, err := d.newRackManager(ctx, a)
 		if err != nil {
 			return err
@@ -199,7 +202,7 @@ func (d *daemon) newRackClient(server string) (*rackhttp.Client, error) {
 // rackClient reaches the rack manager presenting files' certificate.
 func (d *daemon) rackClient(files *rackhttp.Files) (*rackhttp.Client, error) {
 	cc := rackhttp.DefaultClientConfig()
-	cc.URL = d.cfg.RackManager.URL
+	cc.URL, cc.URLs = d.cfg.rackManagerURLs()
 	cc.TLS = rackhttp.ClientTLS(files, d.cfg.rackManagerName())
 	cc.Logger = d.log
 	c, err := rackhttp.NewClient(cc)

@@ -287,6 +287,9 @@ func (e *Elector) Leader() (string, bool) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.leader == e.cfg.Name { // its own term ended; not yet observed who follows
+		return "", false
+	}
 	return e.leader, e.leader != ""
 }
 

@@ -168,6 +168,9 @@ func TestElectHoldsForAnEarlierLeadersCommand(t *testing.T) {
 	if !errors.Is(err, rackelect.ErrHeld) || s1.sent.Load() != 0 {
 		t.Fatalf("power on s1 during the hold: %v (%d sent); want held, nothing sent", err, s1.sent.Load())
 	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, bmc.ErrIndeterminate) {
+		t.Errorf("a held action wraps %v: callers would take it for indeterminate", err)
+	}
 	if err := b.Guard("s2", s2).SetPower(callCtx(t, 5*time.Second), bmc.PowerActionOff); err != nil {
 		t.Fatalf("s2 (no pending intent): %v", err)
 	}

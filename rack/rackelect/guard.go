@@ -14,7 +14,7 @@ import (
 
 // ErrHeld: a power action waited for an earlier leader's command that may
 // still reach the BMC (Config.InFlightHold) and its context ended first.
-// Nothing was sent.
+// Nothing was sent, so the error does not wrap the context's.
 var ErrHeld = errors.New("rackelect: power held for an earlier leader's command")
 
 // Intent is the record a leader writes, in the same transaction as its
@@ -128,8 +128,9 @@ func (e *Elector) Guarded(ctx context.Context, server string, action bmc.PowerAc
 	}
 	if held {
 		if err := waitHold(ctx, until); err != nil {
-			return fmt.Errorf("rackelect: power %s %q not sent: held until %s for an earlier leader's command: %w: %w",
-				action, server, until.Format(time.RFC3339), ErrHeld, err)
+			// Not %w for err: a deadline here is no indeterminate outcome.
+			return fmt.Errorf("rackelect: power %s %q not sent: held until %s for an earlier leader's command (%v): %w",
+				action, server, until.Format(time.RFC3339Nano), err, ErrHeld)
 		}
 		e.mu.Lock()
 		if e.held[server].Equal(until) {

@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,8 +87,24 @@ func (c *countingHealth) count() int {
 	return c.n
 }
 
+// hooked runs hook, when set, before each power command.
+type hooked struct {
+	bmc.Power
+	hook *atomic.Pointer[func()]
+}
+
+func (h *hooked) SetPower(ctx context.Context, a bmc.PowerAction) error {
+	if f := h.hook.Load(); f != nil {
+		(*f)()
+	}
+	return h.Power.SetPower(ctx, a)
+}
+
 type replicaSet struct {
 	t        *testing.T
+	endpoint string
+	prefix   string
+	hook     atomic.Pointer[func()] // run by s2's power before its BMC's
 	ca       *testCA
 	bmcs     map[string]*simbmc.BMC
 	replicas []*replica
@@ -98,7 +116,7 @@ type replicaSet struct {
 func newReplicas(t *testing.T, n int) *replicaSet {
 	t.Helper()
 	endpoint, prefix := etcdEndpoint(t)
-	rs := &replicaSet{t: t, ca: newCA(t, "rack CA"), bmcs: map[string]*simbmc.BMC{}, audit: &auditLog{}}
+	rs := &replicaSet{t: t, endpoint: endpoint, prefix: prefix, ca: newCA(t, "rack CA"), bmcs: map[string]*simbmc.BMC{}, audit: &auditLog{}}
 	topo, err := rack.Pairs("s1", "s2")
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +144,7 @@ func newReplicas(t *testing.T, n int) *replicaSet {
 		t.Cleanup(func() { r.etcd.Close() })
 		ec := rackelect.DefaultConfig()
 		ec.Client, ec.Prefix, ec.Name, ec.TTL, ec.Logger = r.etcd, prefix, r.url, 2*time.Second, quiet
-		ec.TxnTimeout = time.Second
+		ec.TxnTimeout, ec.InFlightHold = time.Second, time.Second
 		if r.el, err = rackelect.New(ec); err != nil {
 			t.Fatal(err)
 		}
@@ -136,10 +154,13 @@ func newReplicas(t *testing.T, n int) *replicaSet {
 		for _, name := range []string{"s1", "s2"} {
 			b := rs.bmcs[name]
 			var health bmc.HealthReader = b
+			var power bmc.Power = b
 			if name == "s1" {
 				health = r.polls
+			} else {
+				power = &hooked{Power: b, hook: &rs.hook}
 			}
-			lc.Servers = append(lc.Servers, rack.Server{Name: name, Sensors: b, Health: health, Watchdog: b, Power: r.el.Guard(name, b)})
+			lc.Servers = append(lc.Servers, rack.Server{Name: name, Sensors: b, Health: health, Watchdog: b, Power: r.el.Guard(name, power)})
 		}
 		local, err := rack.NewLocal(lc)
 		if err != nil {
@@ -292,4 +313,69 @@ func TestReplicaClientFollowsLeader(t *testing.T) {
 	if p := rs.bmcs["s2"].HostPower(); p != bmc.PowerOff {
 		t.Fatalf("s2 %v after the new leader's off", p)
 	}
+}
+
+// TestReplicaPowerLostMidCall: the leader loses its leadership while its
+// BMC carries out a power command (its key is deleted, as at the lease's
+// end): the Client gets bmc.ErrIndeterminate, the audit says so, and the
+// Client's stream, on the deposed leader, moves to the new one.
+func TestReplicaPowerLostMidCall(t *testing.T) {
+	rs := newReplicas(t, 2)
+	leader, follower := rs.replicas[0], rs.replicas[1]
+	c := rs.client("s1", leader.url, follower.url)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ch, err := c.Watch(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next(t, ch, 3*time.Second)
+	admin, err := clientv3.New(clientv3.Config{Endpoints: []string{rs.endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	depose := func() {
+		resp, err := admin.Get(context.Background(), rs.prefix+"leader/", clientv3.WithFirstCreate()...)
+		if err != nil || len(resp.Kvs) == 0 || string(resp.Kvs[0].Value) != leader.url {
+			t.Errorf("leader key: %v %v", resp, err)
+			return
+		}
+		if _, err := admin.Delete(context.Background(), string(resp.Kvs[0].Key)); err != nil {
+			t.Error(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); !follower.el.IsLeader() && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	rs.hook.Store(&depose)
+	err = c.Power(t.Context(), "s2", bmc.PowerActionOff)
+	rs.hook.Store(nil)
+	if !errors.Is(err, bmc.ErrIndeterminate) {
+		t.Fatalf("power while the leadership moved: %v; want indeterminate", err)
+	}
+	if !follower.el.IsLeader() || leader.el.IsLeader() {
+		t.Fatalf("after: leader %v, follower %v", leader.el.IsLeader(), follower.el.IsLeader())
+	}
+	if !strings.Contains(rs.audit.String(), `"outcome":"indeterminate"`) {
+		t.Errorf("audit:\n%s", rs.audit)
+	}
+	before := follower.conns.accepted()
+	moved := time.Now()
+	for {
+		st := next(t, ch, 3*time.Second)
+		if st.Time.After(moved) && follower.conns.accepted() > before {
+			break
+		}
+		if time.Since(moved) > 3*time.Second {
+			t.Fatal("the stream did not move to the new leader")
+		}
+	}
+	// The old leader's command had no outcome when the new leader won:
+	// its first read holds s2 for InFlightHold (1 s) from then.
+	start := time.Now()
+	if err := c.Power(t.Context(), "s2", bmc.PowerActionOn); err != nil {
+		t.Fatalf("power through the new leader: %v", err)
+	}
+	t.Logf("the new leader's power on s2 took %v (hold 1s from its election)", time.Since(start).Round(time.Millisecond))
 }

@@ -79,10 +79,6 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, peer string) {
 		case <-h.closing:
 			return
 		case <-hb.C:
-			if !h.leads() {
-				h.cfg.Logger.Info("rackhttp: stream closed: this replica no longer leads", "watcher", peer, "remote", r.RemoteAddr)
-				return
-			}
 		case st, ok := <-ch:
 			if !ok {
 				return
@@ -92,6 +88,10 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, peer string) {
 				add(<-ch)
 			}
 			hb.Reset(h.cfg.Heartbeat)
+		}
+		if !h.leads() {
+			h.cfg.Logger.Info("rackhttp: stream closed: this replica no longer leads", "watcher", peer, "remote", r.RemoteAddr)
+			return
 		}
 		if !write() {
 			return

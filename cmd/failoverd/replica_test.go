@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,14 +88,16 @@ servers:
   replicas: [%q, %q]
   election_ttl: 1s
   tls: {cert: %q, key: %q}
+  operators: [ops]
   interval: 200ms
   power_timeout: 10s
 etcd: {endpoints: [%q], prefix: "/replica-test/", insecure_plaintext: true}
 image_store: {kind: file, dir: %q}
 tls: {ca: %q}
+operator: {cert: %q, key: %q}
 log: {format: json, level: debug}
 `, servers.String(), addrs[i], r.urls[i], r.urls[0], r.urls[1], certs.Cert(rackManagerName), certs.Key(rackManagerName),
-			x.Endpoint, filepath.Join(dir, "images"), certs.CA())
+			x.Endpoint, filepath.Join(dir, "images"), certs.CA(), certs.Cert("ops"), certs.Key("ops"))
 		r.cfgs[i] = filepath.Join(dir, fmt.Sprintf("rm%d.yaml", i+1))
 		if err := os.WriteFile(r.cfgs[i], []byte(text), 0o600); err != nil {
 			t.Fatal(err)
@@ -220,6 +224,13 @@ func TestReplicaRackManagers(t *testing.T) {
 	}
 	for range 3 {
 		nextStatus(t, ch, 2*time.Second)
+	}
+	// status, configured with the dead replica's URL first, finds the new leader.
+	out, err := exec.Command(needBinary(t), "status", "-config", r.cfgs[0], "-json").Output()
+	var ee *exec.ExitError
+	var rep statusReport
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 3) || json.Unmarshal(out, &rep) != nil || len(rep.Servers) != 2 {
+		t.Errorf("status through replica 1's config: %v\n%s", err, out)
 	}
 	if err := c.Power(t.Context(), "s2", bmc.PowerActionOff); err != nil {
 		t.Fatalf("power through the new leader: %v\n%s", err, r.logOf(1))

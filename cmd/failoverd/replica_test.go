@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -248,4 +249,24 @@ func TestReplicaRackManagers(t *testing.T) {
 		t.Errorf("restarted replica 1: %v; want not leader", err)
 	}
 	nextStatus(t, ch, 2*time.Second)
+
+	// SIGTERM: the leader resigns, the other leads at once.
+	stopped := time.Now()
+	r.rms[1].signal(syscall.SIGTERM)
+	select {
+	case <-r.rms[1].done:
+		if code := r.rms[1].cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("replica 2 exited %d on SIGTERM:\n%s", code, r.logOf(1))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("replica 2 did not stop on SIGTERM")
+	}
+	exited := time.Now()
+	for {
+		if st := nextStatus(t, ch, 5*time.Second); st.Time.After(exited) {
+			t.Logf("leader stopped (SIGTERM): it exited after %v, the new leader's status came %v after the signal",
+				exited.Sub(stopped).Round(time.Millisecond), time.Since(stopped).Round(time.Millisecond))
+			break
+		}
+	}
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +35,24 @@ type replicaRack struct {
 	env     []string
 	rms     [2]*child
 	logDirs [2]string
+	metrics [2]string // each replica's metrics_addr
+}
+
+// leaderGauge reads failover_rack_manager_leader from replica i.
+func (r *replicaRack) leaderGauge(i int) string {
+	r.t.Helper()
+	resp, err := http.Get("http://" + r.metrics[i] + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "failover_rack_manager_leader ") {
+			return line
+		}
+	}
+	return "no failover_rack_manager_leader"
 }
 
 func newReplicaRack(t *testing.T) *replicaRack {
@@ -70,7 +90,16 @@ func newReplicaRack(t *testing.T) *replicaRack {
     tls: {cert: %q, key: %q}
 `, s, rf.URL, ca, rfSystem, certs.Cert(s), certs.Key(s))
 	}
-	var addrs [2]string
+	var addrs, metricsAddrs [2]string
+	for i := range metricsAddrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metricsAddrs[i] = ln.Addr().String()
+		ln.Close()
+	}
+	r.metrics = metricsAddrs
 	for i := range addrs {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -96,9 +125,10 @@ etcd: {endpoints: [%q], prefix: "/replica-test/", insecure_plaintext: true}
 image_store: {kind: file, dir: %q}
 tls: {ca: %q}
 operator: {cert: %q, key: %q}
+metrics_addr: %q
 log: {format: json, level: debug}
 `, servers.String(), addrs[i], r.urls[i], r.urls[0], r.urls[1], certs.Cert(rackManagerName), certs.Key(rackManagerName),
-			x.Endpoint, filepath.Join(dir, "images"), certs.CA(), certs.Cert("ops"), certs.Key("ops"))
+			x.Endpoint, filepath.Join(dir, "images"), certs.CA(), certs.Cert("ops"), certs.Key("ops"), metricsAddrs[i])
 		r.cfgs[i] = filepath.Join(dir, fmt.Sprintf("rm%d.yaml", i+1))
 		if err := os.WriteFile(r.cfgs[i], []byte(text), 0o600); err != nil {
 			t.Fatal(err)
@@ -200,6 +230,9 @@ func TestReplicaRackManagers(t *testing.T) {
 	r.start(1)
 	if _, err := only(1).Rack(t.Context()); !errors.Is(err, rack.ErrNotLeader) {
 		t.Fatalf("replica 2's rack view: %v; want not leader", err)
+	}
+	if g0, g1 := r.leaderGauge(0), r.leaderGauge(1); g0 != "failover_rack_manager_leader 1" || g1 != "failover_rack_manager_leader 0" {
+		t.Errorf("leader gauges: replica 1 %q, replica 2 %q", g0, g1)
 	}
 
 	c := r.client(r.urls[1], r.urls[0]) // the follower first

@@ -132,6 +132,9 @@ func (d *daemon) run(ctx context.Context, role, server string) error {
 		if d.cfg.replicated() {
 			return d.cfg.errAt("rack_manager.replicas", "role all runs one rack manager in the monitors' process: run rack-manager replicas and monitors apart", nil)
 		}
+		if d.cfg.Lease.Enabled {
+			return d.cfg.errAt("lease.enabled", "the all role runs every monitor on the rack's controller, but a lease must be held on the server it gates: run a monitor on each server", nil)
+		}
 		rm, err := d.newRackManager(ctx, a)
 		if err != nil {
 			return err

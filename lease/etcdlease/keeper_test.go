@@ -13,6 +13,7 @@ import (
 // A keeper's lease is Held to a watcher, with the TTL granted; Alive is
 // true; a stopped keeper revokes it, and the watcher sees it gone.
 func TestKeeperHeldToWatcher(t *testing.T) {
+	t.Parallel()
 	prefix := newPrefix()
 	host := newStore(t, testConfig(embedded.endpoint, prefix))
 	w := startWatcher(t, newStore(t, testConfig(embedded.endpoint, prefix, "blade-a")), "blade-b")
@@ -51,6 +52,7 @@ func TestKeeperHeldToWatcher(t *testing.T) {
 // recorded, twice is nil, another watcher's is refused; a restarted
 // keeper cannot take its lease until Release.
 func TestTakeoverAndRelease(t *testing.T) {
+	t.Parallel()
 	prefix := newPrefix()
 	watcherStore := newStore(t, testConfig(embedded.endpoint, prefix, "blade-a"))
 	w := startWatcher(t, watcherStore, "blade-b")
@@ -103,5 +105,21 @@ func TestTakeoverAndRelease(t *testing.T) {
 	}
 	if err := watcherStore.Release(callCtx(t), "blade-a", "blade-b"); err != nil {
 		t.Fatalf("Release with no record: %v", err)
+	}
+}
+
+// etcd grants at least its least TTL (2 s on the embedded etcd): asked for
+// 1 s, the keeper and its watchers use the 2 s granted.
+func TestGrantedTTLLongerThanAsked(t *testing.T) {
+	t.Parallel()
+	prefix := newPrefix()
+	cfg := testConfig(embedded.endpoint, prefix)
+	cfg.TTL = time.Second
+	k := newStore(t, cfg).Keeper("blade-a")
+	w := startWatcher(t, newStore(t, testConfig(embedded.endpoint, prefix, "blade-a")), "blade-b")
+	runKeeper(t, k)
+	waitHeld(t, k, 3*time.Second)
+	if l, _ := w.next("blade-a", 3*time.Second, "held", held); l.TTL != embeddedTTL {
+		t.Fatalf("report %+v, want the TTL granted, %v", l, embeddedTTL)
 	}
 }

@@ -216,6 +216,9 @@ func (e *Elector) Campaign(ctx context.Context) (*Term, error) {
 // liveSession returns the session, making a new one when there is none
 // or it ended.
 func (e *Elector) liveSession(ctx context.Context) (*concurrency.Session, error) {
+	if e.ctx.Err() != nil {
+		return nil, errClosed
+	}
 	e.mu.Lock()
 	s := e.session
 	e.mu.Unlock()
@@ -391,14 +394,19 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+var errClosed = errors.New("rackelect: the Elector is closed")
+
 // Lead campaigns and runs lead for each term won, with a context that
-// ends with the term, until ctx ends. An error of lead ends Lead with it;
+// ends with the term, until ctx ends or the Elector is closed.
+// A deposed replica's lead runs on until its term's Done closes (for a
+// partition, the lease's end as this replica sees it), possibly beside
+// the new leader's: that is why power is guarded, never left to lead. An error of lead ends Lead with it;
 // lead returning nil while its term runs resigns and campaigns again.
 func (e *Elector) Lead(ctx context.Context, lead func(context.Context) error) error {
 	for {
 		t, err := e.Campaign(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, errClosed) {
 				return nil
 			}
 			return err

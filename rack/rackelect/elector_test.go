@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -278,5 +279,64 @@ func TestConfigValidate(t *testing.T) {
 		if !errors.Is(err, rack.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v; want %q", err, tc.want)
 		}
+	}
+}
+
+// TestElectLeadRunsOnlyWhileLeading: two replicas' Lead loops; one runs
+// its leader's work, and when the leader's Elector closes (a clean
+// hand-over) its work stops before the other's starts.
+func TestElectLeadRunsOnlyWhileLeading(t *testing.T) {
+	prefix := newPrefix()
+	var running [2]atomic.Bool
+	var both atomic.Int64
+	els := [2]*rackelect.Elector{
+		newElector(t, embedded.endpoint, prefix, "https://rm-a:8443", embeddedTTL),
+		newElector(t, embedded.endpoint, prefix, "https://rm-b:8443", embeddedTTL),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	for i, e := range els {
+		go func() {
+			done <- e.Lead(ctx, func(ctx context.Context) error {
+				running[i].Store(true)
+				defer running[i].Store(false)
+				tick := time.NewTicker(5 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-tick.C:
+						if running[1-i].Load() {
+							both.Add(1)
+						}
+					}
+				}
+			})
+		}()
+		if i == 0 {
+			waitUntil(t, 5*time.Second, "a runs", running[0].Load)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if running[1].Load() {
+		t.Fatal("b runs while a leads")
+	}
+	if err := els[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 2*time.Second, "b runs after a closed", func() bool { return running[1].Load() && !running[0].Load() })
+	time.Sleep(300 * time.Millisecond)
+	if running[0].Load() {
+		t.Error("a runs again after its Close")
+	}
+	cancel()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Errorf("Lead: %v", err)
+		}
+	}
+	if n := both.Load(); n != 0 {
+		t.Errorf("both ran at once %d times", n)
 	}
 }

@@ -45,8 +45,9 @@
 // Campaign, before it returns) the new leader reads every intent. For a
 // server whose latest intent is an earlier leader's, still pending (the
 // old leader never wrote an outcome), it holds its own power actions for
-// Config.InFlightHold after it won. A held action waits; if its context
-// ends first, it fails with ErrHeld, and nothing is sent. The old call
+// Config.InFlightHold after it won. A held action waits, and the wait
+// counts against its own timeout. If its context would end first, it
+// fails at once with ErrHeld, and nothing is sent. The old call
 // started before the new leader won and ended within the old leader's
 // power timeout, so InFlightHold set to that timeout covers the command
 // in flight. This assumes the replicas' clocks run at nearly the same

@@ -171,7 +171,11 @@ func TestElectHoldsForAnEarlierLeadersCommand(t *testing.T) {
 	mustLead(t, campaign(b), 5*time.Second, "b")
 	won := time.Now()
 	s1, s2 := newRecorder(t, "s1"), newRecorder(t, "s2")
+	asked := time.Now()
 	err := b.Guard("s1", s1).SetPower(callCtx(t, 300*time.Millisecond), bmc.PowerActionOff)
+	if d := time.Since(asked); d > 100*time.Millisecond {
+		t.Errorf("a hold longer than the action's deadline refused after %v, want at once", d)
+	}
 	if !errors.Is(err, rackelect.ErrHeld) || s1.sent.Load() != 0 {
 		t.Fatalf("power on s1 during the hold: %v (%d sent); want held, nothing sent", err, s1.sent.Load())
 	}

@@ -168,10 +168,15 @@ func (e *Elector) Guarded(ctx context.Context, server string, action bmc.PowerAc
 	return sendErr
 }
 
+// waitHold waits until until, within ctx; a ctx that ends before it
+// fails at once.
 func waitHold(ctx context.Context, until time.Time) error {
 	d := time.Until(until)
 	if d <= 0 {
 		return nil
+	}
+	if deadline, ok := ctx.Deadline(); ok && deadline.Before(until) {
+		return fmt.Errorf("its deadline %s comes first", deadline.Format(time.RFC3339Nano))
 	}
 	return sleep(ctx, d)
 }

@@ -50,9 +50,11 @@
 // fails at once with ErrHeld, and nothing is sent. The old call
 // started before the new leader won and ended within the old leader's
 // power timeout, so InFlightHold set to that timeout covers the command
-// in flight. This assumes the replicas' clocks run at nearly the same
-// rate, and that no command lingers in the network longer than the power
-// timeout. After the hold, the adapter's read-back (bmc.Power) shows the
+// in flight. This assumes three things. The replicas' clocks run at
+// nearly the same rate. No command lingers in the network longer than
+// the power timeout. And an adapter sends nothing once its context has
+// ended, so a process frozen past its deadline sends nothing when it
+// wakes. After the hold, the adapter's read-back (bmc.Power) shows the
 // state the server is really in. Intents that have an outcome hold
 // nothing.
 //

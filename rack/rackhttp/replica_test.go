@@ -261,6 +261,25 @@ func TestReplicaFollowerAnswersNotLeader(t *testing.T) {
 	if err := stranger.Power(t.Context(), "s2", bmc.PowerActionOff); !errors.Is(err, ErrForbidden) {
 		t.Errorf("s9 on the follower: %v; want forbidden", err)
 	}
+	// mutual TLS as on a single rack manager: another CA's certificate
+	// is refused in the handshake, by follower and leader alike.
+	foreign, err := newCA(t, "other CA").files(t, "s1").Certificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rackCA := rs.ca.files(t, "s1").Pool() // trusts the replicas; presents the other CA's s1
+	for _, r := range rs.replicas {
+		cfg := DefaultClientConfig()
+		cfg.URL, cfg.TLS, cfg.Logger = r.url, ClientTLS(staticSource{cert: foreign, pool: rackCA}, "rack-manager"), quiet
+		other, err := NewClient(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Power(t.Context(), "s2", bmc.PowerActionOff); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("another CA's s1 on %s: %v; want unauthenticated", r.url, err)
+		}
+		other.Close()
+	}
 }
 
 // TestReplicaClientFollowsLeader: a Client given both URLs, the
@@ -349,6 +368,7 @@ func TestReplicaPowerLostMidCall(t *testing.T) {
 		}
 	}
 	rs.hook.Store(&depose)
+	before := follower.conns.accepted() // the stream may move while Power runs
 	err = c.Power(t.Context(), "s2", bmc.PowerActionOff)
 	rs.hook.Store(nil)
 	if !errors.Is(err, bmc.ErrIndeterminate) {
@@ -360,7 +380,6 @@ func TestReplicaPowerLostMidCall(t *testing.T) {
 	if !strings.Contains(rs.audit.String(), `"outcome":"indeterminate"`) {
 		t.Errorf("audit:\n%s", rs.audit)
 	}
-	before := follower.conns.accepted()
 	moved := time.Now()
 	for {
 		st := next(t, ch, 3*time.Second)

@@ -124,10 +124,14 @@ func (r *rackManager) Run(ctx context.Context) error {
 	}()
 	r.log.Info("failoverd: rack manager serving", "addr", r.ln.Addr().String(), "pid", os.Getpid())
 	var err error
+	pollDone := false
 	select {
 	case <-ctx.Done():
 	case err = <-served:
 		err = fmt.Errorf("rack manager: serve: %w", err)
+	case perr := <-polled: // the election gave up (etcd client closed): exit, to be restarted
+		pollDone = true
+		err = fmt.Errorf("rack manager: stopped polling: %v", perr)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -138,8 +142,10 @@ func (r *rackManager) Run(ctx context.Context) error {
 		err = nil
 	}
 	stop()
-	if perr := <-polled; perr != nil && err == nil {
-		err = fmt.Errorf("rack manager: %w", perr)
+	if !pollDone {
+		if perr := <-polled; perr != nil && err == nil {
+			err = fmt.Errorf("rack manager: %w", perr)
+		}
 	}
 	if r.elector != nil {
 		// Resigns: another replica leads at once, not a TTL later.

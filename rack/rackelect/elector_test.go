@@ -96,6 +96,13 @@ func TestElectDeposedLeaderNeverPowers(t *testing.T) {
 	if n := rec.sent.Load(); n != 1 || rec.HostPower() != bmc.PowerOff {
 		t.Fatalf("after b's fence: %d commands, host %v", n, rec.HostPower())
 	}
+	// After the new leader acted, the deposed one still cannot undo it.
+	if err := viaA.SetPower(callCtx(t, 5*time.Second), bmc.PowerActionOn); !errors.Is(err, rack.ErrNotLeader) {
+		t.Errorf("deposed a powers on after b's fence: %v; want not leader", err)
+	}
+	if n := rec.sent.Load(); n != 1 || rec.HostPower() != bmc.PowerOff {
+		t.Fatalf("after a's attempt: %d commands, host %v; want b's fence to stand", n, rec.HostPower())
+	}
 	intents, err := b.Intents(callCtx(t, 5*time.Second))
 	if err != nil || len(intents) != 1 || intents[0].Leader != "https://rm-b:8443" || intents[0].State != rackelect.IntentConfirmed || intents[0].Action != "off" {
 		t.Fatalf("intents %+v, %v; want b's confirmed off", intents, err)

@@ -234,7 +234,7 @@ func TestEtcdClientMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	short, cancel4 := context.WithTimeout(context.Background(), 2*time.Second)
+	short, cancel4 := context.WithTimeout(context.Background(), time.Second)
 	defer cancel4()
 	if _, err := cli4.Get(short, "/rackha/rack-7/images/vm1"); err == nil {
 		t.Error("a client of another CA read from etcd")

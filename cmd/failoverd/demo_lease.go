@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rackha/failover"
+	"github.com/rackha/failover/lease/etcdlease"
 	"github.com/rackha/failover/rack"
 )
 
@@ -258,10 +259,15 @@ func (d *demo) leaseVerdict(ctx context.Context, r *leaseRun) error {
 			last = ts[0]
 		}
 	}
+	refused := 0
 	if d.scenario == scenarioPartition {
-		// The host ran on until its own watchdog powered it down, and
-		// that was before any backup started.
+		// The host ran on, its monitor refusing to kick once its lease
+		// ran out by its own clock, until its watchdog powered it down,
+		// and that was before any backup started.
+		refused = d.kicksRefused(r.server)
 		switch {
+		case refused == 0:
+			return fail(fmt.Errorf("%s's monitor never logged a kick refused for its lease (%s)", r.server, filepath.Join(d.dir, r.server+".log")))
 		case r.offAt.IsZero() || !r.watchdogExpired:
 			return fail(fmt.Errorf("%s: powered off at %v, watchdog expired %v: want its watchdog to have powered it down", r.server, r.offAt, r.watchdogExpired))
 		case !r.offAt.Before(first):
@@ -283,11 +289,28 @@ func (d *demo) leaseVerdict(ctx context.Context, r *leaseRun) error {
 		"fault_to_lease_expiry_ms": ms(r.expiredAt), "fault_to_first_backup_ms": ms(first), "fault_to_backups_ms": []int64{ms(last)},
 		"lease_expiry_to_first_backup_ms": first.Sub(r.expiredAt).Milliseconds()}
 	if d.scenario == scenarioPartition {
-		msg += fmt.Sprintf("; %s ran on until its watchdog powered it down %v after the fault", r.server, r.offAt.Sub(r.faultAt).Round(time.Millisecond))
+		msg += fmt.Sprintf("; %s ran on, refusing %d kicks for its lease, until its watchdog powered it down %v after the fault", r.server, refused, r.offAt.Sub(r.faultAt).Round(time.Millisecond))
 		extra["fault_to_watchdog_off_ms"] = ms(r.offAt)
+		extra["kicks_refused"] = refused
 	}
 	msg += fmt.Sprintf("; every one of the %d VMs runs exactly once, none ever ran twice; %d events by %d monitor processes, none by the rack manager", n, len(evs), len(list))
 	d.log.header("\n")
 	d.log.note("result", msg, extra)
 	return nil
+}
+
+// kicksRefused counts the kicks server's monitors refused because the
+// lease was not alive, from their logs.
+func (d *demo) kicksRefused(server string) int {
+	b, err := os.ReadFile(filepath.Join(d.dir, server+".log"))
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "watchdog not kicked") && strings.Contains(l, etcdlease.ErrNotAlive.Error()) {
+			n++
+		}
+	}
+	return n
 }

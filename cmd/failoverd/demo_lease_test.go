@@ -6,7 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +39,9 @@ func TestDemoLeasePartition(t *testing.T) {
 	t.Parallel()
 	r := runLeaseDemo(t, scenarioPartition)
 	off := r.result.FaultToWatchdogOffMS
+	if r.result.KicksRefused == 0 {
+		t.Errorf("the partitioned server's monitor refused no kick for its lease: %+v", r.result)
+	}
 	if off == 0 || off >= r.result.FaultToFirstBackupMS {
 		t.Errorf("the watchdog powered the server down %d ms after the fault, the first backup started at %d ms: want the power-off first", off, r.result.FaultToFirstBackupMS)
 	}
@@ -56,6 +61,7 @@ type leaseDemoResult struct {
 	FaultToFirstBackupMS int64   `json:"fault_to_first_backup_ms"`
 	FaultToBackupsMS     []int64 `json:"fault_to_backups_ms"`
 	FaultToWatchdogOffMS int64   `json:"fault_to_watchdog_off_ms"`
+	KicksRefused         int     `json:"kicks_refused"`
 	RackPIDs             []int   `json:"rack_manager_pids"`
 }
 
@@ -172,8 +178,14 @@ func TestLeaseVerdictRefuses(t *testing.T) {
 		}
 	}
 	var rmPIDs []int
+	logs := t.TempDir()
+	refusal := `{"level":"WARN","msg":"watchdog kick failed","err":"etcdlease: watchdog not kicked: failover: lease not alive: no renewal answered"}` + "\n"
+	if err := os.WriteFile(filepath.Join(logs, "s1.log"), []byte(refusal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := logs
 	verdict := func(scenario string, evs []failover.Event, off time.Time, expiredWD bool) error {
-		d := &demo{hw: hw, log: newDemoLog(io.Discard, true), scenario: scenario, rmPIDs: rmPIDs}
+		d := &demo{hw: hw, log: newDemoLog(io.Discard, true), scenario: scenario, rmPIDs: rmPIDs, dir: dir}
 		for _, ev := range evs {
 			b, err := json.Marshal(ev)
 			if err != nil {
@@ -219,6 +231,11 @@ func TestLeaseVerdictRefuses(t *testing.T) {
 			t.Errorf("%s: verdict %v, want an error saying %q", name, err, c.want)
 		}
 	}
+	dir = t.TempDir() // no monitor log: no kick refused
+	if err := verdict(scenarioPartition, good(), expired.Add(time.Second), true); err == nil || !strings.Contains(err.Error(), "never logged a kick refused") {
+		t.Errorf("partition without refused kicks: verdict %v", err)
+	}
+	dir = logs
 	rmPIDs = []int{4242}
 	if err := verdict(scenarioPowerLoss, good(), time.Time{}, false); err == nil || !strings.Contains(err.Error(), "came from the rack manager") {
 		t.Errorf("events of the rack manager's pid: verdict %v", err)

@@ -43,7 +43,7 @@ func (d *daemon) newLeases(a *adapters, i int, log *slog.Logger) (*monitorLeases
 	name := d.cfg.Servers[i].Name
 	cfg := etcdlease.DefaultConfig()
 	cfg.Client, cfg.Prefix, cfg.TTL, cfg.RequestTimeout = cli, es.Prefix, ls.TTL, es.RequestTimeout
-	cfg.Peers, cfg.Logger = topo.Watched(name), log
+	cfg.Peers, cfg.Logger = topo.Watched(name), d.log // it names the server itself
 	s, err := etcdlease.New(cfg)
 	if err != nil {
 		return nil, d.cfg.errAt("lease", "refused", err)

@@ -213,3 +213,13 @@ func TestWatchdogKicksOnlyWithLoopAndLease(t *testing.T) {
 		t.Errorf("still running after Disarm: %+v", st)
 	}
 }
+
+// The all role runs monitors on the controller: a lease held there would
+// gate nothing on the servers, so it is refused.
+func TestAllRoleRefusesLeases(t *testing.T) {
+	_, path := leaseRack(t)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"all", "-config", path}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "lease.enabled") || !strings.Contains(errOut.String(), "run a monitor on each server") {
+		t.Errorf("all with leases: exit %d\n%s", code, errOut.String())
+	}
+}

@@ -398,3 +398,78 @@ func TestReplicaPowerLostMidCall(t *testing.T) {
 	}
 	t.Logf("the new leader's power on s2 took %v (hold 1s from its election)", time.Since(start).Round(time.Millisecond))
 }
+
+// staticLeadership is a follower that names leader.
+type staticLeadership struct{ leader string }
+
+func (s staticLeadership) IsLeader() bool         { return false }
+func (s staticLeadership) Leader() (string, bool) { return s.leader, s.leader != "" }
+
+// countingHandler counts the requests that reach h.
+type countingHandler struct {
+	h http.Handler
+	n atomic.Int64
+}
+
+func (c *countingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.n.Add(1); c.h.ServeHTTP(w, r) }
+
+// follower serves r's rack as a follower naming leader, on a listener of
+// its own with the rack manager's certificate.
+func (r *testRack) follower(t *testing.T, leader string) (string, *countingHandler) {
+	t.Helper()
+	hc := DefaultHandlerConfig()
+	hc.Local, hc.Topology, hc.Logger, hc.Leadership = r.local, r.local.Topology(), quiet, staticLeadership{leader: leader}
+	h, err := NewHandler(hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := &countingHandler{h: h}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer("", ch, ServerTLS(r.serverFiles), quiet)
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { srv.Close() })
+	return "https://" + ln.Addr().String(), ch
+}
+
+// TestReplicaClientHints, without etcd: a follower's hint outside the
+// Client's URLs is not followed (the next URL is tried); followers that
+// name each other cost a bounded number of requests and end in
+// rack.ErrNotLeader; one URL gets one request.
+func TestReplicaClientHints(t *testing.T) {
+	r := newTestRack(t, rackOpts{})
+	stray, strayCount := r.follower(t, "https://10.255.255.1:7443")
+	c := r.client("s1", func(cfg *ClientConfig) { cfg.URL, cfg.URLs = stray, []string{r.url} })
+	if err := c.Power(t.Context(), "s2", bmc.PowerActionOff); err != nil {
+		t.Fatalf("power with a stray hint: %v", err)
+	}
+	if r.bmcs["s2"].HostPower() != bmc.PowerOff || strayCount.n.Load() != 1 {
+		t.Fatalf("s2 %v, %d requests to the follower", r.bmcs["s2"].HostPower(), strayCount.n.Load())
+	}
+	if err := c.Power(t.Context(), "s2", bmc.PowerActionOn); err != nil || strayCount.n.Load() != 1 {
+		t.Fatalf("the next request goes to the leader found: %v, %d to the follower", err, strayCount.n.Load())
+	}
+
+	// Two followers naming each other, and no leader.
+	a, aCount := r.follower(t, "")
+	b, bCount := r.follower(t, a)
+	c2 := r.client("s1", func(cfg *ClientConfig) { cfg.URL, cfg.URLs = a, []string{b} })
+	start := time.Now()
+	err := c2.Power(t.Context(), "s2", bmc.PowerActionOff)
+	if !errors.Is(err, rack.ErrNotLeader) || errors.Is(err, bmc.ErrIndeterminate) {
+		t.Fatalf("no leader: %v; want not leader", err)
+	}
+	if n := aCount.n.Load() + bCount.n.Load(); n > 4 || time.Since(start) > time.Second {
+		t.Fatalf("no leader: %d requests in %v; want at most 2 per replica, at once", n, time.Since(start))
+	}
+	one := r.client("s1", func(cfg *ClientConfig) { cfg.URL = b })
+	before := bCount.n.Load()
+	if err := one.Power(t.Context(), "s2", bmc.PowerActionOff); !errors.Is(err, rack.ErrNotLeader) || bCount.n.Load() != before+1 {
+		t.Fatalf("one URL: %v, %d requests", err, bCount.n.Load()-before)
+	}
+	if r.bmcs["s2"].HostPower() != bmc.PowerOn {
+		t.Fatal("a follower powered s2")
+	}
+}

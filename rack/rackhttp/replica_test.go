@@ -411,7 +411,10 @@ type countingHandler struct {
 	n atomic.Int64
 }
 
-func (c *countingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.n.Add(1); c.h.ServeHTTP(w, r) }
+func (c *countingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.n.Add(1)
+	c.h.ServeHTTP(w, r)
+}
 
 // follower serves r's rack as a follower naming leader, on a listener of
 // its own with the rack manager's certificate.

@@ -12,7 +12,8 @@ import (
 // shows in it.
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(goodConfig))
-	for _, p := range []string{"deploy/pair.yaml", "deploy/ring4.yaml"} {
+	f.Add([]byte(etcdConfig))
+	for _, p := range []string{"deploy/pair.yaml", "deploy/ring4.yaml", "deploy/pair-etcd.yaml"} {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)

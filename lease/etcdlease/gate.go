@@ -46,6 +46,9 @@ func (g gated) Kick(ctx context.Context) error {
 }
 
 func (g gated) Arm(ctx context.Context, timeout time.Duration, action watchdog.Action) error {
+	if timeout <= 0 {
+		return fmt.Errorf("etcdlease: watchdog not armed: %w: %v", watchdog.ErrInvalidTimeout, timeout)
+	}
 	if g.k == nil {
 		return fmt.Errorf("etcdlease: watchdog not armed: %w: no keeper", ErrNotAlive)
 	}

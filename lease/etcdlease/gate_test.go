@@ -12,6 +12,7 @@ import (
 	"github.com/rackha/failover/internal/etcdrig"
 	"github.com/rackha/failover/lease/etcdlease"
 	"github.com/rackha/failover/watchdog"
+	"github.com/rackha/failover/watchdog/watchdogtest"
 )
 
 // GateWatchdog on a simulated BMC (on a manual clock, so a kick shows in
@@ -157,4 +158,35 @@ func TestGateKickDeadline(t *testing.T) {
 		t.Fatalf("kick's deadline %v after the call began; want within the TTL %v", dl.Sub(before), embeddedTTL)
 	}
 	t.Logf("kick's deadline: %v after the call", dl.Sub(before).Round(time.Millisecond))
+}
+
+// A gated watchdog, while its lease is alive, is still a conforming
+// watchdog.Watchdog (the simulated BMC on a manual clock behind it).
+func TestGateWatchdogConformance(t *testing.T) {
+	k := newStore(t, testConfig(embedded.endpoint, newPrefix())).Keeper("blade-a")
+	runKeeper(t, k)
+	waitHeld(t, k, 3*time.Second)
+	newBMC := func(t *testing.T, cfg simbmc.Config) *simbmc.BMC {
+		b, err := simbmc.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	watchdogtest.Run(t, watchdogtest.Harness{
+		Open: func(t *testing.T) watchdogtest.Fixture {
+			clk := clock.NewManual(time.Unix(1e9, 0))
+			cfg := simbmc.DefaultConfig("blade-a")
+			cfg.Clock = clk
+			return watchdogtest.Fixture{Watchdog: etcdlease.GateWatchdog(newBMC(t, cfg), k), Advance: clk.Advance}
+		},
+		Unreachable: func(t *testing.T) watchdog.Watchdog {
+			b := newBMC(t, simbmc.DefaultConfig("blade-a"))
+			b.SetUnreachable(true)
+			return etcdlease.GateWatchdog(b, k)
+		},
+		MinTimeout: 100 * time.Millisecond,
+		Action:     watchdog.ActionPowerDown,
+	})
 }

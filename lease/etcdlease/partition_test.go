@@ -38,29 +38,42 @@ func pollAliveFalse(t *testing.T, alive func() (bool, string), bound time.Time, 
 // keeper, back, finds the takeover and waits for the release.
 func TestPartitionLoseRequests(t *testing.T) {
 	t.Parallel()
+	t.Run("Embedded", func(t *testing.T) {
+		t.Parallel()
+		partitionLoseRequests(t, embedded.endpoint, embeddedTTL)
+	})
+	t.Run("External", func(t *testing.T) {
+		t.Parallel()
+		partitionLoseRequests(t, etcdrig.StartExternal(t).Endpoint, time.Second)
+	})
+}
+
+func partitionLoseRequests(t *testing.T, endpoint string, ttl time.Duration) {
 	prefix := newPrefix()
-	p := etcdrig.NewProxy(t, embedded.endpoint)
-	k := newStore(t, testConfig(p.Endpoint(), prefix)).Keeper("blade-a")
-	ws := newStore(t, testConfig(embedded.endpoint, prefix, "blade-a"))
+	p := etcdrig.NewProxy(t, endpoint)
+	hcfg := testConfig(p.Endpoint(), prefix)
+	hcfg.TTL = ttl
+	k := newStore(t, hcfg).Keeper("blade-a")
+	ws := newStore(t, testConfig(endpoint, prefix, "blade-a"))
 	w := startWatcher(t, ws, "blade-b")
 	runKeeper(t, k)
 	waitHeld(t, k, 3*time.Second)
 	w.next("blade-a", 3*time.Second, "held", held)
-	time.Sleep(embeddedTTL / 2) // a few renewals
+	time.Sleep(ttl / 2) // a few renewals
 
 	// Taken after the mode is set: a renewal sent later is lost.
 	p.Set(etcdrig.LoseRequests)
 	cut := time.Now()
-	falseAt := pollAliveFalse(t, k.Alive, cut.Add(embeddedTTL), 2*embeddedTTL)
+	falseAt := pollAliveFalse(t, k.Alive, cut.Add(ttl), 2*ttl)
 	delay := falseAt.Sub(cut)
 	_, why := k.Alive()
-	t.Logf("Alive false %v after the partition (TTL %v): %s", delay.Round(time.Millisecond), embeddedTTL, why)
+	t.Logf("Alive false %v after the partition (TTL %v): %s", delay.Round(time.Millisecond), ttl, why)
 	// Renewals go every TTL/3: the last answered one was sent at most
 	// two intervals before the cut.
-	if delay < embeddedTTL/3-100*time.Millisecond {
+	if delay < ttl/3-100*time.Millisecond {
 		t.Errorf("Alive false only %v after the partition: sooner than any renewal schedule explains", delay)
 	}
-	_, goneAt := w.next("blade-a", embeddedTTL+3*time.Second, "the lease expired in etcd", notHeld)
+	_, goneAt := w.next("blade-a", ttl+3*time.Second, "the lease expired in etcd", notHeld)
 	t.Logf("watcher saw the lease expire %v after the partition, %v after Alive turned false",
 		goneAt.Sub(cut).Round(time.Millisecond), goneAt.Sub(falseAt).Round(time.Millisecond))
 	if goneAt.Before(falseAt) {
@@ -75,7 +88,7 @@ func TestPartitionLoseRequests(t *testing.T) {
 		ok, why := k.Alive()
 		return !ok && strings.Contains(why, "taken over")
 	})
-	time.Sleep(embeddedTTL / 2)
+	time.Sleep(ttl / 2)
 	if ok, why := k.Alive(); ok {
 		t.Fatalf("Alive while taken over (%s)", why)
 	}

@@ -36,6 +36,9 @@ type replicaRack struct {
 	rms     [2]*child
 	logDirs [2]string
 	metrics [2]string // each replica's metrics_addr
+	// proxies: each replica reaches etcd through its own, to be
+	// partitioned from it.
+	proxies [2]*etcdrig.Proxy
 }
 
 // leaderGauge reads failover_rack_manager_leader from replica i.
@@ -100,6 +103,9 @@ func newReplicaRack(t *testing.T) *replicaRack {
 		ln.Close()
 	}
 	r.metrics = metricsAddrs
+	for i := range r.proxies {
+		r.proxies[i] = etcdrig.NewProxy(t, x.Endpoint)
+	}
 	for i := range addrs {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -121,14 +127,14 @@ servers:
   operators: [ops]
   interval: 200ms
   power_timeout: 10s
-etcd: {endpoints: [%q], prefix: "/replica-test/", insecure_plaintext: true}
+etcd: {endpoints: [%q], prefix: "/replica-test/", insecure_plaintext: true, request_timeout: 1s}
 image_store: {kind: file, dir: %q}
 tls: {ca: %q}
 operator: {cert: %q, key: %q}
 metrics_addr: %q
 log: {format: json, level: debug}
 `, servers.String(), addrs[i], r.urls[i], r.urls[0], r.urls[1], certs.Cert(rackManagerName), certs.Key(rackManagerName),
-			x.Endpoint, filepath.Join(dir, "images"), certs.CA(), certs.Cert("ops"), certs.Key("ops"), metricsAddrs[i])
+			r.proxies[i].Endpoint(), filepath.Join(dir, "images"), certs.CA(), certs.Cert("ops"), certs.Key("ops"), metricsAddrs[i])
 		r.cfgs[i] = filepath.Join(dir, fmt.Sprintf("rm%d.yaml", i+1))
 		if err := os.WriteFile(r.cfgs[i], []byte(text), 0o600); err != nil {
 			t.Fatal(err)
@@ -301,5 +307,85 @@ func TestReplicaRackManagers(t *testing.T) {
 				exited.Sub(stopped).Round(time.Millisecond), time.Since(stopped).Round(time.Millisecond))
 			break
 		}
+	}
+}
+
+// TestReplicaLeaderPartitionedFromEtcd: the leading process loses etcd
+// (its requests dropped) but keeps serving. The other leads about a TTL
+// later, the deposed one stops (its leader gauge drops, its streams end,
+// it refuses power), and s1's client ends up on the new leader. Healed,
+// the old leader follows and names the new one.
+func TestReplicaLeaderPartitionedFromEtcd(t *testing.T) {
+	r := newReplicaRack(t)
+	r.start(0)
+	waitGauge := func(i int, want string, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for r.leaderGauge(i) != "failover_rack_manager_leader "+want {
+			if time.Since(start) > within {
+				t.Fatalf("replica %d: %s after %v, want %s\n%s", i+1, r.leaderGauge(i), within, want, r.logOf(i))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
+	waitGauge(0, "1", 10*time.Second)
+	r.start(1)
+	c := r.client(r.urls[0], r.urls[1])
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ch, err := c.Watch(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nextStatus(t, ch, 5*time.Second)
+
+	r.proxies[0].Set(etcdrig.LoseRequests)
+	took := waitGauge(1, "1", 5*time.Second)
+	// At once, while the old leader most likely still believes it leads
+	// (it learns at its lease's end, up to half a second after etcd's):
+	// its power guard cannot reach etcd and refuses.
+	only0 := r.client(r.urls[0])
+	if err := only0.Power(t.Context(), "s2", bmc.PowerActionOff); !errors.Is(err, rack.ErrNotLeader) {
+		t.Errorf("power through the deposed leader: %v; want not leader", err)
+	}
+	if st, _ := r.rf["s2"].Get("/redfish/v1/Systems/" + rfSystem); st["PowerState"] != "On" {
+		t.Fatalf("s2 PowerState %v after the deposed leader's refusal", st["PowerState"])
+	}
+	if strings.Contains(r.logOf(0), "leadership not confirmed in etcd") {
+		t.Log("the deposed leader still believed it led: its guard refused")
+	} else {
+		t.Log("the deposed leader knew already: its handler refused")
+	}
+	deposed := waitGauge(0, "0", 5*time.Second)
+	t.Logf("leader cut off from etcd: the other led after %v, the old one knew it %v later", took.Round(time.Millisecond), deposed.Round(time.Millisecond))
+	stopped := time.Now()
+	for {
+		// The old leader polls no more: a status read from now on is the new one's.
+		if st := nextStatus(t, ch, 5*time.Second); st.Time.After(stopped) {
+			break
+		}
+	}
+	if err := c.Power(t.Context(), "s2", bmc.PowerActionOff); err != nil {
+		t.Fatalf("power through the client: %v", err)
+	}
+	if st, _ := r.rf["s2"].Get("/redfish/v1/Systems/" + rfSystem); st["PowerState"] != "Off" {
+		t.Errorf("s2 PowerState %v after the new leader's off", st["PowerState"])
+	}
+
+	r.proxies[0].Cut(etcdrig.Pass)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := only0.Rack(t.Context())
+		if errors.Is(err, rack.ErrNotLeader) && strings.Contains(err.Error(), "the leader is "+r.urls[1]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healed old leader: %v; want not leader naming %s", err, r.urls[1])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if g := r.leaderGauge(0); g != "failover_rack_manager_leader 0" {
+		t.Errorf("healed old leader: %s", g)
 	}
 }

@@ -115,7 +115,13 @@ type Term struct {
 // on it.
 func (t *Term) Done() <-chan struct{} { return t.done }
 
-func (t *Term) end() { t.doneOnce.Do(func() { close(t.done) }) }
+func (t *Term) end() { t.endFirst() }
+
+// endFirst ends the term and reports whether this call ended it.
+func (t *Term) endFirst() (first bool) {
+	t.doneOnce.Do(func() { close(t.done); first = true })
+	return first
+}
 
 func (t *Term) ended() bool {
 	select {
@@ -295,10 +301,9 @@ func (e *Elector) Resign(ctx context.Context) error {
 	e.mu.Lock()
 	t := e.term
 	e.mu.Unlock()
-	if t == nil || t.ended() {
+	if t == nil || !t.endFirst() { // not leading, or another call ended the term
 		return nil
 	}
-	t.end()
 	if err := t.election.Resign(ctx); err != nil {
 		return fmt.Errorf("rackelect: resign: %w", err)
 	}

@@ -476,3 +476,23 @@ func TestReplicaClientHints(t *testing.T) {
 		t.Fatal("a follower powered s2")
 	}
 }
+
+// ClientConfig.URLs: each is checked and named by its index.
+func TestClientConfigURLs(t *testing.T) {
+	r := newTestRack(t, rackOpts{})
+	for _, c := range []struct {
+		urls []string
+		want string
+	}{
+		{[]string{"https://10.0.0.2:7443", "http://10.0.0.3:7443"}, `ClientConfig.URLs[1] "http://10.0.0.3:7443": want https://host:port`},
+		{[]string{r.url + "/"}, `ClientConfig.URLs[0] "` + r.url + `/" is also URL`},
+		{[]string{"https://10.0.0.2:7443", "https://10.0.0.2:7443"}, `ClientConfig.URLs[1] "https://10.0.0.2:7443" is also URLs[0]`},
+	} {
+		cfg := DefaultClientConfig()
+		cfg.URL, cfg.URLs, cfg.TLS = r.url, c.urls, ClientTLS(r.ca.files(t, "s1"), "rack-manager")
+		err := cfg.Validate()
+		if !errors.Is(err, rack.ErrInvalidConfig) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("URLs %q: %v; want %q", c.urls, err, c.want)
+		}
+	}
+}

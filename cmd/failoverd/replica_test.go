@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackha/failover"
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/bmc/redfishbmc/redfishsim"
 	"github.com/rackha/failover/internal/etcdrig"
@@ -387,5 +388,106 @@ func TestReplicaLeaderPartitionedFromEtcd(t *testing.T) {
 	}
 	if g := r.leaderGauge(0); g != "failover_rack_manager_leader 0" {
 		t.Errorf("healed old leader: %s", g)
+	}
+}
+
+// TestReplicaMonitorTakesOverThroughNewLeader: the rack of
+// multiprocess_test.go (ipmi_sim, Redfish, libvirt test hosts, monitor
+// processes) with two rack-manager replicas on etcd-server. The leading
+// replica is killed; then s2 loses power, and s1's monitor, which
+// followed the new leader on its own, detects it, fences it through the
+// new leader and starts s2's VM.
+func TestReplicaMonitorTakesOverThroughNewLeader(t *testing.T) {
+	r := newRealRack(t)
+	x := etcdrig.StartExternal(t)
+	text, err := os.ReadFile(r.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := LoadConfig(r.cfg)
+	rm1 := cfg.RackManager.Listen
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm2 := ln.Addr().String()
+	ln.Close()
+	replicated := strings.Replace(string(text), fmt.Sprintf("  url: \"https://%s\"\n", rm1), fmt.Sprintf(
+		"  url: \"https://%s\"\n  replicas: [\"https://%s\", \"https://%s\"]\n  election_ttl: 1s\n", rm1, rm1, rm2), 1)
+	replicated += fmt.Sprintf("etcd: {endpoints: [%q], prefix: \"/takeover-test/\", insecure_plaintext: true, request_timeout: 1s}\n", x.Endpoint)
+	if err := os.WriteFile(r.cfg, []byte(replicated), 0o600); err != nil { // the monitors' and replica 1's
+		t.Fatal(err)
+	}
+	cfg2 := filepath.Join(r.dir, "rm2.yaml")
+	if err := os.WriteFile(cfg2, []byte(strings.NewReplacer(
+		fmt.Sprintf("listen: %q", rm1), fmt.Sprintf("listen: %q", rm2),
+		fmt.Sprintf("  url: \"https://%s\"", rm1), fmt.Sprintf("  url: \"https://%s\"", rm2),
+	).Replace(replicated)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{r.cfg, cfg2} {
+		if c, err := LoadConfig(p); err != nil || !c.replicated() {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+	ops := func(url string) *rackhttp.Client {
+		files, err := rackhttp.LoadFiles(filepath.Join(r.dir, "tls", "ops.pem"), filepath.Join(r.dir, "tls", "ops-key.pem"), filepath.Join(r.dir, "tls", "ca.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc := rackhttp.DefaultClientConfig()
+		cc.URL, cc.TLS, cc.Logger = url, rackhttp.ClientTLS(files, "127.0.0.1"), discardLogger()
+		c, err := rackhttp.NewClient(cc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	leads := func(addr string, within time.Duration) {
+		t.Helper()
+		c := ops("https://" + addr)
+		for deadline := time.Now().Add(within); ; time.Sleep(50 * time.Millisecond) {
+			if _, err := c.Rack(t.Context()); err == nil {
+				return
+			} else if time.Now().After(deadline) {
+				t.Fatalf("%s does not lead within %v: %v", addr, within, err)
+			}
+		}
+	}
+	start := func(name, config string) *child {
+		dir := filepath.Join(r.dir, name)
+		os.Mkdir(dir, 0o700)
+		c, err := startChild(needBinary(t), dir, config, "rack-manager", "", r.env, r.log.line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.stop(10 * time.Second) })
+		return c
+	}
+	first := start("rm1", r.cfg)
+	leads(rm1, 10*time.Second)
+	start("rm2", cfg2)
+	s1 := r.startMonitor("s1")
+	s2 := r.startMonitor("s2")
+	r.wait(20*time.Second, "s2 starts its VM", event(failover.EventReconciled, "s2", "vm-b1", s2.pid()))
+	time.Sleep(500 * time.Millisecond) // healthy statuses first
+
+	first.kill()
+	killed := time.Now()
+	leads(rm2, 5*time.Second)
+	t.Logf("replica 2 leads %v after replica 1's SIGKILL", time.Since(killed).Round(time.Millisecond))
+	s2.kill() // s2's blade loses power, its monitor with it
+	if err := r.rf.Set("/redfish/v1/Systems/"+rfSystem, map[string]any{"PowerState": "Off"}); err != nil {
+		t.Fatal(err)
+	}
+	r.wait(30*time.Second, "s1 fences s2 through the new leader", event(failover.EventFenced, "s2", "", s1.pid()))
+	r.wait(30*time.Second, "s1 starts vm-b1", event(failover.EventBackupStarted, "s2", "vm-b1", s1.pid()))
+	if o := r.owner("vm-b1"); o != "s1" {
+		t.Errorf("vm-b1 owned by %q, want s1", o)
+	}
+	b, _ := os.ReadFile(filepath.Join(r.dir, "rm2", "rack-manager.log"))
+	if !strings.Contains(string(b), `"outcome":"confirmed"`) {
+		t.Errorf("replica 2 audited no confirmed power action:\n%s", b)
 	}
 }

@@ -320,6 +320,18 @@ func (e *Elector) IsLeader() bool {
 	return t != nil && !t.ended()
 }
 
+// TermStart is when the running term began (Campaign's return); zero
+// when this replica does not lead.
+func (e *Elector) TermStart() time.Time {
+	e.mu.Lock()
+	t := e.term
+	e.mu.Unlock()
+	if t == nil || t.ended() {
+		return time.Time{}
+	}
+	return t.Won
+}
+
 // Leader returns the leader's Name (its URL) as last observed in etcd,
 // and false when no leader is known.
 func (e *Elector) Leader() (string, bool) {

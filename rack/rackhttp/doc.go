@@ -62,7 +62,9 @@
 // bmc.ErrIndeterminate, so the Client may try another replica at once,
 // as it does for a request it could not send. A power action whose
 // replica lost the lead mid-call is indeterminate (the guard's second
-// transaction failed).
+// transaction failed). A replica that leads again does not replay the
+// statuses it journaled in an earlier term (Leadership.TermStart): on
+// connect a watcher gets only the latest statuses of the current term.
 //
 // Connections are HTTP/1.1 (ServerTLS and ClientTLS offer only
 // "http/1.1"), so each stream has its own TCP connection and a dropped or

@@ -66,6 +66,10 @@ type Leadership interface {
 	IsLeader() bool
 	// Leader returns the leading replica's URL, if known.
 	Leader() (url string, ok bool)
+	// TermStart is when this replica's current term began (zero when it
+	// does not lead). A stream does not replay journaled statuses read
+	// before it: those may be from an earlier term, minutes old.
+	TermStart() time.Time
 }
 
 // DefaultHandlerConfig returns the defaults documented on HandlerConfig,

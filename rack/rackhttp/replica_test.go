@@ -404,6 +404,47 @@ type staticLeadership struct{ leader string }
 
 func (s staticLeadership) IsLeader() bool         { return false }
 func (s staticLeadership) Leader() (string, bool) { return s.leader, s.leader != "" }
+func (s staticLeadership) TermStart() time.Time   { return time.Time{} }
+
+// leading is a replica that leads since a time the test sets.
+type leading struct {
+	mu    sync.Mutex
+	since time.Time
+}
+
+func (l *leading) IsLeader() bool         { return true }
+func (l *leading) Leader() (string, bool) { return "", false }
+func (l *leading) TermStart() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.since
+}
+
+// TestReplicaStreamSkipsEarlierTerms: a replica leading again does not
+// replay statuses it journaled in an earlier term; the first status a
+// watcher gets is from the new term's polls.
+func TestReplicaStreamSkipsEarlierTerms(t *testing.T) {
+	lead := &leading{}
+	r := newTestRack(t, rackOpts{handler: func(c *HandlerConfig) { c.Leadership = lead }})
+	r.local.Poll(t.Context()) // an earlier term's statuses
+	time.Sleep(10 * time.Millisecond)
+	lead.mu.Lock()
+	lead.since = time.Now()
+	lead.mu.Unlock()
+	ch, err := r.client("s1").Watch(t.Context(), "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case st := <-ch:
+		t.Fatalf("got a status of %v from before the term (%v)", st.Time, lead.TermStart())
+	case <-time.After(300 * time.Millisecond):
+	}
+	r.local.Poll(t.Context())
+	if st := next(t, ch, 2*time.Second); st.Time.Before(lead.TermStart()) {
+		t.Fatalf("status of %v, before the term began %v", st.Time, lead.TermStart())
+	}
+}
 
 // countingHandler counts the requests that reach h.
 type countingHandler struct {

@@ -85,8 +85,9 @@
 // the latest statuses instead, which is what a watcher needs.
 //
 // Contract additions for replicas: HandlerConfig.Leadership, the
-// Leadership interface (IsLeader, Leader, TermStart), ClientConfig.URLs, the error kind not_leader
-// (rack.ErrNotLeader) and the leader field of an error body.
+// Leadership interface (IsLeader, Leader, TermStart), ClientConfig.URLs,
+// the error kind not_leader (rack.ErrNotLeader) and the leader field of
+// an error body.
 //
 // Concurrency: Handler, Client and Files are safe for concurrent use;
 // Files.Reload may run while connections are being made.

@@ -112,8 +112,8 @@ func (e *Elector) guardedPut(ctx context.Context, t *Term, in Intent) (ok bool, 
 //
 // Errors: not the leader (never elected, or the key is gone) wraps
 // rack.ErrNotLeader; etcd not answering the first transaction wraps
-// rack.ErrNotLeader too (leadership unconfirmed); both mean nothing was
-// sent. A hold that outlasts ctx wraps ErrHeld. When the second
+// rack.ErrNotLeader too (leadership unconfirmed), and not etcd's error or
+// the context's; both mean nothing was sent. A hold that outlasts ctx wraps ErrHeld. When the second
 // transaction fails (the key went away, or etcd did not answer), the
 // leadership may have been lost during the call and another replica may
 // have acted on the server since: the error wraps bmc.ErrIndeterminate,
@@ -141,7 +141,9 @@ func (e *Elector) Guarded(ctx context.Context, server string, action bmc.PowerAc
 	in := Intent{Server: server, Action: action.String(), Leader: e.cfg.Name, LeaderRev: t.Rev, Time: time.Now(), State: IntentPending}
 	ok, err := e.guardedPut(ctx, t, in)
 	if err != nil {
-		return fmt.Errorf("rackelect: power %s %q not sent: leadership not confirmed in etcd: %w: %w", action, server, rack.ErrNotLeader, err)
+		// Not %w for err: its deadline would read as an indeterminate
+		// outcome (failover.Abandoned), and nothing was sent.
+		return fmt.Errorf("rackelect: power %s %q not sent: leadership not confirmed in etcd (%v): %w", action, server, err, rack.ErrNotLeader)
 	}
 	if !ok {
 		return fmt.Errorf("rackelect: power %s %q not sent: %s no longer leads (its key %s of revision %d is gone): %w",

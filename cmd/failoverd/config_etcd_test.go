@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,7 +54,9 @@ func TestEtcdConfigParses(t *testing.T) {
 		s.CA != want.CA || s.Cert != want.Cert || s.Key != want.Key || s.Username != want.Username || s.Password != want.Password || s.Plaintext {
 		t.Errorf("spec %+v, want %+v", s, want)
 	}
-	for _, shown := range []string{s.String(), fmt.Sprint(s), fmt.Sprintf("%v %s", s, s)} {
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("spec", "etcd", s)
+	for _, shown := range []string{s.String(), fmt.Sprint(s), fmt.Sprintf("%v %s %+v %#v %q %x", s, s, s, s, s, s), logged.String()} {
 		if strings.Contains(shown, "hunter2") {
 			t.Errorf("the spec printed shows the password: %s", shown)
 		}

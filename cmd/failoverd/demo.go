@@ -159,6 +159,11 @@ func (d *demo) run(ctx, simCtx context.Context, servers, vms int) error {
 			return err
 		}
 		time.Sleep(4 * demoPoll) // the last samples of who runs what
+		r.stopped = r.server
+		if r.declRev, r.leaseRev, err = d.cleanStop(ctx, r.server); err != nil {
+			d.log.note("result", "FAILED: "+err.Error(), map[string]any{"ok": false, "scenario": d.scenario})
+			return err
+		}
 		return d.leaseVerdict(ctx, r)
 	}
 	for i, kind := range demoPlan {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/rackha/failover"
 	"github.com/rackha/failover/lease/etcdlease"
 	"github.com/rackha/failover/rack"
@@ -187,6 +189,10 @@ type leaseRun struct {
 	expiredAt       time.Time // the demo saw the lease key deleted in etcd
 	offAt           time.Time // the server's power went off (zero: not seen)
 	watchdogExpired bool      // its watchdog read expired once the BMC answered again
+	// stopped is the server whose monitor the demo stopped cleanly at the
+	// end, with the revisions of its disarm declaration and lease revoke.
+	stopped           string
+	declRev, leaseRev int64
 }
 
 // leaseVerdict checks the lease scenario: every VM of the failed server
@@ -293,6 +299,10 @@ func (d *demo) leaseVerdict(ctx context.Context, r *leaseRun) error {
 		extra["fault_to_watchdog_off_ms"] = ms(r.offAt)
 		extra["kicks_refused"] = refused
 	}
+	if r.stopped != "" {
+		msg += fmt.Sprintf("; %s's monitor stopped by SIGTERM declared its watchdog disarmed (etcd revision %d) before revoking its lease (%d)", r.stopped, r.declRev, r.leaseRev)
+		extra["clean_stop"] = map[string]any{"server": r.stopped, "disarmed_rev": r.declRev, "revoked_rev": r.leaseRev}
+	}
 	msg += fmt.Sprintf("; every one of the %d VMs runs exactly once, none ever ran twice; %d events by %d monitor processes, none by the rack manager", n, len(evs), len(list))
 	d.log.header("\n")
 	d.log.note("result", msg, extra)
@@ -313,4 +323,46 @@ func (d *demo) kicksRefused(server string) int {
 		}
 	}
 	return n
+}
+
+// cleanStop stops server's monitor with SIGTERM, as systemd does, and
+// reads from etcd's history in which order it left: the watchdog
+// declared disarmed (a watcher then takes nothing over by lease) must
+// come before the lease is revoked. It returns both revisions.
+func (d *demo) cleanStop(ctx context.Context, server string) (declared, revoked int64, err error) {
+	d.mu.Lock()
+	m := d.monitors[server]
+	delete(d.monitors, server)
+	d.mu.Unlock()
+	if m == nil {
+		return 0, 0, fmt.Errorf("demo: no monitor of %s to stop", server)
+	}
+	cur, err := d.etcd.cli.Get(ctx, demoEtcdPrefix+"watchdog/"+server)
+	if err != nil {
+		return 0, 0, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	events := d.etcd.cli.Watch(wctx, demoEtcdPrefix, clientv3.WithPrefix(), clientv3.WithRev(cur.Header.Revision+1))
+	m.stop(5 * time.Second)
+	for wr := range events {
+		for _, ev := range wr.Events {
+			switch key := string(ev.Kv.Key); {
+			case key == demoEtcdPrefix+"watchdog/"+server && ev.Type == clientv3.EventTypePut && string(ev.Kv.Value) == "disarmed" && declared == 0:
+				declared = ev.Kv.ModRevision
+			case key == demoEtcdPrefix+"lease/"+server && ev.Type == clientv3.EventTypeDelete && revoked == 0:
+				revoked = ev.Kv.ModRevision
+			}
+		}
+		if revoked != 0 {
+			break
+		}
+	}
+	switch {
+	case revoked == 0:
+		return declared, 0, fmt.Errorf("demo: %s's lease not revoked within 10s of SIGTERM", server)
+	case declared == 0 || declared > revoked:
+		return declared, revoked, fmt.Errorf("demo: %s stopped: lease revoked at revision %d, watchdog declared disarmed at %d: want the declaration first", server, revoked, declared)
+	}
+	return declared, revoked, nil
 }

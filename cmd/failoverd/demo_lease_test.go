@@ -62,7 +62,12 @@ type leaseDemoResult struct {
 	FaultToBackupsMS     []int64 `json:"fault_to_backups_ms"`
 	FaultToWatchdogOffMS int64   `json:"fault_to_watchdog_off_ms"`
 	KicksRefused         int     `json:"kicks_refused"`
-	RackPIDs             []int   `json:"rack_manager_pids"`
+	CleanStop            struct {
+		Server      string `json:"server"`
+		DisarmedRev int64  `json:"disarmed_rev"`
+		RevokedRev  int64  `json:"revoked_rev"`
+	} `json:"clean_stop"`
+	RackPIDs []int `json:"rack_manager_pids"`
 }
 
 type leaseDemo struct {
@@ -152,6 +157,11 @@ func runLeaseDemo(t *testing.T, scenario string) leaseDemo {
 		if ts[0].Before(expiry.Add(bound)) {
 			t.Errorf("%s started %v after the lease expired, before the bound %v", vm, ts[0].Sub(expiry), bound)
 		}
+	}
+	// A monitor stopped by SIGTERM declared its watchdog disarmed before
+	// its lease went: a watcher never sees the lease gone undeclared.
+	if cs := res.CleanStop; cs.Server == "" || cs.DisarmedRev == 0 || cs.DisarmedRev >= cs.RevokedRev {
+		t.Errorf("clean stop %+v: want the disarm declared before the lease revoked", cs)
 	}
 	if got := expiry.Sub(fault); got > demoLeaseTTL+time.Second {
 		t.Errorf("the lease expired %v after the fault, want within about the TTL %v", got, demoLeaseTTL)

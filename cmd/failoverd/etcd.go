@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
@@ -52,6 +53,19 @@ type etcdSpec struct {
 func (s etcdSpec) String() string {
 	return fmt.Sprintf("etcd %q prefix %q user %q", s.Endpoints, s.Prefix, s.Username)
 }
+
+// Format prints String under every verb (%#v and %+v too), so no verb
+// reaches the password by reflection.
+func (s etcdSpec) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", s.String())
+		return
+	}
+	fmt.Fprint(f, s.String())
+}
+
+// LogValue logs the spec without the password.
+func (s etcdSpec) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // etcdSpec checks the etcd section and reads its password by secret.
 // own is the process's own certificate (servers[].tls of a monitor,

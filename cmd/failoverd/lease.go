@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -62,15 +63,27 @@ func (l *monitorLeases) gate(w watchdog.Watchdog) watchdog.Watchdog {
 }
 
 // start runs the keeper until the returned stop is called, and waits
-// until it holds its lease, saying so every logEvery while it waits.
-// It returns an error when ctx ends first or the keeper stops.
-func (l *monitorLeases) start(ctx context.Context, log *slog.Logger, logEvery time.Duration) (stop func(), err error) {
+// until it holds its lease, saying so every logEvery while it waits. It
+// returns an error when ctx ends first or the keeper stops; failed
+// reports the keeper stopping on its own afterwards (its lease is dead
+// then, and the watchdog will stop this server).
+func (l *monitorLeases) start(ctx context.Context, log *slog.Logger, logEvery time.Duration) (stop func(), failed <-chan error, err error) {
 	kctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
-	go func() { done <- l.keeper.Run(kctx) }()
+	result := make(chan error, 1)
+	fail := make(chan error, 1)
+	go func() {
+		err := l.keeper.Run(kctx)
+		if kctx.Err() == nil {
+			if err == nil {
+				err = errors.New("returned")
+			}
+			fail <- fmt.Errorf("lease keeper stopped: %w", err)
+		}
+		result <- err
+	}()
 	stop = func() {
 		cancel()
-		if err := <-done; err != nil {
+		if err := <-result; err != nil {
 			log.Error("failoverd: lease keeper", "err", err)
 		}
 	}
@@ -81,16 +94,13 @@ func (l *monitorLeases) start(ctx context.Context, log *slog.Logger, logEvery ti
 		select {
 		case <-l.keeper.Held():
 			log.Info("failoverd: lease held; watching and kicking the watchdog", "ttl", l.spec.TTL, "waited", time.Since(began).Round(time.Millisecond))
-			return stop, nil
-		case err := <-done:
-			cancel()
-			if err == nil {
-				err = ctx.Err()
-			}
-			return func() {}, fmt.Errorf("lease keeper stopped before the lease was held: %w", err)
+			return stop, fail, nil
+		case err := <-fail:
+			stop()
+			return func() {}, nil, fmt.Errorf("before the lease was held: %w", err)
 		case <-ctx.Done():
 			stop()
-			return func() {}, ctx.Err()
+			return func() {}, nil, ctx.Err()
 		case <-t.C:
 			_, why := l.keeper.Alive()
 			log.Warn("failoverd: waiting for this server's lease in etcd; not watching, the watchdog not armed", "waited", time.Since(began).Round(time.Second), "why", why)

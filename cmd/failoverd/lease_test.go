@@ -89,13 +89,14 @@ func TestMonitorWaitsForReleasedTakeover(t *testing.T) {
 		t.Fatalf("lease show: %d\n%s%s", code, out.String(), errOut.String())
 	}
 	type started struct {
-		stop func()
-		err  error
+		stop   func()
+		failed <-chan error
+		err    error
 	}
 	done := make(chan started, 1)
 	go func() {
-		stop, err := ml.start(ctx, log, 200*time.Millisecond)
-		done <- started{stop, err}
+		stop, failed, err := ml.start(ctx, log, 200*time.Millisecond)
+		done <- started{stop, failed, err}
 	}()
 	time.Sleep(time.Second)
 	select {
@@ -131,6 +132,11 @@ func TestMonitorWaitsForReleasedTakeover(t *testing.T) {
 	if code := run([]string{"lease", "-config", path, "release", "s9"}, &out, &errOut); code != 2 {
 		t.Errorf("release of an unknown server: exit %d, want 2", code)
 	}
+	select {
+	case err := <-s.failed:
+		t.Errorf("keeper failed: %v", err)
+	default:
+	}
 	s.stop() // revokes
 	out.Reset()
 	if code := run([]string{"lease", "-config", path, "show"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "s1           no lease") {
@@ -152,7 +158,7 @@ func TestWatchdogKicksOnlyWithLoopAndLease(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	stop, err := ml.start(ctx, slog.New(slog.DiscardHandler), time.Second)
+	stop, _, err := ml.start(ctx, slog.New(slog.DiscardHandler), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +176,7 @@ func TestWatchdogKicksOnlyWithLoopAndLease(t *testing.T) {
 		}
 		return true, ""
 	}
-	w := ml.gate(gatedWatchdog{Watchdog: b, alive: alive})
+	w := ml.gate(loopGated(b, alive))
 	if err := w.Arm(ctx, 10*time.Second, watchdog.ActionPowerDown); err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +218,22 @@ func TestWatchdogKicksOnlyWithLoopAndLease(t *testing.T) {
 	if st, _ := b.State(ctx); st.Running {
 		t.Errorf("still running after Disarm: %+v", st)
 	}
+
+	// A watchdog that cannot be disarmed (simbmc's in-band one) is never
+	// declared disarmed: Disarm fails and the declaration stays armed.
+	inband := ml.gate(loopGated(b.InBand(), alive))
+	if err := inband.(watchdog.Disarmer).Disarm(ctx); !errors.Is(err, etcdlease.ErrCannotDisarm) {
+		t.Errorf("Disarm of a watchdog without one: %v, want ErrCannotDisarm", err)
+	}
+	if err := ml.keeper.DeclareWatchdog(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := inband.(watchdog.Disarmer).Disarm(ctx); err == nil {
+		t.Error("disarmed")
+	}
+	if rows, _ := readLeases(ctx, d.etcd, "/test/", []string{"s1"}); rows[0].Watchdog != "armed" {
+		t.Errorf("a watchdog that cannot be disarmed declared %q", rows[0].Watchdog)
+	}
 }
 
 // The all role runs monitors on the controller: a lease held there would
@@ -221,5 +243,37 @@ func TestAllRoleRefusesLeases(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run([]string{"all", "-config", path}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "lease.enabled") || !strings.Contains(errOut.String(), "run a monitor on each server") {
 		t.Errorf("all with leases: exit %d\n%s", code, errOut.String())
+	}
+}
+
+// A keeper that stops on its own (its store closed) is reported, so the
+// monitor exits and is restarted instead of running on without a lease.
+func TestLeaseKeeperStopReported(t *testing.T) {
+	cfg, _ := leaseRack(t)
+	d := &daemon{cfg: cfg}
+	a := &adapters{cfg: cfg}
+	defer a.Close()
+	ml, err := d.newLeases(a, 0, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stop, failed, err := ml.start(ctx, slog.New(slog.DiscardHandler), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	ml.store.Close()
+	select {
+	case err := <-failed:
+		if !errors.Is(err, etcdlease.ErrClosed) {
+			t.Errorf("failed with %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the keeper's stop was not reported")
+	}
+	if ok, _ := ml.keeper.Alive(); ok {
+		t.Error("alive after the keeper stopped")
 	}
 }

@@ -112,10 +112,21 @@ func (g gatedWatchdog) Kick(ctx context.Context) error {
 	return g.Watchdog.Kick(ctx)
 }
 
-// Disarm is the inner watchdog's, when it has one.
-func (g gatedWatchdog) Disarm(ctx context.Context) error {
-	if d, ok := g.Watchdog.(watchdog.Disarmer); ok {
-		return d.Disarm(ctx)
+// gatedDisarmer is a gatedWatchdog whose watchdog can be disarmed.
+type gatedDisarmer struct{ gatedWatchdog }
+
+// Disarm is the inner watchdog's.
+func (g gatedDisarmer) Disarm(ctx context.Context) error {
+	return g.Watchdog.(watchdog.Disarmer).Disarm(ctx)
+}
+
+// loopGated gates w on alive; the result is a watchdog.Disarmer only
+// when w is one, so nothing (a lease store's declaration) takes it for
+// disarmed when it cannot be.
+func loopGated(w watchdog.Watchdog, alive func() (bool, string)) watchdog.Watchdog {
+	g := gatedWatchdog{Watchdog: w, alive: alive}
+	if _, ok := w.(watchdog.Disarmer); ok {
+		return gatedDisarmer{g}
 	}
-	return nil
+	return g
 }

@@ -103,7 +103,7 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 		spec.Updater.Logger = log
 		alive := loopAlive(gate, mon, spec.StallAfter, time.Now)
 		// Kicks only while the loop is alive, and (with leases) the lease.
-		u, err := watchdog.NewUpdater(leases.gate(gatedWatchdog{Watchdog: wd, alive: alive}), spec.Updater)
+		u, err := watchdog.NewUpdater(leases.gate(loopGated(wd, alive)), spec.Updater)
 		if err != nil {
 			return nil, d.cfg.errAt(fmt.Sprintf("servers[%d].watchdog", i), "refused", err)
 		}
@@ -117,15 +117,17 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 // start once the lease is held, and the keeper stops (revoking the
 // lease) only after the updater has declared and disarmed the watchdog.
 func (m *monitor) Run(ctx context.Context) error {
+	var lost <-chan error // the keeper stopped on its own; nil without leases
 	if m.leases != nil {
-		stop, err := m.leases.start(ctx, m.log, leaseWaitLog)
+		stop, failed, err := m.leases.start(ctx, m.log, leaseWaitLog)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // stopped while waiting
 			}
 			return fmt.Errorf("monitor %s: %w", m.name, err)
 		}
-		defer stop()
+		defer stop() // after the updater returned: it has disarmed by then
+		lost = failed
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -139,13 +141,19 @@ func (m *monitor) Run(ctx context.Context) error {
 	m.log.Info("failoverd: monitor running", "pid", os.Getpid())
 	// Not on this goroutine: a stdout nobody reads must not hold the role.
 	go m.events.Started(m.name)
-	if m.updater == nil {
-		return <-monDone
+	wait := func() {
+		cancel()
+		<-monDone
+		if updDone != nil {
+			<-updDone
+		}
 	}
 	select {
 	case err := <-monDone:
 		cancel()
-		<-updDone
+		if updDone != nil {
+			<-updDone
+		}
 		return err
 	case err := <-updDone:
 		cancel()
@@ -154,5 +162,8 @@ func (m *monitor) Run(ctx context.Context) error {
 			return fmt.Errorf("monitor %s: %w", m.name, err)
 		}
 		return merr
+	case err := <-lost:
+		wait()
+		return fmt.Errorf("monitor %s: %w", m.name, err)
 	}
 }

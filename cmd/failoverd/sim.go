@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 
 	"github.com/rackha/failover/bmc"
@@ -46,8 +47,25 @@ func (s *demoSim) Watchdog(server string) (watchdog.Watchdog, error) {
 		return nil, err
 	}
 	s.closers = append(s.closers, w)
-	return w, nil
+	b, err := demosim.NewBMC(s.socket, server)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, b)
+	return simInBand{InBand: w, lan: b}, nil
 }
+
+// simInBand is the simulated in-band watchdog, which has no Disarm of
+// its own (simbmc's in-band side has none); a clean stop disarms it
+// through the BMC's LAN side, as a real BMC's in-band interface
+// (ipmibmc) disarms. Kicks stay in-band, working while the BMC is
+// unreachable from the network.
+type simInBand struct {
+	*demosim.InBand
+	lan *demosim.BMC
+}
+
+func (w simInBand) Disarm(ctx context.Context) error { return w.lan.Disarm(ctx) }
 
 func (s *demoSim) Close() error {
 	var errs []error

@@ -164,6 +164,7 @@ func TestEtcdConfigErrors(t *testing.T) {
 // The client the etcd section builds speaks mutual TLS to a real etcd
 // (embedded, client certificates required), and stores images there.
 func TestEtcdClientMutualTLS(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certs, err := makeCerts(filepath.Join(dir, "tls"), []string{"s1", "s2"}, "ops", nil, time.Now())
 	if err != nil {
@@ -248,6 +249,7 @@ func TestEtcdClientMutualTLS(t *testing.T) {
 // insecure_plaintext reaches an http etcd; the password is read from its
 // file only when a user is set, and never shown.
 func TestEtcdClientPlaintext(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	e, endpoint, err := etcdrig.StartEmbedded(filepath.Join(dir, "etcd"), nil)
 	if err != nil {
@@ -311,5 +313,49 @@ func TestExampleEtcdConfigLease(t *testing.T) {
 	}
 	if cfg.ImageStore.Kind != "etcd" {
 		t.Errorf("image store %q", cfg.ImageStore.Kind)
+	}
+}
+
+// `monitor -check` reads the etcd client certificate too: each process's
+// own by default, or etcd.tls's, which must exist and verify.
+func TestCheckReadsEtcdCertificates(t *testing.T) {
+	dir := t.TempDir()
+	certs, err := makeCerts(filepath.Join(dir, "tls"), []string{"s1", "s2"}, "ops", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.NewReplacer("/run/s1-bmc", pw, "/run/etcd-pw", pw,
+		"tls: {ca: ca.pem}", fmt.Sprintf("tls: {ca: %q}", certs.CA()),
+		"tls: {cert: s1.pem, key: s1-key.pem}", fmt.Sprintf("tls: {cert: %q, key: %q}", certs.Cert("s1"), certs.Key("s1")),
+		"  tls: {cert: s1-etcd.pem, key: s1-etcd-key.pem}\n", "").Replace(etcdConfig)
+	path := filepath.Join(dir, "rack.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(text)
+	var out, errb bytes.Buffer
+	if code := run([]string{"monitor", "-config", path, "-server", "s1", "-check"}, &out, &errb); code != 0 {
+		t.Fatalf("-check: exit %d, %s", code, errb.String())
+	}
+	write(strings.Replace(text, "  prefix:", fmt.Sprintf("  tls: {cert: %q, key: %q}\n  prefix:", filepath.Join(dir, "none.pem"), certs.Key("s1")), 1))
+	errb.Reset()
+	if code := run([]string{"monitor", "-config", path, "-server", "s1", "-check"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "etcd.tls") {
+		t.Errorf("-check with a missing etcd certificate: exit %d, %s", code, errb.String())
+	}
+	// Another CA's certificate for etcd does not verify against tls.ca.
+	other, err := makeCerts(filepath.Join(dir, "other"), []string{"s1"}, "ops", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(strings.Replace(text, "  prefix:", fmt.Sprintf("  tls: {cert: %q, key: %q}\n  prefix:", other.Cert("s1"), other.Key("s1")), 1))
+	errb.Reset()
+	if code := run([]string{"monitor", "-config", path, "-server", "s1", "-check"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "does not verify") {
+		t.Errorf("-check with another CA's etcd certificate: exit %d, %s", code, errb.String())
 	}
 }

@@ -78,7 +78,7 @@ func (c *Config) leaseSpec() (leaseSpec, error) {
 		shown := l.DriftMargin
 		w, _ := c.watchdogSpec(at, placeholderSecret)
 		return s, c.errAt("lease.drift_margin", fmt.Sprintf("%s is shorter than %v: servers[%d]'s kick call timeout %v (watchdog interval/2) + 0.1%% of ttl %v + watchdog timeout %v; a kick sent just before its lease ends may reach its BMC that much later",
-			shown, need, at, w.Updater.CallTimeout, s.TTL, w.Updater.Timeout), nil)
+			shown, need, at, w.Updater.CallTimeout.Round(time.Millisecond), s.TTL, w.Updater.Timeout), nil)
 	default:
 		s.DriftMargin = margin
 	}

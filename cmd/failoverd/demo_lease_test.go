@@ -163,7 +163,8 @@ func runLeaseDemo(t *testing.T, scenario string) leaseDemo {
 	if cs := res.CleanStop; cs.Server == "" || cs.DisarmedRev == 0 || cs.DisarmedRev >= cs.RevokedRev {
 		t.Errorf("clean stop %+v: want the disarm declared before the lease revoked", cs)
 	}
-	if got := expiry.Sub(fault); got > demoLeaseTTL+time.Second {
+	// etcd expires leases in a loop every 500 ms: allow for it, and load.
+	if got := expiry.Sub(fault); got > demoLeaseTTL+2*time.Second {
 		t.Errorf("the lease expired %v after the fault, want within about the TTL %v", got, demoLeaseTTL)
 	}
 	t.Logf("%s: fault → lease expiry %d ms → first backup %d ms, all %v ms (bound %d ms, wait %d ms, watchdog off %d ms)",
@@ -180,6 +181,7 @@ func TestLeaseVerdictRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer hw.store.Close()
 	expired := time.Now()
 	good := func() []failover.Event {
 		return []failover.Event{

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/bmc/simbmc"
 	"github.com/rackha/failover/internal/etcdrig"
 	"github.com/rackha/failover/lease/etcdlease"
@@ -22,12 +23,18 @@ import (
 // leases on, both servers with a watchdog.
 func leaseRack(t *testing.T) (*Config, string) {
 	t.Helper()
-	dir := t.TempDir()
-	e, endpoint, err := etcdrig.StartEmbedded(filepath.Join(dir, "etcd"), nil)
+	e, endpoint, err := etcdrig.StartEmbedded(filepath.Join(t.TempDir(), "etcd"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
+	return leaseRackOn(t, endpoint)
+}
+
+// leaseRackOn is leaseRack on the etcd at endpoint.
+func leaseRackOn(t *testing.T, endpoint string) (*Config, string) {
+	t.Helper()
+	dir := t.TempDir()
 	text := strings.NewReplacer(
 		"image_store: {kind: file, dir: /tmp/images}\n", "image_store: {kind: file, dir: /tmp/images}\netcd: {endpoints: ["+endpoint+"], insecure_plaintext: true, prefix: /test/, request_timeout: 1s}\nlease: {enabled: true, ttl: 2s}\n",
 		"watchdog: {kind: none}", "watchdog: {kind: ipmi-lan, timeout: 10s}",
@@ -65,6 +72,7 @@ func (s *syncBuffer) String() string {
 // A monitor whose server was taken over waits for its lease, saying so,
 // until an operator releases the record with `failoverd lease release`.
 func TestMonitorWaitsForReleasedTakeover(t *testing.T) {
+	t.Parallel()
 	cfg, path := leaseRack(t)
 	d := &daemon{cfg: cfg}
 	a := &adapters{cfg: cfg}
@@ -98,7 +106,7 @@ func TestMonitorWaitsForReleasedTakeover(t *testing.T) {
 		stop, failed, err := ml.start(ctx, log, 200*time.Millisecond)
 		done <- started{stop, failed, err}
 	}()
-	time.Sleep(time.Second)
+	time.Sleep(700 * time.Millisecond) // start logs its wait every 200 ms
 	select {
 	case s := <-done:
 		t.Fatalf("started while taken over: %v", s.err)
@@ -148,6 +156,7 @@ func TestMonitorWaitsForReleasedTakeover(t *testing.T) {
 // lease say so; each refusal says why, and Arm declares the watchdog in
 // etcd first.
 func TestWatchdogKicksOnlyWithLoopAndLease(t *testing.T) {
+	t.Parallel()
 	cfg, _ := leaseRack(t)
 	d := &daemon{cfg: cfg}
 	a := &adapters{cfg: cfg}
@@ -241,14 +250,18 @@ func TestWatchdogKicksOnlyWithLoopAndLease(t *testing.T) {
 func TestAllRoleRefusesLeases(t *testing.T) {
 	_, path := leaseRack(t)
 	var out, errOut bytes.Buffer
-	if code := run([]string{"all", "-config", path}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "lease.enabled") || !strings.Contains(errOut.String(), "run a monitor on each server") {
-		t.Errorf("all with leases: exit %d\n%s", code, errOut.String())
+	for _, args := range [][]string{{"all", "-config", path}, {"all", "-config", path, "-check"}} {
+		errOut.Reset()
+		if code := run(args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "lease.enabled") || !strings.Contains(errOut.String(), "run a monitor on each server") {
+			t.Errorf("%v with leases: exit %d\n%s", args, code, errOut.String())
+		}
 	}
 }
 
 // A keeper that stops on its own (its store closed) is reported, so the
 // monitor exits and is restarted instead of running on without a lease.
 func TestLeaseKeeperStopReported(t *testing.T) {
+	t.Parallel()
 	cfg, _ := leaseRack(t)
 	d := &daemon{cfg: cfg}
 	a := &adapters{cfg: cfg}
@@ -275,5 +288,85 @@ func TestLeaseKeeperStopReported(t *testing.T) {
 	}
 	if ok, _ := ml.keeper.Alive(); ok {
 		t.Error("alive after the keeper stopped")
+	}
+}
+
+// A host whose etcd dies (Debian's etcd-server, killed): its kicks stop
+// once its lease runs out by its own clock, its watchdog expires and
+// powers it down; when etcd is back it holds its lease and kicks again.
+func TestWatchdogStopsWhenEtcdDies(t *testing.T) {
+	t.Parallel()
+	x := etcdrig.StartExternal(t)
+	cfg, _ := leaseRackOn(t, x.Endpoint)
+	d := &daemon{cfg: cfg}
+	a := &adapters{cfg: cfg}
+	defer a.Close()
+	ml, err := d.newLeases(a, 0, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stop, _, err := ml.start(ctx, slog.New(slog.DiscardHandler), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	b, err := simbmc.New(simbmc.DefaultConfig("s1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ml.gate(loopGated(b.InBand(), func() (bool, string) { return true, "" }))
+	const timeout = 2 * time.Second
+	if err := w.Arm(ctx, timeout, watchdog.ActionPowerDown); err != nil {
+		t.Fatal(err)
+	}
+	// An updater's kicks, every 200 ms; the last one that went through.
+	var mu sync.Mutex
+	var lastKick time.Time
+	kicks, stopKicks := context.WithCancel(ctx)
+	defer stopKicks()
+	go func() {
+		for kicks.Err() == nil {
+			if w.Kick(kicks) == nil {
+				mu.Lock()
+				lastKick = time.Now()
+				mu.Unlock()
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	x.Kill()
+	killed := time.Now()
+	for b.HostPower() != bmc.PowerOff {
+		if time.Since(killed) > 10*time.Second {
+			t.Fatalf("the watchdog did not power the host down within 10s of etcd's death")
+		}
+		b.Sync()
+		time.Sleep(20 * time.Millisecond)
+	}
+	off := time.Since(killed)
+	mu.Lock()
+	last := lastKick.Sub(killed)
+	mu.Unlock()
+	// The last kick came at most a TTL after the death (the last renewal
+	// was sent before it), and the power went a timeout after that.
+	if last > ml.spec.TTL {
+		t.Errorf("kicked %v after etcd died, past the TTL %v", last, ml.spec.TTL)
+	}
+	if off > ml.spec.TTL+timeout+500*time.Millisecond {
+		t.Errorf("powered down %v after etcd died, want within TTL %v + timeout %v", off, ml.spec.TTL, timeout)
+	}
+	t.Logf("etcd killed: last kick +%v, host powered down +%v", last.Round(time.Millisecond), off.Round(time.Millisecond))
+	x.Start()
+	for ok, why := ml.keeper.Alive(); !ok; ok, why = ml.keeper.Alive() {
+		if time.Since(killed) > 20*time.Second {
+			t.Fatalf("no lease after etcd came back: %s", why)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := w.Arm(ctx, timeout, watchdog.ActionPowerDown); err != nil {
+		t.Fatalf("arming again once etcd is back: %v", err)
 	}
 }

@@ -129,11 +129,8 @@ func (d *daemon) run(ctx context.Context, role, server string) error {
 		}
 		runs = append(runs, m.Run)
 	case "all":
-		if d.cfg.replicated() {
-			return d.cfg.errAt("rack_manager.replicas", "role all runs one rack manager in the monitors' process: run rack-manager replicas and monitors apart", nil)
-		}
-		if d.cfg.Lease.Enabled {
-			return d.cfg.errAt("lease.enabled", "the all role runs every monitor on the rack's controller, but a lease must be held on the server it gates: run a monitor on each server", nil)
+		if err := d.cfg.allowsRole(role); err != nil {
+			return err
 		}
 		rm, err := d.newRackManager(ctx, a)
 		if err != nil {
@@ -223,9 +220,25 @@ func (d *daemon) rackClient(files *rackhttp.Files) (*rackhttp.Client, error) {
 	return c, nil
 }
 
+// allowsRole refuses the all role with leases: it runs every monitor on
+// the rack's controller, and a lease held there would gate nothing on
+// the servers.
+func (c *Config) allowsRole(role string) error {
+	if role == "all" && c.replicated() {
+		return c.errAt("rack_manager.replicas", "role all runs one rack manager in the monitors' process: run rack-manager replicas and monitors apart", nil)
+	}
+	if role == "all" && c.Lease.Enabled {
+		return c.errAt("lease.enabled", "the all role runs every monitor on the rack's controller, but a lease must be held on the server it gates: run a monitor on each server", nil)
+	}
+	return nil
+}
+
 // checkRole reads every secret and certificate role needs, as it would
 // at start, without connecting anywhere.
 func checkRole(cfg *Config, role, server string) error {
+	if err := cfg.allowsRole(role); err != nil {
+		return err
+	}
 	d := &daemon{cfg: cfg}
 	if role != "monitor" {
 		for i := range cfg.Servers {

@@ -88,3 +88,16 @@ func TestReplicaDeployExampleParses(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestReplicasRefuseRoleAll(t *testing.T) {
+	cfg, err := ParseConfig("rack.yaml", []byte(replicaConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.allowsRole("all"); err == nil || !strings.HasPrefix(err.Error(), "rack.yaml:25: rack_manager.replicas") {
+		t.Fatalf("role all with replicas: %v", err)
+	}
+	if err := cfg.allowsRole("rack-manager"); err != nil {
+		t.Fatalf("rack-manager: %v", err)
+	}
+}

@@ -85,8 +85,8 @@ func (c *Config) leaseSpec() (leaseSpec, error) {
 	return s, nil
 }
 
-// leaseBound is the longest a watcher waits, after it saw server i's
-// lease gone, before it takes the server over by lease.
+// bound is how long a watcher waits, after it saw the lease of a server
+// with watchdog w gone, before it takes that server over by lease.
 func (s leaseSpec) bound(w watchdogSpec) time.Duration {
 	return s.TTL + w.Updater.Timeout + s.DriftMargin
 }

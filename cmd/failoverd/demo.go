@@ -14,6 +14,7 @@ import (
 
 	"github.com/rackha/failover"
 	"github.com/rackha/failover/failovertest"
+	"github.com/rackha/failover/imagestore"
 )
 
 // The demo's timing: real time, so everything is shortened (the
@@ -105,6 +106,7 @@ type demo struct {
 	etcd              *demoEtcd         // lease scenarios (demo_lease.go)
 	proxy             *cutProxy         // lease-partition: the failing server's path to etcd
 	monitorCfg        map[string]string // a server's own copy of the config
+	certs             *certSet          // made once (demo_config.go)
 
 	mu       sync.Mutex
 	rm       *child
@@ -116,8 +118,15 @@ type demo struct {
 
 // run builds the rack, serves its simulators until simCtx ends, and goes
 // through the plan.
-func (d *demo) run(ctx, simCtx context.Context, servers, vms int) error {
-	hw, err := newDemoHardware(ctx, d.dir, servers, vms)
+func (d *demo) run(ctx, simCtx context.Context, servers, vms int) (err error) {
+	var store imagestore.Store // nil: a file store
+	if d.leases() {
+		// etcd first: it holds the leases and, here, the images too.
+		if store, err = d.startEtcd(servers); err != nil {
+			return err
+		}
+	}
+	hw, err := newDemoHardware(ctx, d.dir, servers, vms, store)
 	if err != nil {
 		return err
 	}
@@ -136,7 +145,7 @@ func (d *demo) run(ctx, simCtx context.Context, servers, vms int) error {
 	d.log.header("rack of %d servers, %d protected VMs each, each watching the next; a rack manager and %d monitors as separate processes over mutual TLS on loopback; poll every %v, watchdog %v\n",
 		servers, vms, servers, demoPoll, wd)
 	if d.leases() {
-		d.log.header("each monitor holds a lease (TTL %v) in an embedded etcd (mutual TLS) and kicks its watchdog only while it is alive; a watcher takes over by lease %v + %v + drift margin %v = %v after it saw a lease expire\n",
+		d.log.header("the VM images and each monitor's lease (TTL %v) live in an embedded etcd (mutual TLS); a monitor kicks its watchdog only while its lease is alive; a watcher takes over by lease %v + %v + drift margin %v = %v after it saw a lease expire\n",
 			demoLeaseTTL, demoLeaseTTL, demoLeaseWatchdog, demoLeaseMargin, demoLeaseBound)
 	}
 	d.log.header("real time; (+x) is time since the fault; pid is the process that decided\n")

@@ -16,7 +16,7 @@ const demoOperator = "operator"
 // BMCs, hypervisors and watchdogs behind the demo's socket, a file image
 // store in the temporary directory, loopback only) and returns its path.
 func (d *demo) writeConfig() (string, error) {
-	certs, err := makeCerts(filepath.Join(d.dir, "tls"), d.hw.names, demoOperator, nil, time.Now())
+	certs, err := d.demoCerts(d.hw.names)
 	if err != nil {
 		return "", err
 	}
@@ -27,12 +27,10 @@ func (d *demo) writeConfig() (string, error) {
 	addr := ln.Addr().String()
 	ln.Close()
 	watchdogLine := fmt.Sprintf("{kind: sim, timeout: %v, interval: 500ms, stall_after: 2500ms}", demoWatchdog)
-	leases := ""
+	leases, images := "", fmt.Sprintf("{kind: file, dir: %q}", filepath.Join(d.dir, "images"))
 	if d.leases() {
 		watchdogLine = fmt.Sprintf("{kind: sim, timeout: %v, interval: %v, stall_after: %v}", demoLeaseWatchdog, demoLeaseInterval, demoLeaseStall)
-		if leases, err = d.startLeases(certs); err != nil {
-			return "", err
-		}
+		leases, images = leaseYAML(d.etcd.endpoint), "{kind: etcd}"
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# written by failoverd demo\ntopology: ring\nservers:\n")
@@ -51,7 +49,7 @@ func (d *demo) writeConfig() (string, error) {
   fast_interval: 100ms
   handover_after: 3s
   power_timeout: 10s
-%simage_store: {kind: file, dir: %q}
+%simage_store: %s
 tls: {ca: %q}
 operator: {cert: %q, key: %q}
 monitor: {action_timeout: 15s, tick_interval: 250ms}
@@ -66,7 +64,7 @@ policy:
 log: {format: json, level: info, events: true}
 demo: {socket: %q}
 `, addr, addr, certs.Cert(rackManagerName), certs.Key(rackManagerName), demoOperator, demoPoll, d.view.yaml(),
-		filepath.Join(d.dir, "images"), certs.CA(), certs.Cert(demoOperator), certs.Key(demoOperator), d.hw.socket)
+		images, certs.CA(), certs.Cert(demoOperator), certs.Key(demoOperator), d.hw.socket)
 	b.WriteString(leases)
 	path := filepath.Join(d.dir, "rack.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
@@ -79,6 +77,19 @@ demo: {socket: %q}
 		return "", err
 	}
 	return path, nil
+}
+
+// demoCerts makes the demo's CA and certificates once.
+func (d *demo) demoCerts(names []string) (certSet, error) {
+	if d.certs != nil {
+		return *d.certs, nil
+	}
+	certs, err := makeCerts(filepath.Join(d.dir, "tls"), names, demoOperator, nil, time.Now())
+	if err != nil {
+		return certSet{}, err
+	}
+	d.certs = &certs
+	return certs, nil
 }
 
 // rmAddr is the rack manager's listen address from the config.

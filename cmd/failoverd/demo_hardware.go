@@ -27,7 +27,7 @@ type demoHardware struct {
 	bmcs     map[string]*simbmc.BMC
 	hvs      map[string]*memhv.Hypervisor
 	storage  *memhv.Storage
-	store    *filestore.Store
+	store    imagestore.Store // a file store, or etcd's in the lease scenarios
 	socket   string
 	baseline map[string]float64 // sensor values of a healthy server
 	power    chan powerChange   // every power change, in order
@@ -42,9 +42,9 @@ type powerChange struct {
 	at     time.Time
 }
 
-// newDemoHardware builds servers with vms VMs each, their images in a
-// file store under dir, and every VM running on its owner.
-func newDemoHardware(ctx context.Context, dir string, servers, vms int) (*demoHardware, error) {
+// newDemoHardware builds servers with vms VMs each, their images in
+// store (nil: a file store under dir), and every VM running on its owner.
+func newDemoHardware(ctx context.Context, dir string, servers, vms int, store imagestore.Store) (*demoHardware, error) {
 	h := &demoHardware{bmcs: map[string]*simbmc.BMC{}, hvs: map[string]*memhv.Hypervisor{}, storage: memhv.NewStorage(),
 		socket: filepath.Join(dir, "sim.sock"), baseline: map[string]float64{}, power: make(chan powerChange, 256)}
 	for _, r := range simbmc.DefaultReadings() {
@@ -54,14 +54,16 @@ func newDemoHardware(ctx context.Context, dir string, servers, vms int) (*demoHa
 	// Room for every VM of the rack on any one server, as in the
 	// quickstart, so successive takeovers never run out of capacity.
 	capacity := hypervisor.Capacity{MemoryMiB: int64(servers*vms) * vmMiB, CPUs: servers * vms * vmCPUs}
-	store, err := filestore.Open(filepath.Join(dir, "images"))
-	if err != nil {
-		return nil, err
+	if store == nil {
+		fs, err := filestore.Open(filepath.Join(dir, "images"))
+		if err != nil {
+			return nil, err
+		}
+		store = fs
 	}
 	h.store = store
-	for i := range servers {
-		name := fmt.Sprintf("s%d", i+1)
-		h.names = append(h.names, name)
+	h.names = demoNames(servers)
+	for _, name := range h.names {
 		bcfg := simbmc.DefaultConfig(name)
 		bcfg.OnPower = func(p bmc.PowerState) {
 			select { // called with the BMC's lock held: never block
@@ -91,6 +93,15 @@ func newDemoHardware(ctx context.Context, dir string, servers, vms int) (*demoHa
 		}
 	}
 	return h, nil
+}
+
+// demoNames are the demo's server names, s1 to sN.
+func demoNames(servers int) []string {
+	var names []string
+	for i := range servers {
+		names = append(names, fmt.Sprintf("s%d", i+1))
+	}
+	return names
 }
 
 // serve serves the simulators on the socket until ctx ends.

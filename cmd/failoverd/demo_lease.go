@@ -12,6 +12,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/rackha/failover"
+	"github.com/rackha/failover/imagestore"
+	"github.com/rackha/failover/imagestore/etcdstore"
 	"github.com/rackha/failover/lease/etcdlease"
 	"github.com/rackha/failover/rack"
 )
@@ -58,24 +60,29 @@ func leaseYAML(endpoint string) string {
 		endpoint, demoEtcdPrefix, demoLeaseTTL, demoLeaseMargin)
 }
 
-// startLeases starts the embedded etcd and returns the config's lease
-// sections; for lease-partition it also writes the failing
-// server's own copy of the config, which reaches etcd through a proxy the
-// demo can cut.
-func (d *demo) startLeases(certs certSet) (string, error) {
+// startEtcd starts the embedded etcd (with the demo's certificates) and,
+// for lease-partition, the proxy the failing server reaches it through;
+// it returns the image store the demo keeps in it.
+func (d *demo) startEtcd(servers int) (imagestore.Store, error) {
+	certs, err := d.demoCerts(demoNames(servers))
+	if err != nil {
+		return nil, err
+	}
 	e, err := startDemoEtcd(filepath.Join(d.dir, "etcd"), certs)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	d.etcd = e
 	if d.scenario == scenarioPartition {
 		p, err := newCutProxy(strings.TrimPrefix(e.endpoint, "https://"))
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		d.proxy = p
 	}
-	return leaseYAML(e.endpoint), nil
+	cfg := etcdstore.DefaultConfig()
+	cfg.Client, cfg.Prefix = e.cli, demoEtcdPrefix
+	return etcdstore.New(cfg)
 }
 
 // writeServerConfig writes server's copy of the config, with its etcd

@@ -177,11 +177,11 @@ func runLeaseDemo(t *testing.T, scenario string) leaseDemo {
 // lease-partition a server not powered down by its watchdog first.
 func TestLeaseVerdictRefuses(t *testing.T) {
 	ctx := context.Background()
-	hw, err := newDemoHardware(ctx, t.TempDir(), 2, 1)
+	hw, err := newDemoHardware(ctx, t.TempDir(), 2, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer hw.store.Close()
+	defer hw.store.(io.Closer).Close()
 	expired := time.Now()
 	good := func() []failover.Event {
 		return []failover.Event{

@@ -180,6 +180,19 @@ type RackManagerConfig struct {
 	AuditFile string `yaml:"audit_file"`
 	// Page is the live page for operators (page.go).
 	Page PageConfig `yaml:"page"`
+	// Replicas, when set, are the URLs (https://host:port) of every rack
+	// manager replica: the replicas elect a leader through the etcd
+	// section (rack/rackelect) and monitors try them all to find it.
+	// Every replica's certificate must carry server_name (or url's host).
+	// Empty: one rack manager, at url. See README "Rack manager replicas".
+	Replicas []string `yaml:"replicas"`
+	// AdvertiseURL is this replica's own URL, one of replicas: what the
+	// followers tell monitors when it leads. Default url.
+	AdvertiseURL string `yaml:"advertise_url"`
+	// ElectionTTL is the replicas' etcd session TTL, whole seconds: a
+	// leader that dies or loses etcd is replaced about this long later.
+	// Default 5s.
+	ElectionTTL string `yaml:"election_ttl"`
 }
 
 // ImageStoreConfig is the VM image database.

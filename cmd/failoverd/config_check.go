@@ -215,6 +215,7 @@ func (c *Config) checkRackManager(v *checker) {
 		}
 	}
 	c.checkJournalFiles(v)
+	c.checkReplicas(v)
 	if _, err := c.localConfig(); err != nil && !v.failed() {
 		if ce, ok := err.(*ConfigError); ok {
 			v.err = ce

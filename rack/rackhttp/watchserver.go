@@ -36,8 +36,12 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, peer string) {
 	// sent once, and none older than one already sent.
 	sent := map[string]rack.Status{}
 	var buf []byte
+	var termStart time.Time
+	if h.cfg.Leadership != nil {
+		termStart = h.cfg.Leadership.TermStart()
+	}
 	for _, s := range h.cfg.Local.Watching(peer) {
-		if st, ok := h.cfg.Local.Journal(s).Last(); ok {
+		if st, ok := h.cfg.Local.Journal(s).Last(); ok && !st.Time.Before(termStart) {
 			buf = h.appendStatus(buf, st)
 			sent[s] = st
 		}
@@ -88,6 +92,10 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, peer string) {
 				add(<-ch)
 			}
 			hb.Reset(h.cfg.Heartbeat)
+		}
+		if !h.leads() {
+			h.cfg.Logger.Info("rackhttp: stream closed: this replica no longer leads", "watcher", peer, "remote", r.RemoteAddr)
+			return
 		}
 		if !write() {
 			return

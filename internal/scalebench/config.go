@@ -1,0 +1,111 @@
+package scalebench
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrInvalidConfig marks a Config that Validate refuses.
+var ErrInvalidConfig = errors.New("scalebench: invalid config")
+
+// Config sizes one run.
+type Config struct {
+	// Racks is how many rack-manager processes run, each with its own
+	// rack (topology ring) and its own image-store prefix in the one etcd.
+	Racks int
+	// ServersPerRack is how many simulated BMCs (servers) each rack
+	// manager polls, at the library's default intervals (1 s full, 250 ms
+	// fast).
+	ServersPerRack int
+	// VMsPerServer is how many VMs each server runs (2 GiB, 2 CPUs each, on servers of 64 GiB and 32 CPUs).
+	VMsPerServer int
+	// Failing is how many servers lose main power at the same instant,
+	// spread over the racks as evenly as possible, never two neighbours
+	// in a ring (a server's watcher stays alive).
+	Failing int
+	// Warmup is how long every process runs after the rack managers have
+	// a status of every server and before the steady window.
+	Warmup time.Duration
+	// Steady is the window over which CPU and etcd requests are measured.
+	Steady time.Duration
+	// TakeoverLimit bounds the wait for every failed VM's backup.
+	TakeoverLimit time.Duration
+}
+
+// DefaultConfig is the size of issue 11's benchmark: 1,000 BMCs across 4
+// rack managers, 4 VMs each (4,000 VMs), 10 servers failing at once.
+func DefaultConfig() Config {
+	return Config{
+		Racks:          4,
+		ServersPerRack: 250,
+		VMsPerServer:   4,
+		Failing:        10,
+		Warmup:         10 * time.Second, // every monitor connected and fed
+		Steady:         30 * time.Second, // 30 full polls of every BMC
+		TakeoverLimit:  90 * time.Second, // the default policy takes seconds; a minute and a half is failure
+	}
+}
+
+// SmallConfig is the size CI runs: 40 BMCs across 2 rack managers, 2
+// failing, windows of a few seconds.
+func SmallConfig() Config {
+	return Config{
+		Racks:          2,
+		ServersPerRack: 20,
+		VMsPerServer:   4,
+		Failing:        2,
+		Warmup:         2 * time.Second,
+		Steady:         3 * time.Second,
+		TakeoverLimit:  60 * time.Second,
+	}
+}
+
+// BMCs is the number of simulated servers.
+func (c Config) BMCs() int { return c.Racks * c.ServersPerRack }
+
+// Validate names the first field that is wrong.
+func (c Config) Validate() error {
+	perRack := (c.Failing + c.Racks - 1) / max(c.Racks, 1)
+	switch {
+	case c.Racks < 1:
+		return fmt.Errorf("%w: Racks %d must be at least 1", ErrInvalidConfig, c.Racks)
+	case c.ServersPerRack < 3:
+		return fmt.Errorf("%w: ServersPerRack %d must be at least 3 (a ring with a failed server and its live watcher)", ErrInvalidConfig, c.ServersPerRack)
+	case c.VMsPerServer < 1:
+		return fmt.Errorf("%w: VMsPerServer %d must be at least 1", ErrInvalidConfig, c.VMsPerServer)
+	case c.Failing < 1:
+		return fmt.Errorf("%w: Failing %d must be at least 1", ErrInvalidConfig, c.Failing)
+	case 2*perRack > c.ServersPerRack:
+		return fmt.Errorf("%w: Failing %d puts %d failed servers in a rack of %d: no two may be neighbours in the ring", ErrInvalidConfig, c.Failing, perRack, c.ServersPerRack)
+	case c.Warmup < 0:
+		return fmt.Errorf("%w: Warmup %v must not be negative", ErrInvalidConfig, c.Warmup)
+	case c.Steady < time.Second:
+		return fmt.Errorf("%w: Steady %v must be at least 1s (CPU time is counted in 10 ms ticks)", ErrInvalidConfig, c.Steady)
+	case c.TakeoverLimit <= 0:
+		return fmt.Errorf("%w: TakeoverLimit %v must be positive", ErrInvalidConfig, c.TakeoverLimit)
+	}
+	return nil
+}
+
+// serverName is server i (0-based) of rack r (0-based): "r1-s0001".
+func serverName(r, i int) string { return fmt.Sprintf("r%d-s%04d", r+1, i+1) }
+
+// failingServers picks which servers fail: per rack its share of
+// c.Failing, evenly spaced along the ring so that none is another's
+// neighbour. It returns rack -> server indices.
+func failingServers(c Config) [][]int {
+	out := make([][]int, c.Racks)
+	for k := range c.Failing {
+		r := k % c.Racks
+		out[r] = append(out[r], 0)
+	}
+	for r, idx := range out {
+		step := c.ServersPerRack / max(len(idx), 1)
+		for j := range idx {
+			idx[j] = j*step + step/2
+		}
+		out[r] = idx
+	}
+	return out
+}

@@ -1,0 +1,346 @@
+package scalebench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rackha/failover/internal/etcdrig"
+	"github.com/rackha/failover/rack/rackhttp"
+)
+
+// Result is what one run measured.
+type Result struct {
+	Config Config
+	// EtcdVersion is the etcd server's own (GET /version).
+	EtcdVersion string
+	// Steady is the steady window: every BMC polled, every monitor fed,
+	// nothing failing.
+	Steady Window
+	// StatusAge is, at the end of the steady window, the oldest of every
+	// server's newest journaled status (full polls are journaled every
+	// Interval): above a second or two, the rack managers fall behind.
+	StatusAge time.Duration
+	// Takeover is the window from the power cut to the last backup
+	// running.
+	Takeover Window
+	// FaultToRunning is, per VM of the failed servers, the time from its
+	// server's power cut to its backup's Start returning on the watcher,
+	// sorted.
+	FaultToRunning []time.Duration
+}
+
+// Percentile is the nearest-rank p-th percentile (0 < p <= 100) of
+// FaultToRunning, 0 when empty.
+func (r *Result) Percentile(p float64) time.Duration { return percentile(r.FaultToRunning, p) }
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(float64(len(sorted))*p/100+0.999999999) - 1
+	return sorted[min(max(rank, 0), len(sorted)-1)]
+}
+
+// Run builds failoverd, starts one etcd-server process, c.Racks
+// rack-manager processes and every monitor, measures the steady window,
+// cuts the power of c.Failing servers at once and waits for every one of
+// their VMs to run on a watcher. It returns the figures, and an error
+// when anything went wrong: a VM that did not start, started twice, ran
+// on two hosts at once, or any VM not on its owner (a spurious
+// takeover). The result is returned with what was measured so far even
+// with an error. Everything it started is stopped at the test's end.
+func Run(t testing.TB, c Config) (*Result, error) {
+	t.Helper()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	res := &Result{Config: c}
+	dir := t.TempDir()
+	etcd := etcdrig.StartExternal(t)
+	exe, err := buildDaemon(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for r := range c.Racks {
+		for i := range c.ServersPerRack {
+			names = append(names, serverName(r, i))
+		}
+	}
+	certs, err := makeCerts(exe, dir, names)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ms := &monitors{}
+	var rigs []*rackRig
+	t.Cleanup(func() {
+		cancel()
+		ms.wait()
+		for _, rr := range rigs {
+			rr.stop()
+		}
+		if t.Failed() {
+			for _, rr := range rigs {
+				t.Logf("rack manager %d log tail:\n%s", rr.index+1, tail(filepath.Join(dir, fmt.Sprintf("rack-manager-%d.log", rr.index+1))))
+			}
+			t.Logf("monitors log tail:\n%s", tail(filepath.Join(dir, "monitors.log")))
+		}
+	})
+	if res.EtcdVersion, err = etcdVersion(ctx, etcd.Endpoint); err != nil {
+		return nil, err
+	}
+	for r := range c.Racks {
+		rr, err := newRackRig(ctx, dir, r, c, etcd.Endpoint)
+		if err != nil {
+			return nil, err
+		}
+		rigs = append(rigs, rr)
+		if _, err := rr.serve(ctx); err != nil {
+			return nil, err
+		}
+		listen, err := freeListen()
+		if err != nil {
+			return nil, err
+		}
+		if err := rr.writeConfig(dir, certs, listen); err != nil {
+			return nil, err
+		}
+		if err := rr.start(exe, dir); err != nil {
+			return nil, err
+		}
+	}
+	op, err := operatorClients(rigs, certs)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitPolled(ctx, rigs, op, time.Minute); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "monitors.log"))
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { logf.Close() })
+	mlog := slog.New(slog.NewJSONHandler(logf, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	starts := newStartLog()
+	for _, rr := range rigs {
+		if err := ms.start(ctx, rr, certs, starts, mlog); err != nil {
+			return nil, err
+		}
+	}
+	if err := waitFor(ctx, time.Minute, func() error {
+		if n := ms.fed(); n < c.BMCs() {
+			return fmt.Errorf("%d of %d monitors have a status", n, c.BMCs())
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	twice := watchTwice(ctx, rigs, 100*time.Millisecond)
+	sleep(ctx, c.Warmup)
+
+	s0, err := takeSample(ctx, rigs, etcd.Pid(), etcd.Endpoint, ms)
+	if err != nil {
+		return nil, err
+	}
+	sleep(ctx, c.Steady)
+	s1, err := takeSample(ctx, rigs, etcd.Pid(), etcd.Endpoint, ms)
+	if err != nil {
+		return nil, err
+	}
+	res.Steady = window(s0, s1)
+	if res.StatusAge, err = statusAge(ctx, op); err != nil {
+		return res, err
+	}
+	if err := processesAlive(rigs, ms); err != nil {
+		return res, err
+	}
+
+	failed := failingServers(c)
+	lost := map[string]time.Time{} // VM -> its server's power cut
+	starts.arm()
+	f0, err := takeSample(ctx, rigs, etcd.Pid(), etcd.Endpoint, ms)
+	if err != nil {
+		return res, err
+	}
+	var failedNames []string
+	for r, idx := range failed {
+		for _, i := range idx {
+			name := serverName(r, i)
+			failedNames = append(failedNames, name)
+			at := time.Now()
+			rigs[r].bmcs[name].LosePower()
+			for v := range c.VMsPerServer {
+				lost[fmt.Sprintf("%s-vm%d", name, v+1)] = at
+			}
+		}
+	}
+	t.Logf("scalebench: cut the main power of %v", failedNames)
+	waitErr := waitFor(ctx, c.TakeoverLimit, func() error {
+		var missing []string
+		for vm := range lost {
+			if len(starts.get(vm)) == 0 {
+				missing = append(missing, vm)
+			}
+		}
+		if len(missing) > 0 {
+			slices.Sort(missing)
+			return fmt.Errorf("%d of %d VMs of the failed servers have no backup running: %v", len(missing), len(lost), missing)
+		}
+		return nil
+	})
+	f1, err := takeSample(ctx, rigs, etcd.Pid(), etcd.Endpoint, ms)
+	if err != nil {
+		return res, err
+	}
+	res.Takeover = window(f0, f1)
+	for vm, at := range lost {
+		if s := starts.get(vm); len(s) > 0 {
+			res.FaultToRunning = append(res.FaultToRunning, s[0].at.Sub(at))
+		}
+	}
+	slices.Sort(res.FaultToRunning)
+	if waitErr != nil {
+		return res, waitErr
+	}
+	sleep(ctx, 2*time.Second) // a second start, a late double run, would show now
+	return res, errors.Join(verify(ctx, rigs, lost, starts), twice.err(), processesAlive(rigs, ms))
+}
+
+// operatorClients are one operator client per rack manager (GET /v1/rack).
+func operatorClients(rigs []*rackRig, certs certFiles) ([]*rackhttp.Client, error) {
+	files, err := rackhttp.LoadFiles(certs.cert(operatorName), certs.key(operatorName), certs.ca())
+	if err != nil {
+		return nil, err
+	}
+	var out []*rackhttp.Client
+	for _, rr := range rigs {
+		cl, err := rackhttp.NewClient(rackhttp.ClientConfig{URL: rr.url, TLS: rackhttp.ClientTLS(files, rackManagerName)})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cl)
+	}
+	return out, nil
+}
+
+// waitPolled waits until every rack manager has journaled a status of
+// every server.
+func waitPolled(ctx context.Context, rigs []*rackRig, op []*rackhttp.Client, limit time.Duration) error {
+	return waitFor(ctx, limit, func() error {
+		for i, rr := range rigs {
+			if !rr.alive() {
+				return fmt.Errorf("rack manager %d exited (see its log)", rr.index+1)
+			}
+			view, err := op[i].RackJournal(ctx, 1)
+			if err != nil {
+				return fmt.Errorf("rack manager %d: %w", rr.index+1, err)
+			}
+			for _, s := range view.Servers {
+				if s.Latest == nil || !s.Latest.Reachable {
+					return fmt.Errorf("rack manager %d: no status of %s yet", rr.index+1, s.Name)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// statusAge is the oldest of every server's newest journaled status.
+func statusAge(ctx context.Context, op []*rackhttp.Client) (time.Duration, error) {
+	var oldest time.Duration
+	for i, cl := range op {
+		view, err := cl.RackJournal(ctx, 1)
+		if err != nil {
+			return 0, fmt.Errorf("rack manager %d: %w", i+1, err)
+		}
+		for _, s := range view.Servers {
+			if s.Latest == nil {
+				return 0, fmt.Errorf("rack manager %d: no status of %s", i+1, s.Name)
+			}
+			oldest = max(oldest, view.Time.Sub(s.Latest.Time))
+		}
+	}
+	return oldest, nil
+}
+
+// processesAlive fails when a rack manager exited or a monitor stopped.
+func processesAlive(rigs []*rackRig, ms *monitors) error {
+	var errs []error
+	for _, rr := range rigs {
+		if !rr.alive() {
+			errs = append(errs, fmt.Errorf("rack manager %d exited", rr.index+1))
+		}
+	}
+	return errors.Join(append(errs, ms.failed()...)...)
+}
+
+// waitFor calls cond every 20 ms until it returns nil, ctx ends or limit
+// passes (then its last error).
+func waitFor(ctx context.Context, limit time.Duration, cond func() error) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %v: %w", limit, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// etcdVersion is the server's version from GET /version.
+func etcdVersion(ctx context.Context, endpoint string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/version", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("scalebench: etcd version: %w", err)
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Server string `json:"etcdserver"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&v); err != nil {
+		return "", fmt.Errorf("scalebench: etcd version: %w", err)
+	}
+	return v.Server, nil
+}
+
+// tail is a file's last 3000 bytes.
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	return strings.TrimSpace(string(b[max(0, len(b)-3000):]))
+}

@@ -1,0 +1,96 @@
+package scalebench
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// sample is a snapshot of the counters a window is the difference of.
+type sample struct {
+	at          time.Time
+	rackManager []time.Duration // CPU time of each rack-manager process
+	etcd        time.Duration   // CPU time of the etcd process
+	self        time.Duration   // CPU time of this process
+	requests    etcdCounts
+	statuses    int64 // delivered to the monitors so far
+}
+
+// Window is what one stretch of the run cost.
+type Window struct {
+	Duration time.Duration
+	// RackManagerCPU is each rack-manager process's CPU time (user +
+	// system, /proc/PID/stat) over the window.
+	RackManagerCPU []time.Duration
+	// EtcdCPU is the etcd process's CPU time.
+	EtcdCPU time.Duration
+	// HarnessCPU is this process's: every simulated BMC and hypervisor
+	// and their unix-socket servers, every monitor and its TLS client.
+	HarnessCPU time.Duration
+	// EtcdRequests is per gRPC method the request messages etcd
+	// received (grpc_server_msg_received_total).
+	EtcdRequests etcdCounts
+	// Statuses is how many statuses the monitors' watch streams
+	// delivered.
+	Statuses int64
+}
+
+// takeSample reads every counter; etcd's /metrics last, once the /proc
+// reads (which cost nothing) are done.
+func takeSample(ctx context.Context, rigs []*rackRig, etcdPid int, etcdEndpoint string, ms *monitors) (sample, error) {
+	s := sample{at: time.Now(), statuses: ms.statuses.Load()}
+	for _, rr := range rigs {
+		cpu, err := cpuTime(rr.pid())
+		if err != nil {
+			return sample{}, fmt.Errorf("rack manager %d: %w", rr.index+1, err)
+		}
+		s.rackManager = append(s.rackManager, cpu)
+	}
+	var err error
+	if s.etcd, err = cpuTime(etcdPid); err != nil {
+		return sample{}, fmt.Errorf("etcd: %w", err)
+	}
+	if s.self, err = cpuTime(0); err != nil {
+		return sample{}, err
+	}
+	if s.requests, err = scrapeEtcd(ctx, etcdEndpoint); err != nil {
+		return sample{}, err
+	}
+	return s, nil
+}
+
+// window is what happened between a and b.
+func window(a, b sample) Window {
+	w := Window{Duration: b.at.Sub(a.at), EtcdCPU: b.etcd - a.etcd, HarnessCPU: b.self - a.self,
+		EtcdRequests: b.requests.since(a.requests), Statuses: b.statuses - a.statuses}
+	for i := range b.rackManager {
+		w.RackManagerCPU = append(w.RackManagerCPU, b.rackManager[i]-a.rackManager[i])
+	}
+	return w
+}
+
+// RackManagersCPU is the rack-manager processes' CPU time together.
+func (w Window) RackManagersCPU() time.Duration {
+	var t time.Duration
+	for _, c := range w.RackManagerCPU {
+		t += c
+	}
+	return t
+}
+
+// cores is CPU time per wall-clock time: 1 is one core busy.
+func (w Window) cores(cpu time.Duration) float64 {
+	if w.Duration <= 0 {
+		return 0
+	}
+	return cpu.Seconds() / w.Duration.Seconds()
+}
+
+// EtcdRequestsPerSecond is every request message etcd received, per
+// second of the window.
+func (w Window) EtcdRequestsPerSecond() float64 {
+	if w.Duration <= 0 {
+		return 0
+	}
+	return w.EtcdRequests.total() / w.Duration.Seconds()
+}

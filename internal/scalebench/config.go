@@ -55,8 +55,8 @@ func SmallConfig() Config {
 		ServersPerRack: 20,
 		VMsPerServer:   4,
 		Failing:        2,
-		Warmup:         2 * time.Second,
-		Steady:         3 * time.Second,
+		Warmup:         time.Second,
+		Steady:         2 * time.Second,
 		TakeoverLimit:  60 * time.Second,
 	}
 }

@@ -21,10 +21,12 @@ type monitors struct {
 	mons     []*failover.Monitor
 	managers []*countingManager
 	clients  []*rackhttp.Client
+	stores   []*listedStore
 	statuses atomic.Int64 // delivered to every monitor so far
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	errs    []error
+	events   *eventCount
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	errs     []error
 }
 
 // startMonitors starts the monitors of every server of rr.
@@ -44,7 +46,10 @@ func (ms *monitors) start(ctx context.Context, rr *rackRig, certs certFiles, sta
 		ms.managers = append(ms.managers, mgr)
 		hv := rr.hvs[name]
 		mc := failover.DefaultConfig()
-		mc.Server, mc.Manager, mc.Store, mc.Logger = name, mgr, rr.store, mlog
+		store := &listedStore{Store: rr.store}
+		ms.stores = append(ms.stores, store)
+		mc.Server, mc.Manager, mc.Store, mc.Logger = name, mgr, store, mlog
+		mc.OnEvent = ms.events.add
 		mc.Hypervisor = &timedHypervisor{Hypervisor: hv, capacity: hv, host: name, log: starts}
 		mon, err := failover.NewMonitor(mc)
 		if err != nil {
@@ -76,6 +81,17 @@ func (ms *monitors) fed() int {
 	n := 0
 	for _, m := range ms.managers {
 		if m.got.Load() > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// reconciled is how many monitors have read what they own.
+func (ms *monitors) reconciled() int {
+	n := 0
+	for _, s := range ms.stores {
+		if s.listed.Load() {
 			n++
 		}
 	}

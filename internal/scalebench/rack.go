@@ -40,6 +40,7 @@ type rackRig struct {
 	socket  string
 	cfgPath string
 	url     string
+	metrics string // http://host:port of the process's /metrics
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -132,7 +133,7 @@ func (rr *rackRig) serve(ctx context.Context) (<-chan error, error) {
 // ring, every BMC the simulator behind the rack's socket, the library's
 // default poll intervals (nothing set under rack_manager but where to
 // listen and the certificates), logs at warn level.
-func (rr *rackRig) writeConfig(dir string, certs certFiles, listen string) error {
+func (rr *rackRig) writeConfig(dir string, certs certFiles, listen, metrics string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# written by scalebench: rack %d\ntopology: ring\nservers:\n", rr.index+1)
 	for _, s := range rr.names {
@@ -149,9 +150,11 @@ func (rr *rackRig) writeConfig(dir string, certs certFiles, listen string) error
 image_store: {kind: file, dir: %q}
 tls: {ca: %q}
 log: {format: json, level: warn}
+metrics_addr: %q
 demo: {socket: %q}
 `, listen, listen, rackManagerName, certs.cert(rackManagerName), certs.key(rackManagerName), operatorName,
-		filepath.Join(dir, "unused-images"), certs.ca(), rr.socket)
+		filepath.Join(dir, "unused-images"), certs.ca(), metrics, rr.socket)
+	rr.metrics = "http://" + metrics
 	rr.cfgPath = filepath.Join(dir, fmt.Sprintf("rack-%d.yaml", rr.index+1))
 	rr.url = "https://" + listen
 	return os.WriteFile(rr.cfgPath, []byte(b.String()), 0o600)
@@ -209,12 +212,11 @@ func (rr *rackRig) stop() {
 	}
 }
 
-// freeListen is a loopback address that was free a moment ago.
-func freeListen() (string, error) {
-	ports, err := etcdrig.FreePorts(1)
+// freeListen is two loopback addresses that were free a moment ago.
+func freeListen() (string, string, error) {
+	ports, err := etcdrig.FreePorts(2)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return fmt.Sprintf("127.0.0.1:%d", ports[0]), nil
+	return fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1]), nil
 }
-

@@ -32,7 +32,9 @@ func (r *Result) Report() string {
 	fmt.Fprintf(&b, "  etcd: %.3f cores; %.1f requests/s%s\n", s.cores(s.EtcdCPU), s.EtcdRequestsPerSecond(), byMethod(s))
 	fmt.Fprintf(&b, "  benchmark process (simulators + monitors): %.3f cores; %.0f statuses/s delivered to monitors\n",
 		s.cores(s.HarnessCPU), float64(s.Statuses)/s.Duration.Seconds())
-	fmt.Fprintf(&b, "  oldest newest journaled status at the end: %v\n", r.StatusAge.Round(time.Millisecond))
+	fmt.Fprintf(&b, "  BMC calls: %.0f/s per BMC%s; oldest newest journaled status at the end: %v\n",
+		s.BMCCalls.total()/s.Duration.Seconds()/float64(c.BMCs()), perSecond(s.BMCCalls, s.Duration), r.StatusAge.Round(time.Millisecond))
+	fmt.Fprintf(&b, "  monitor events:%s\n", events(s))
 	f := r.Takeover
 	fmt.Fprintf(&b, "takeover: %d servers lost main power at once, %d VMs; window %v until the last backup ran\n",
 		c.Failing, c.Failing*c.VMsPerServer, f.Duration.Round(time.Millisecond))
@@ -41,7 +43,34 @@ func (r *Result) Report() string {
 		r.Percentile(100).Round(time.Millisecond), len(r.FaultToRunning))
 	fmt.Fprintf(&b, "  rack managers %.3f cores, etcd %.3f cores, benchmark process %.3f cores; etcd %.0f requests (%.1f/s)%s\n",
 		f.cores(f.RackManagersCPU()), f.cores(f.EtcdCPU), f.cores(f.HarnessCPU), f.EtcdRequests.total(), f.EtcdRequestsPerSecond(), byMethod(f))
+	fmt.Fprintf(&b, "  monitor events:%s\n", events(f))
+	for _, a := range r.Alerts {
+		fmt.Fprintf(&b, "  alert: %s\n", a)
+	}
 	return b.String()
+}
+
+// perSecond lists counts per second of d, largest first.
+func perSecond(c counts, d time.Duration) string {
+	if len(c) == 0 || d <= 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range sortedKeys(c) {
+		parts = append(parts, fmt.Sprintf("%s %.0f/s", k, c[k]/d.Seconds()))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+func events(w Window) string {
+	if len(w.Events) == 0 {
+		return " none"
+	}
+	var out string
+	for _, t := range eventTypes(w.Events) {
+		out += fmt.Sprintf(" %s %d", t, w.Events[t])
+	}
+	return out
 }
 
 func coresEach(w Window) string {
@@ -52,26 +81,31 @@ func coresEach(w Window) string {
 	return "each " + strings.Join(parts, ", ")
 }
 
+// sortedKeys are c's keys, largest count first.
+func sortedKeys(c counts) []string {
+	var keys []string
+	for k := range c {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if c[a] != c[b] {
+			if c[a] > c[b] {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	return keys
+}
+
 // byMethod lists the request counts per method, largest first.
 func byMethod(w Window) string {
 	if len(w.EtcdRequests) == 0 {
 		return ""
 	}
-	var methods []string
-	for m := range w.EtcdRequests {
-		methods = append(methods, m)
-	}
-	slices.SortFunc(methods, func(a, b string) int {
-		if d := w.EtcdRequests[b] - w.EtcdRequests[a]; d != 0 {
-			if d > 0 {
-				return 1
-			}
-			return -1
-		}
-		return strings.Compare(a, b)
-	})
 	var parts []string
-	for _, m := range methods {
+	for _, m := range sortedKeys(w.EtcdRequests) {
 		parts = append(parts, fmt.Sprintf("%s %.0f", m, w.EtcdRequests[m]))
 	}
 	return " (" + strings.Join(parts, ", ") + ")"

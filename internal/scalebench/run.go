@@ -38,6 +38,8 @@ type Result struct {
 	// server's power cut to its backup's Start returning on the watcher,
 	// sorted.
 	FaultToRunning []time.Duration
+	// Alerts are the first few alerts the monitors raised in the run.
+	Alerts []string
 }
 
 // Percentile is the nearest-rank p-th percentile (0 < p <= 100) of
@@ -66,12 +68,16 @@ func Run(t testing.TB, c Config) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Config: c}
+	begin := time.Now()
+	phase := func(what string) { t.Logf("scalebench: %v: %s", time.Since(begin).Round(time.Millisecond), what) }
 	dir := t.TempDir()
 	etcd := etcdrig.StartExternal(t)
+	phase("etcd-server " + etcd.Endpoint + " ready")
 	exe, err := buildDaemon(dir)
 	if err != nil {
 		return nil, err
 	}
+	phase("failoverd built")
 	var names []string
 	for r := range c.Racks {
 		for i := range c.ServersPerRack {
@@ -83,7 +89,7 @@ func Run(t testing.TB, c Config) (*Result, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ms := &monitors{}
+	ms := &monitors{events: newEventCount()}
 	var rigs []*rackRig
 	t.Cleanup(func() {
 		cancel()
@@ -110,17 +116,18 @@ func Run(t testing.TB, c Config) (*Result, error) {
 		if _, err := rr.serve(ctx); err != nil {
 			return nil, err
 		}
-		listen, err := freeListen()
+		listen, metrics, err := freeListen()
 		if err != nil {
 			return nil, err
 		}
-		if err := rr.writeConfig(dir, certs, listen); err != nil {
+		if err := rr.writeConfig(dir, certs, listen, metrics); err != nil {
 			return nil, err
 		}
 		if err := rr.start(exe, dir); err != nil {
 			return nil, err
 		}
 	}
+	phase("images in etcd, VMs running, rack managers started")
 	op, err := operatorClients(rigs, certs)
 	if err != nil {
 		return nil, err
@@ -128,6 +135,7 @@ func Run(t testing.TB, c Config) (*Result, error) {
 	if err := waitPolled(ctx, rigs, op, time.Minute); err != nil {
 		return nil, err
 	}
+	phase("every BMC polled")
 	logf, err := os.Create(filepath.Join(dir, "monitors.log"))
 	if err != nil {
 		return nil, err
@@ -140,23 +148,27 @@ func Run(t testing.TB, c Config) (*Result, error) {
 			return nil, err
 		}
 	}
-	if err := waitFor(ctx, time.Minute, func() error {
+	if err := waitFor(ctx, 2*time.Minute, func() error {
 		if n := ms.fed(); n < c.BMCs() {
 			return fmt.Errorf("%d of %d monitors have a status", n, c.BMCs())
+		}
+		if n := ms.reconciled(); n < c.BMCs() {
+			return fmt.Errorf("%d of %d monitors have read what they own (boot reconcile)", n, c.BMCs())
 		}
 		return nil
 	}); err != nil {
 		return nil, err
 	}
+	phase("every monitor fed and reconciled")
 	twice := watchTwice(ctx, rigs, 100*time.Millisecond)
 	sleep(ctx, c.Warmup)
 
-	s0, err := takeSample(ctx, rigs, etcd.Pid(), etcd.Endpoint, ms)
+	s0, err := takeSample(ctx, rigs, etcd.Pid(), etcd.Endpoint, ms, true)
 	if err != nil {
 		return nil, err
 	}
 	sleep(ctx, c.Steady)
-	s1, err := takeSample(ctx, rigs, etcd.Pid(), etcd.Endpoint, ms)
+	s1, err := takeSample(ctx, rigs, etcd.Pid(), etcd.Endpoint, ms, false)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +183,7 @@ func Run(t testing.TB, c Config) (*Result, error) {
 	failed := failingServers(c)
 	lost := map[string]time.Time{} // VM -> its server's power cut
 	starts.arm()
-	f0, err := takeSample(ctx, rigs, etcd.Pid(), etcd.Endpoint, ms)
+	f0, err := takeSample(ctx, rigs, etcd.Pid(), etcd.Endpoint, ms, true)
 	if err != nil {
 		return res, err
 	}
@@ -187,7 +199,7 @@ func Run(t testing.TB, c Config) (*Result, error) {
 			}
 		}
 	}
-	t.Logf("scalebench: cut the main power of %v", failedNames)
+	phase(fmt.Sprintf("cut the main power of %v", failedNames))
 	waitErr := waitFor(ctx, c.TakeoverLimit, func() error {
 		var missing []string
 		for vm := range lost {
@@ -201,7 +213,7 @@ func Run(t testing.TB, c Config) (*Result, error) {
 		}
 		return nil
 	})
-	f1, err := takeSample(ctx, rigs, etcd.Pid(), etcd.Endpoint, ms)
+	f1, err := takeSample(ctx, rigs, etcd.Pid(), etcd.Endpoint, ms, false)
 	if err != nil {
 		return res, err
 	}
@@ -212,10 +224,12 @@ func Run(t testing.TB, c Config) (*Result, error) {
 		}
 	}
 	slices.Sort(res.FaultToRunning)
+	phase("takeover over")
 	if waitErr != nil {
 		return res, waitErr
 	}
 	sleep(ctx, 2*time.Second) // a second start, a late double run, would show now
+	res.Alerts = ms.events.firstAlerts()
 	return res, errors.Join(verify(ctx, rigs, lost, starts), twice.err(), processesAlive(rigs, ms))
 }
 

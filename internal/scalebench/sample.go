@@ -3,7 +3,10 @@ package scalebench
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
+
+	"github.com/rackha/failover"
 )
 
 // sample is a snapshot of the counters a window is the difference of.
@@ -12,8 +15,10 @@ type sample struct {
 	rackManager []time.Duration // CPU time of each rack-manager process
 	etcd        time.Duration   // CPU time of the etcd process
 	self        time.Duration   // CPU time of this process
-	requests    etcdCounts
-	statuses    int64 // delivered to the monitors so far
+	requests    counts
+	bmcCalls    counts // every rack manager's, by call
+	statuses    int64  // delivered to the monitors so far
+	events      map[failover.EventType]int
 }
 
 // Window is what one stretch of the run cost.
@@ -29,16 +34,30 @@ type Window struct {
 	HarnessCPU time.Duration
 	// EtcdRequests is per gRPC method the request messages etcd
 	// received (grpc_server_msg_received_total).
-	EtcdRequests etcdCounts
+	EtcdRequests counts
+	// BMCCalls is the rack managers' BMC calls by call (health,
+	// readings, watchdog_state, power_state, set_power), from their own
+	// failover_bmc_call_duration_seconds histograms.
+	BMCCalls counts
 	// Statuses is how many statuses the monitors' watch streams
 	// delivered.
 	Statuses int64
+	// Events is the monitors' events by type.
+	Events map[failover.EventType]int
 }
 
-// takeSample reads every counter; etcd's /metrics last, once the /proc
-// reads (which cost nothing) are done.
-func takeSample(ctx context.Context, rigs []*rackRig, etcdPid int, etcdEndpoint string, ms *monitors) (sample, error) {
-	s := sample{at: time.Now(), statuses: ms.statuses.Load()}
+// takeSample reads every counter. The rack managers' /metrics (a few
+// hundred kilobytes each at full size) are read before the CPU times
+// when a window starts and after them when it ends, so that no scrape
+// is counted in a window.
+func takeSample(ctx context.Context, rigs []*rackRig, etcdPid int, etcdEndpoint string, ms *monitors, start bool) (sample, error) {
+	var s sample
+	if start {
+		if err := s.scrapeRackManagers(ctx, rigs); err != nil {
+			return sample{}, err
+		}
+	}
+	s.at, s.statuses, s.events = time.Now(), ms.statuses.Load(), ms.events.snapshot()
 	for _, rr := range rigs {
 		cpu, err := cpuTime(rr.pid())
 		if err != nil {
@@ -56,13 +75,36 @@ func takeSample(ctx context.Context, rigs []*rackRig, etcdPid int, etcdEndpoint 
 	if s.requests, err = scrapeEtcd(ctx, etcdEndpoint); err != nil {
 		return sample{}, err
 	}
+	if !start {
+		if err := s.scrapeRackManagers(ctx, rigs); err != nil {
+			return sample{}, err
+		}
+	}
 	return s, nil
+}
+
+func (s *sample) scrapeRackManagers(ctx context.Context, rigs []*rackRig) error {
+	s.bmcCalls = counts{}
+	for _, rr := range rigs {
+		err := scrape(ctx, rr.metrics, func(r io.Reader) error {
+			c, err := parseBMCCalls(r)
+			for k, v := range c {
+				s.bmcCalls[k] += v
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("rack manager %d: %w", rr.index+1, err)
+		}
+	}
+	return nil
 }
 
 // window is what happened between a and b.
 func window(a, b sample) Window {
 	w := Window{Duration: b.at.Sub(a.at), EtcdCPU: b.etcd - a.etcd, HarnessCPU: b.self - a.self,
-		EtcdRequests: b.requests.since(a.requests), Statuses: b.statuses - a.statuses}
+		EtcdRequests: b.requests.since(a.requests), BMCCalls: b.bmcCalls.since(a.bmcCalls),
+		Statuses: b.statuses - a.statuses, Events: eventsSince(a.events, b.events)}
 	for i := range b.rackManager {
 		w.RackManagerCPU = append(w.RackManagerCPU, b.rackManager[i]-a.rackManager[i])
 	}

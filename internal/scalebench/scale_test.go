@@ -9,6 +9,7 @@ import (
 var (
 	scale    = flag.Bool("scale", false, "run the full-size benchmark (1,000 BMCs across 4 rack managers; docs/scale.md)")
 	scaleOut = flag.String("scale-out", "", "with -scale: also write the report to this file")
+	perRack  = flag.Int("scale-servers", 0, "with -scale: BMCs per rack manager instead of 250 (a smaller trial run)")
 )
 
 // TestScaleSmall runs the whole benchmark at CI size (40 BMCs across 2
@@ -46,7 +47,11 @@ func TestScale(t *testing.T) {
 	if !*scale {
 		t.Skip("full size (1,000 BMCs, minutes of both cores): run with -scale, see docs/scale.md")
 	}
-	res, err := Run(t, DefaultConfig())
+	c := DefaultConfig()
+	if *perRack > 0 {
+		c.ServersPerRack = *perRack
+	}
+	res, err := Run(t, c)
 	if res != nil {
 		t.Logf("\n%s", res.Report())
 		if *scaleOut != "" {

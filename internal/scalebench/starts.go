@@ -46,13 +46,6 @@ func (l *startLog) get(vm string) []vmStart {
 	return append([]vmStart(nil), l.starts[vm]...)
 }
 
-// count is how many VMs have at least one recorded start.
-func (l *startLog) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.starts)
-}
-
 // timedHypervisor is a monitor's own hypervisor that writes each
 // accepted Start to a startLog, the instant Start returned: the backup
 // runs from then on. It keeps FreeCapacity (the monitor places by it).

@@ -11,6 +11,9 @@ import (
 var (
 	ErrUnknownServer = errors.New("failover: unknown server")
 	ErrInvalidConfig = errors.New("failover: invalid rack configuration")
+	// ErrNotLeader: this rack manager replica does not lead (rack/rackelect),
+	// so it did nothing; the leader may.
+	ErrNotLeader = errors.New("failover: not the leading rack manager")
 )
 
 // Manager is what a monitor needs from the rack manager. Implementations

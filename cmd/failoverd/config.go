@@ -24,6 +24,13 @@ type Config struct {
 	RackManager RackManagerConfig `yaml:"rack_manager"`
 	// ImageStore is the shared VM image database.
 	ImageStore ImageStoreConfig `yaml:"image_store"`
+	// Etcd is the etcd cluster the rack shares (etcd.go): the image store
+	// of kind etcd and the monitors' leases live there. Optional.
+	Etcd EtcdConfig `yaml:"etcd"`
+	// Lease gates each monitor's watchdog kicks on an etcd lease, so a
+	// watcher may take over a server whose BMC died with it (lease.go of
+	// the library; README "Takeover after total power loss"). Optional.
+	Lease LeaseConfig `yaml:"lease"`
 	// TLS: the CA every process trusts; each process's own certificate
 	// is set on its section (rack_manager.tls, servers[].tls).
 	TLS TLSConfig `yaml:"tls"`
@@ -173,14 +180,92 @@ type RackManagerConfig struct {
 	AuditFile string `yaml:"audit_file"`
 	// Page is the live page for operators (page.go).
 	Page PageConfig `yaml:"page"`
+	// Replicas, when set, are the URLs (https://host:port) of every rack
+	// manager replica: the replicas elect a leader through the etcd
+	// section (rack/rackelect) and monitors try them all to find it.
+	// Every replica's certificate must carry server_name (or url's host).
+	// Empty: one rack manager, at url. See README "Rack manager replicas".
+	Replicas []string `yaml:"replicas"`
+	// AdvertiseURL is this replica's own URL, one of replicas: what the
+	// followers tell monitors when it leads. Default url.
+	AdvertiseURL string `yaml:"advertise_url"`
+	// ElectionTTL is the replicas' etcd session TTL, whole seconds: a
+	// leader that dies or loses etcd is replaced about this long later.
+	// Default 5s.
+	ElectionTTL string `yaml:"election_ttl"`
 }
 
 // ImageStoreConfig is the VM image database.
 type ImageStoreConfig struct {
-	// Kind is "file": a directory on storage every server mounts.
+	// Kind is "file" (a directory on storage every server mounts) or
+	// "etcd" (imagestore/etcdstore in the etcd section's cluster, under
+	// its prefix).
 	Kind string `yaml:"kind"`
 	// Dir of the file store. Required for kind file.
 	Dir string `yaml:"dir"`
+}
+
+// EtcdConfig is how every process reaches the rack's etcd cluster. It
+// speaks mutual TLS to etcd: https endpoints, each process presenting its
+// own certificate (servers[].tls, rack_manager.tls) unless tls.cert and
+// tls.key name another, and etcd's certificate verified against tls.ca
+// (default the rack's tls.ca). Plain http is refused unless
+// insecure_plaintext is set, and then no password may be sent.
+type EtcdConfig struct {
+	// Endpoints are the cluster's client URLs, https://host:port.
+	// Required when the section is used.
+	Endpoints []string `yaml:"endpoints"`
+	// Prefix is where this rack's keys live ("/rackha/rack-7/"): starts
+	// and ends with "/", and no other rack's prefix may start with it.
+	// Required: two racks on one default prefix would share server names.
+	Prefix string `yaml:"prefix"`
+	// DialTimeout bounds one connection attempt and the login (5s).
+	DialTimeout string `yaml:"dial_timeout"`
+	// RequestTimeout bounds each call to etcd (5s).
+	RequestTimeout string `yaml:"request_timeout"`
+	// TLS: the client certificate and the CA of etcd's certificate.
+	TLS EtcdTLSConfig `yaml:"tls"`
+	// InsecurePlaintext allows http:// endpoints: no encryption, no
+	// authentication of either end. For a lab or loopback only.
+	InsecurePlaintext bool `yaml:"insecure_plaintext"`
+	// Username for etcd's own auth, with PasswordFile or PasswordEnv;
+	// empty: none (the client certificate's CN is the etcd user then,
+	// when etcd runs with --client-cert-auth).
+	Username     string  `yaml:"username"`
+	Password     *string `yaml:"password"`
+	PasswordFile string  `yaml:"password_file"`
+	PasswordEnv  string  `yaml:"password_env"`
+}
+
+// used: the file has an etcd section.
+func (e EtcdConfig) used() bool {
+	return len(e.Endpoints) > 0 || e.Prefix != "" || e.DialTimeout != "" || e.RequestTimeout != "" || e.TLS != (EtcdTLSConfig{}) ||
+		e.InsecurePlaintext || e.Username != "" || e.Password != nil || e.PasswordFile != "" || e.PasswordEnv != ""
+}
+
+// EtcdTLSConfig is the client side of mutual TLS to etcd (PEM files).
+type EtcdTLSConfig struct {
+	// CA verifies etcd's certificate (default: the rack's tls.ca).
+	CA string `yaml:"ca"`
+	// Cert and Key: the client certificate every process reading this
+	// file presents (default: each process its own, servers[].tls or
+	// rack_manager.tls). The CA must verify it too.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// LeaseConfig is the monitors' etcd lease (needs the etcd section).
+type LeaseConfig struct {
+	// Enabled: each monitor holds a lease and kicks its watchdog only
+	// while the lease is alive; watchers may take a server over by lease.
+	Enabled bool `yaml:"enabled"`
+	// TTL of each monitor's lease, whole seconds, at least 2s (10s).
+	TTL string `yaml:"ttl"`
+	// DriftMargin is failover.Policy.LeaseDriftMargin: what the watcher
+	// adds to TTL + watchdog timeout. At least every server's kick call
+	// timeout (watchdog interval/2) plus 0.1% of TTL + watchdog timeout;
+	// unset: the larger of that and the library's default (5s).
+	DriftMargin string `yaml:"drift_margin"`
 }
 
 // TLSConfig holds the CA every process trusts.

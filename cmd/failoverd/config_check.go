@@ -22,10 +22,24 @@ func (c *Config) check(v *checker) {
 		c.checkServer(v, i)
 	}
 	c.checkRackManager(v)
-	if c.ImageStore.Kind != "file" {
-		v.fail("image_store.kind", fmt.Sprintf("%q: want file", c.ImageStore.Kind), nil)
-	} else if c.ImageStore.Dir == "" {
-		v.fail("image_store.dir", "is empty: the shared directory of the VM images", nil)
+	switch c.ImageStore.Kind {
+	case "file":
+		if c.ImageStore.Dir == "" {
+			v.fail("image_store.dir", "is empty: the shared directory of the VM images", nil)
+		}
+	case "etcd":
+		if c.ImageStore.Dir != "" {
+			v.fail("image_store.dir", "is set but kind is etcd: the images live in the etcd section's cluster, under its prefix", nil)
+		} else if !c.Etcd.used() {
+			v.fail("image_store.kind", "etcd needs the etcd section (endpoints, prefix, tls)", nil)
+		}
+	default:
+		v.fail("image_store.kind", fmt.Sprintf("%q: want file or etcd", c.ImageStore.Kind), nil)
+	}
+	if c.Etcd.used() && !v.failed() {
+		if _, err := c.etcdSpec(placeholderSecret, CertPair{Cert: "(own)", Key: "(own)"}); err != nil {
+			v.err = err
+		}
 	}
 	if c.TLS.CA == "" {
 		v.fail("tls.ca", "is empty: the PEM file of the rack's CA (failoverd certs makes one)", nil)
@@ -34,6 +48,11 @@ func (c *Config) check(v *checker) {
 		v.fail("operator", "needs both cert and key, or neither", nil)
 	}
 	c.checkMonitor(v)
+	if !v.failed() {
+		if _, err := c.leaseSpec(); err != nil {
+			v.err = err
+		}
+	}
 	if _, err := c.policy(); err != nil && !v.failed() {
 		if ce, ok := err.(*ConfigError); ok {
 			v.err = ce
@@ -196,6 +215,7 @@ func (c *Config) checkRackManager(v *checker) {
 		}
 	}
 	c.checkJournalFiles(v)
+	c.checkReplicas(v)
 	if _, err := c.localConfig(); err != nil && !v.failed() {
 		if ce, ok := err.(*ConfigError); ok {
 			v.err = ce

@@ -123,6 +123,12 @@ func sectionName(goType string) string {
 		return "image_store"
 	case "TLSConfig":
 		return "tls"
+	case "EtcdConfig":
+		return "etcd"
+	case "EtcdTLSConfig":
+		return "etcd.tls"
+	case "LeaseConfig":
+		return "lease"
 	case "CertPair":
 		return "a tls/operator section (cert, key)"
 	case "MonitorConfig":

@@ -11,7 +11,7 @@ import (
 )
 
 func TestExampleConfigsValidate(t *testing.T) {
-	for _, f := range []string{"deploy/pair.yaml", "deploy/ring4.yaml"} {
+	for _, f := range []string{"deploy/pair.yaml", "deploy/ring4.yaml", "deploy/pair-etcd.yaml"} {
 		cfg, err := LoadConfig(f)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/rackha/failover"
 	"github.com/rackha/failover/hypervisor"
-	"github.com/rackha/failover/imagestore/filestore"
 	"github.com/rackha/failover/rack"
 	"github.com/rackha/failover/watchdog"
 )
@@ -49,11 +48,10 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 			peers[d.cfg.Servers[j].Name] = h
 		}
 	}
-	store, err := filestore.Open(d.cfg.ImageStore.Dir)
+	store, err := d.imageStore(a, d.cfg.Servers[i].TLS)
 	if err != nil {
-		return nil, d.cfg.errAt("image_store.dir", "cannot open", err)
+		return nil, err
 	}
-	a.closers = append(a.closers, store)
 	spec, err := d.cfg.watchdogSpec(i, d.cfg.readSecret)
 	if err != nil {
 		return nil, err

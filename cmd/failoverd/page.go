@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/rackha/failover"
-	"github.com/rackha/failover/imagestore/filestore"
 	"github.com/rackha/failover/rack"
 	"github.com/rackha/failover/rack/rackhttp"
 	"github.com/rackha/failover/rack/rackpage"
@@ -53,11 +52,10 @@ func (d *daemon) newPage(local *rack.Local, files *rackhttp.Files, a *adapters) 
 		}
 		cfg.Token = tok
 	}
-	store, err := filestore.Open(d.cfg.ImageStore.Dir)
+	store, err := d.imageStore(a, d.cfg.RackManager.TLS)
 	if err != nil {
-		return nil, d.cfg.errAt("image_store.dir", "cannot open", err)
+		return nil, err
 	}
-	a.closers = append(a.closers, store)
 	cfg.Images = store
 	p, err := rackpage.New(cfg)
 	if err != nil {

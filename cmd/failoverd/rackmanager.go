@@ -12,6 +12,7 @@ import (
 
 	"github.com/rackha/failover"
 	"github.com/rackha/failover/rack"
+	"github.com/rackha/failover/rack/rackelect"
 	"github.com/rackha/failover/rack/rackhttp"
 )
 
@@ -24,6 +25,9 @@ type rackManager struct {
 	ln    net.Listener
 	log   *slog.Logger
 	page  *pageServer // nil: no page
+	// elector, with rack_manager.replicas: only while it leads does
+	// local poll (and power, through each server's guarded Power).
+	elector *rackelect.Elector
 }
 
 func (d *daemon) newRackManager(ctx context.Context, a *adapters) (*rackManager, error) {
@@ -37,6 +41,10 @@ func (d *daemon) newRackManager(ctx context.Context, a *adapters) (*rackManager,
 			return nil, err
 		}
 		lc.Servers = append(lc.Servers, d.metrics.instrument(s))
+	}
+	el, err := d.newElector(a, &lc)
+	if err != nil {
+		return nil, err
 	}
 	lc.Logger = d.log
 	local, err := rack.NewLocal(lc)
@@ -64,6 +72,9 @@ func (d *daemon) newRackManager(ctx context.Context, a *adapters) (*rackManager,
 		hc.Audit = slog.New(slog.NewJSONHandler(w, nil))
 	}
 	hc.PowerTimeout = lc.PowerTimeout
+	if el != nil {
+		hc.Leadership = el
+	}
 	if d.page, err = d.newPage(local, files, a); err != nil {
 		return nil, err
 	}
@@ -80,7 +91,7 @@ func (d *daemon) newRackManager(ctx context.Context, a *adapters) (*rackManager,
 	srv := rackhttp.NewServer(d.cfg.RackManager.Listen, h, rackhttp.ServerTLS(files), d.log)
 	// Requests end with the process's context too.
 	srv.BaseContext = func(net.Listener) context.Context { return ctx }
-	return &rackManager{local: local, files: jf, srv: srv, ln: ln, log: d.log, page: d.page}, nil
+	return &rackManager{local: local, files: jf, srv: srv, ln: ln, log: d.log, page: d.page, elector: el}, nil
 }
 
 // Run polls and serves until ctx ends, then shuts the server down.
@@ -97,7 +108,11 @@ func (r *rackManager) Run(ctx context.Context) error {
 		}()
 	}
 	polled := make(chan error, 1)
-	go func() { polled <- r.local.Run(ctx) }()
+	if r.elector != nil {
+		go func() { polled <- r.elector.Lead(ctx, r.local.Run) }()
+	} else {
+		go func() { polled <- r.local.Run(ctx) }()
+	}
 	journaled := make(chan struct{})
 	go func() {
 		if r.files != nil {
@@ -121,10 +136,54 @@ func (r *rackManager) Run(ctx context.Context) error {
 		err = nil
 	}
 	stop()
-	<-polled
+	if perr := <-polled; perr != nil && err == nil {
+		err = fmt.Errorf("rack manager: %w", perr)
+	}
+	if r.elector != nil {
+		// Resigns: another replica leads at once, not a TTL later.
+		if cerr := r.elector.Close(); cerr != nil {
+			r.log.Warn("failoverd: resign", "err", cerr)
+		}
+	}
 	<-journaled
 	if r.files != nil {
 		r.files.Finish()
 	}
 	return err
+}
+
+// newElector is the replica's Elector, with rack_manager.replicas (else
+// nil), and guards every server's Power in lc by it: a command reaches a
+// BMC only after etcd confirmed this replica leads.
+func (d *daemon) newElector(a *adapters, lc *rack.LocalConfig) (*rackelect.Elector, error) {
+	if !d.cfg.replicated() {
+		return nil, nil
+	}
+	cli, spec, err := d.etcdClient(a, d.cfg.RackManager.TLS)
+	if err != nil {
+		return nil, err
+	}
+	ttl, err := d.cfg.electionTTL()
+	if err != nil {
+		return nil, d.cfg.errAt("rack_manager.election_ttl", err.Error(), nil)
+	}
+	ec := rackelect.DefaultConfig()
+	ec.Client, ec.Prefix, ec.Name, ec.TTL = cli, spec.Prefix+"rack-manager/", d.cfg.advertiseURL(), ttl
+	ec.TxnTimeout = spec.RequestTimeout
+	// An earlier leader's command may be in flight for up to its power timeout.
+	ec.InFlightHold = lc.PowerTimeout
+	if ec.InFlightHold == 0 {
+		ec.InFlightHold = rack.DefaultLocalConfig().PowerTimeout
+	}
+	ec.Logger = d.log
+	el, err := rackelect.New(ec)
+	if err != nil {
+		return nil, d.cfg.errAt("rack_manager.replicas", "refused", err)
+	}
+	for i := range lc.Servers {
+		if p := lc.Servers[i].Power; p != nil {
+			lc.Servers[i].Power = el.Guard(lc.Servers[i].Name, p)
+		}
+	}
+	return el, nil
 }

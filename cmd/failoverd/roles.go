@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/rackha/failover/rack/rackhttp"
 )
 
@@ -81,6 +83,9 @@ type daemon struct {
 
 	mu    sync.Mutex
 	certs []*rackhttp.Files
+	// etcd is the process's etcd client (etcd.go), once dialled.
+	etcd     *clientv3.Client
+	etcdSpec etcdSpec
 }
 
 // run starts the roles and waits for them; the first error stops all.
@@ -116,6 +121,9 @@ func (d *daemon) run(ctx context.Context, role, server string) error {
 		}
 		runs = append(runs, m.Run)
 	case "all":
+		if d.cfg.replicated() {
+			return d.cfg.errAt("rack_manager.replicas", "role all runs one rack manager in the monitors' process: run rack-manager replicas and monitors apart", nil)
+		}
 		rm, err := d.newRackManager(ctx, a)
 		if err != nil {
 			return err
@@ -194,7 +202,7 @@ func (d *daemon) newRackClient(server string) (*rackhttp.Client, error) {
 // rackClient reaches the rack manager presenting files' certificate.
 func (d *daemon) rackClient(files *rackhttp.Files) (*rackhttp.Client, error) {
 	cc := rackhttp.DefaultClientConfig()
-	cc.URL = d.cfg.RackManager.URL
+	cc.URL, cc.URLs = d.cfg.rackManagerURLs()
 	cc.TLS = rackhttp.ClientTLS(files, d.cfg.rackManagerName())
 	cc.Logger = d.log
 	c, err := rackhttp.NewClient(cc)
@@ -216,6 +224,21 @@ func checkRole(cfg *Config, role, server string) error {
 		}
 		if _, err := d.loadCerts("rack_manager.tls", cfg.RackManager.TLS); err != nil {
 			return err
+		}
+	}
+	if cfg.Etcd.used() {
+		own := cfg.RackManager.TLS
+		if role == "monitor" {
+			own = cfg.Servers[cfg.serverIndex(server)].TLS
+		}
+		spec, err := cfg.etcdSpec(cfg.readSecret, own)
+		if err != nil {
+			return err
+		}
+		if !spec.Plaintext {
+			if _, err := rackhttp.LoadFiles(spec.Cert, spec.Key, spec.CA); err != nil {
+				return cfg.errAt("etcd.tls", "cannot load the client certificate, its key or the CA", err)
+			}
 		}
 	}
 	for i, s := range cfg.Servers {

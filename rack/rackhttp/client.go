@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,14 @@ import (
 type ClientConfig struct {
 	// URL of the rack manager, https://host:port. Required.
 	URL string
+	// URLs are further rack manager replicas (rack/rackelect), each
+	// https://host:port. Only the leader serves; a follower answers
+	// not_leader naming it. Each request goes to the replica last found
+	// leading; when one did not act on it (not the leader, or not
+	// reached, so nothing was sent) the Client tries the leader a
+	// follower named, if it is one of URL and URLs, then the others in
+	// turn. Optional.
+	URLs []string
 	// TLS is the client's TLS configuration, from ClientTLS. Required.
 	TLS *tls.Config
 	// Backoff is the first reconnect delay's ceiling; it doubles per
@@ -69,14 +78,28 @@ func DefaultClientConfig() ClientConfig {
 
 // Validate names the first field that is wrong.
 func (c ClientConfig) Validate() error {
-	u, err := url.Parse(c.URL)
-	switch {
-	case c.URL == "":
+	if c.URL == "" {
 		return fmt.Errorf("%w: ClientConfig.URL is empty", rack.ErrInvalidConfig)
-	case err != nil:
-		return fmt.Errorf("%w: ClientConfig.URL %q: %v", rack.ErrInvalidConfig, c.URL, err)
-	case u.Scheme != "https" || u.Host == "":
-		return fmt.Errorf("%w: ClientConfig.URL %q: want https://host:port", rack.ErrInvalidConfig, c.URL)
+	}
+	seen := map[string]string{}
+	for i, raw := range append([]string{c.URL}, c.URLs...) {
+		field := "URL"
+		if i > 0 {
+			field = fmt.Sprintf("URLs[%d]", i-1)
+		}
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%w: ClientConfig.%s %q: %v", rack.ErrInvalidConfig, field, raw, err)
+		case u.Scheme != "https" || u.Host == "":
+			return fmt.Errorf("%w: ClientConfig.%s %q: want https://host:port", rack.ErrInvalidConfig, field, raw)
+		}
+		if prev, dup := seen[strings.TrimSuffix(raw, "/")]; dup {
+			return fmt.Errorf("%w: ClientConfig.%s %q is also %s", rack.ErrInvalidConfig, field, raw, prev)
+		}
+		seen[strings.TrimSuffix(raw, "/")] = field
+	}
+	switch {
 	case c.TLS == nil:
 		return fmt.Errorf("%w: ClientConfig.TLS is nil", rack.ErrInvalidConfig)
 	case c.TLS.MinVersion < tls.VersionTLS13:
@@ -104,10 +127,11 @@ func (c ClientConfig) Validate() error {
 // Client is a rack.Manager that reaches a Handler over HTTPS. Safe for
 // concurrent use.
 type Client struct {
-	cfg  ClientConfig
-	base string
-	http *http.Client
-	rand func(n int64) int64 // uniform in [0, n)
+	cfg   ClientConfig
+	bases []string     // URL, then URLs, without a trailing slash
+	cur   atomic.Int32 // index in bases of the replica last found leading
+	http  *http.Client
+	rand  func(n int64) int64 // uniform in [0, n)
 }
 
 var _ rack.Manager = (*Client)(nil)
@@ -145,8 +169,57 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		MaxIdleConnsPerHost:   4,
 		Proxy:                 http.ProxyFromEnvironment,
 	}
-	return &Client{cfg: cfg, base: strings.TrimSuffix(cfg.URL, "/"), http: &http.Client{Transport: tr},
-		rand: rand.Int64N}, nil
+	c := &Client{cfg: cfg, http: &http.Client{Transport: tr}, rand: rand.Int64N}
+	for _, u := range append([]string{cfg.URL}, cfg.URLs...) {
+		c.bases = append(c.bases, strings.TrimSuffix(u, "/"))
+	}
+	return c, nil
+}
+
+// attempt is one request to one replica: retry says it was not acted on
+// (not sent, or a follower's not_leader), and hint names the leader a
+// follower gave.
+type attempt struct {
+	retry bool
+	hint  string
+}
+
+// onLeader runs do on the replica last found leading and, while do says
+// its request was not acted on, on the leader a follower named, else the
+// next replica: up to twice each. The replica that answered is
+// remembered.
+func (c *Client) onLeader(ctx context.Context, do func(base string) (attempt, error)) error {
+	n := len(c.bases)
+	limit := 1
+	if n > 1 {
+		limit = 2 * n
+	}
+	i := int(c.cur.Load())
+	var err error
+	for range limit {
+		var a attempt
+		a, err = do(c.bases[i])
+		if !a.retry || ctx.Err() != nil {
+			c.cur.Store(int32(i))
+			return err
+		}
+		if j := slices.Index(c.bases, strings.TrimSuffix(a.hint, "/")); j >= 0 && j != i {
+			i = j
+		} else {
+			i = (i + 1) % n
+		}
+	}
+	return err
+}
+
+// notLeaderHint reads a not_leader answer's leader URL; ok says it was
+// such an answer.
+func notLeaderHint(code int, data []byte) (leader string, ok bool) {
+	var eb errorBody
+	if code != http.StatusServiceUnavailable || json.Unmarshal(data, &eb) != nil || eb.Kind != kindNotLeader {
+		return "", false
+	}
+	return eb.Leader, true
 }
 
 // Close closes the client's idle connections. Open Watch streams end
@@ -167,27 +240,32 @@ func (c *Client) Power(ctx context.Context, server string, action bmc.PowerActio
 	body, _ := json.Marshal(powerRequest{Server: server, Action: name})
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.PowerTimeout)
 	defer cancel()
+	return c.onLeader(ctx, func(base string) (attempt, error) { return c.powerAt(ctx, base, name, server, body) })
+}
+
+// powerAt sends one power request to base.
+func (c *Client) powerAt(ctx context.Context, base, name, server string, body []byte) (attempt, error) {
 	var wrote atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		WroteHeaders: func() { wrote.Store(true) }, // from here the request may be acted on
 	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/power", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/power", bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("rackhttp: power %s %q: %w", name, server, err)
+		return attempt{}, fmt.Errorf("rackhttp: power %s %q: %w", name, server, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if refusedHandshake(err) {
-			return fmt.Errorf("rackhttp: power %s %q: not done, the rack manager refused the TLS handshake: %w: %w", name, server, ErrUnauthenticated, err)
+			return attempt{}, fmt.Errorf("rackhttp: power %s %q: not done, the rack manager refused the TLS handshake: %w: %w", name, server, ErrUnauthenticated, err)
 		}
 		if wrote.Load() {
-			return fmt.Errorf("rackhttp: power %s %q: sent, answer lost: %w: %w", name, server, bmc.ErrIndeterminate, err)
+			return attempt{}, fmt.Errorf("rackhttp: power %s %q: sent, answer lost: %w: %w", name, server, bmc.ErrIndeterminate, err)
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("rackhttp: power %s %q: not sent: %w", name, server, err)
+			return attempt{}, fmt.Errorf("rackhttp: power %s %q: not sent: %w", name, server, err)
 		}
-		return fmt.Errorf("rackhttp: power %s %q: not sent: %w: %w", name, server, bmc.ErrUnreachable, err)
+		return attempt{retry: true}, fmt.Errorf("rackhttp: power %s %q: not sent: %w: %w", name, server, bmc.ErrUnreachable, err)
 	}
 	defer resp.Body.Close()
 	data, readErr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -196,11 +274,15 @@ func (c *Client) Power(ctx context.Context, server string, action bmc.PowerActio
 		if readErr != nil || json.Unmarshal(data, &ans) != nil || ans.Outcome != "confirmed" {
 			// 200 is the rack manager's word that the action was confirmed;
 			// a mangled body after it casts doubt on that word.
-			return fmt.Errorf("rackhttp: power %s %q: answer 200 unreadable (%q): %w", name, server, truncate(data), bmc.ErrIndeterminate)
+			return attempt{}, fmt.Errorf("rackhttp: power %s %q: answer 200 unreadable (%q): %w", name, server, truncate(data), bmc.ErrIndeterminate)
 		}
-		return nil
+		return attempt{}, nil
 	}
-	return fmt.Errorf("rackhttp: power %s %q: %w", name, server, answerError(resp.StatusCode, data, true))
+	err = fmt.Errorf("rackhttp: power %s %q: %w", name, server, answerError(resp.StatusCode, data, true))
+	if leader, ok := notLeaderHint(resp.StatusCode, data); ok {
+		return attempt{retry: true, hint: leader}, err
+	}
+	return attempt{}, err
 }
 
 // answerError turns an error answer into an error wrapping the sentinel
@@ -233,6 +315,8 @@ func answerError(code int, data []byte, power bool) error {
 		sentinel = bmc.ErrUnsupported
 	case kindUnreachable:
 		sentinel = bmc.ErrUnreachable
+	case kindNotLeader:
+		sentinel = rack.ErrNotLeader
 	default:
 		return fmt.Errorf("refused (HTTP %d, %s): %s", code, eb.Kind, eb.Error)
 	}
@@ -261,30 +345,45 @@ func (c *Client) Rack(ctx context.Context) (RackView, error) { return c.RackJour
 // RackJournal is Rack with the last n journal statuses per server
 // (0..MaxJournal).
 func (c *Client) RackJournal(ctx context.Context, n int) (RackView, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/rack?n=%d", c.base, n), nil)
+	var v RackView
+	err := c.onLeader(ctx, func(base string) (attempt, error) {
+		var a attempt
+		var err error
+		v, a, err = c.rackAt(ctx, base, n)
+		return a, err
+	})
+	return v, err
+}
+
+func (c *Client) rackAt(ctx context.Context, base string, n int) (RackView, attempt, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/rack?n=%d", base, n), nil)
 	if err != nil {
-		return RackView{}, fmt.Errorf("rackhttp: rack view: %w", err)
+		return RackView{}, attempt{}, fmt.Errorf("rackhttp: rack view: %w", err)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if refusedHandshake(err) {
-			return RackView{}, fmt.Errorf("rackhttp: rack view: the rack manager refused the TLS handshake: %w: %w", ErrUnauthenticated, err)
+			return RackView{}, attempt{}, fmt.Errorf("rackhttp: rack view: the rack manager refused the TLS handshake: %w: %w", ErrUnauthenticated, err)
 		}
-		return RackView{}, fmt.Errorf("rackhttp: rack view: %w: %w", bmc.ErrUnreachable, err)
+		return RackView{}, attempt{retry: true}, fmt.Errorf("rackhttp: rack view: %w: %w", bmc.ErrUnreachable, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return RackView{}, fmt.Errorf("rackhttp: rack view: %w", err)
+		return RackView{}, attempt{}, fmt.Errorf("rackhttp: rack view: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return RackView{}, fmt.Errorf("rackhttp: rack view: %w", answerError(resp.StatusCode, data, false))
+		err := fmt.Errorf("rackhttp: rack view: %w", answerError(resp.StatusCode, data, false))
+		if leader, ok := notLeaderHint(resp.StatusCode, data); ok {
+			return RackView{}, attempt{retry: true, hint: leader}, err
+		}
+		return RackView{}, attempt{}, err
 	}
 	var v RackView
 	if err := json.Unmarshal(data, &v); err != nil {
-		return RackView{}, fmt.Errorf("rackhttp: rack view: %w: %w", ErrProtocol, err)
+		return RackView{}, attempt{}, fmt.Errorf("rackhttp: rack view: %w: %w", ErrProtocol, err)
 	}
-	return v, nil
+	return v, attempt{}, nil
 }
 
 // backoff returns the delay before reconnect attempt (0 first): uniform

@@ -35,4 +35,5 @@ const (
 	kindUnreachable     = "unreachable"
 	kindUnsupported     = "unsupported"
 	kindFailed          = "failed"
+	kindNotLeader       = "not_leader"
 )

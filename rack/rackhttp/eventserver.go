@@ -55,19 +55,25 @@ func (c *Client) Report(ctx context.Context, ev failover.Event) error {
 	if err != nil {
 		return fmt.Errorf("rackhttp: report %s event: %w", ev.Type, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/events", bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("rackhttp: report %s event: %w", ev.Type, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("rackhttp: report %s event: %w", ev.Type, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode == http.StatusNoContent {
-		return nil
-	}
-	return fmt.Errorf("rackhttp: report %s event: %w", ev.Type, answerError(resp.StatusCode, data, false))
+	return c.onLeader(ctx, func(base string) (attempt, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/events", bytes.NewReader(body))
+		if err != nil {
+			return attempt{}, fmt.Errorf("rackhttp: report %s event: %w", ev.Type, err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return attempt{retry: true}, fmt.Errorf("rackhttp: report %s event: %w", ev.Type, err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if resp.StatusCode == http.StatusNoContent {
+			return attempt{}, nil
+		}
+		err = fmt.Errorf("rackhttp: report %s event: %w", ev.Type, answerError(resp.StatusCode, data, false))
+		if leader, ok := notLeaderHint(resp.StatusCode, data); ok {
+			return attempt{retry: true, hint: leader}, err
+		}
+		return attempt{}, err
+	})
 }

@@ -52,6 +52,20 @@ type HandlerConfig struct {
 	// PowerTimeout bounds one power operation. Default: Local's
 	// LocalConfig.PowerTimeout (60 s by default).
 	PowerTimeout time.Duration
+	// Leadership, when set, makes this Handler one replica of several:
+	// while it does not lead, every request is answered 503 not_leader
+	// naming the leader, and open streams end within Heartbeat of losing
+	// the lead. Nil: a single rack manager, always serving. Optional.
+	Leadership Leadership
+}
+
+// Leadership is what a replica's Handler asks before each request;
+// rack/rackelect's Elector implements it. Safe for concurrent use.
+type Leadership interface {
+	// IsLeader reports whether this replica leads now.
+	IsLeader() bool
+	// Leader returns the leading replica's URL, if known.
+	Leader() (url string, ok bool)
 }
 
 // DefaultHandlerConfig returns the defaults documented on HandlerConfig,
@@ -194,6 +208,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, peer, http.StatusForbidden, kindForbidden, fmt.Sprintf("%q is an operator: only GET /v1/rack", peer))
 		return
 	}
+	if !h.leads() {
+		h.notLeader(w, r, peer)
+		return
+	}
 	route(w, r, peer)
 }
 
@@ -230,6 +248,27 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, peer string, co
 			slog.Duration("duration", time.Since(started(r))))
 	}
 	writeError(w, code, kind, msg)
+}
+
+func (h *Handler) leads() bool { return h.cfg.Leadership == nil || h.cfg.Leadership.IsLeader() }
+
+// notLeader answers 503 not_leader with the leader's URL: this replica
+// did nothing, and the client may try the leader at once.
+func (h *Handler) notLeader(w http.ResponseWriter, r *http.Request, peer string) {
+	leader, _ := h.cfg.Leadership.Leader()
+	msg := "this rack manager replica does not lead; no leader known yet"
+	if leader != "" {
+		msg = "this rack manager replica does not lead; the leader is " + leader
+	}
+	h.cfg.Logger.Info("rackhttp: not the leader", "peer", peer, "path", r.URL.Path, "leader", leader)
+	if r.URL.Path == "/v1/power" {
+		h.cfg.Audit.LogAttrs(r.Context(), slog.LevelWarn, "rackhttp: power",
+			slog.String("who", peer), slog.String("remote", r.RemoteAddr), slog.String("server", ""), slog.String("action", ""),
+			slog.String("outcome", "refused"), slog.Int("status", http.StatusServiceUnavailable), slog.String("err", msg),
+			slog.Duration("duration", time.Since(started(r))))
+	}
+	w.Header().Set("Retry-After", "1")
+	writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: msg, Kind: kindNotLeader, Leader: leader})
 }
 
 // startKey is the request context key of its arrival time.

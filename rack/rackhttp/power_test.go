@@ -162,7 +162,7 @@ func TestPowerIndeterminateAnswer(t *testing.T) {
 // decoded error body.
 func rawPost(t *testing.T, c *Client, body []byte) (int, errorBody) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, c.base+"/v1/power", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, c.bases[0]+"/v1/power", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,13 @@ func (h *Handler) power(w http.ResponseWriter, r *http.Request, peer string) {
 		err = ctx.Err()
 	}
 	code, kind := powerError(err)
+	if kind == kindNotLeader {
+		audit("refused", err)
+		leader, _ := h.leader()
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, code, errorBody{Error: err.Error(), Kind: kind, Leader: leader})
+		return
+	}
 	if err == nil {
 		audit("confirmed", nil)
 		writeJSON(w, http.StatusOK, powerAnswer{Outcome: "confirmed"})
@@ -73,6 +80,8 @@ func powerError(err error) (int, string) {
 	switch {
 	case err == nil:
 		return http.StatusOK, ""
+	case errors.Is(err, rack.ErrNotLeader) && !errors.Is(err, bmc.ErrIndeterminate):
+		return http.StatusServiceUnavailable, kindNotLeader
 	case errors.Is(err, bmc.ErrIndeterminate), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusBadGateway, kindIndeterminate
 	case errors.Is(err, bmc.ErrUnsupported):
@@ -84,4 +93,12 @@ func powerError(err error) (int, string) {
 	default:
 		return http.StatusBadGateway, kindFailed
 	}
+}
+
+// leader is the leader's URL, when a Leadership knows it.
+func (h *Handler) leader() (string, bool) {
+	if h.cfg.Leadership == nil {
+		return "", false
+	}
+	return h.cfg.Leadership.Leader()
 }

@@ -48,18 +48,30 @@ type refusal struct{ err error }
 
 func (r *refusal) Error() string { return r.err.Error() }
 
-// connect opens one stream; resp is the 200 answer, and cancel ends it.
-func (c *Client) connect(ctx context.Context, watcher string) (_ *http.Response, _ context.CancelFunc, err error) {
+// connect opens one stream on the leading replica; resp is the 200
+// answer, and cancel ends it.
+func (c *Client) connect(ctx context.Context, watcher string) (resp *http.Response, cancel context.CancelFunc, err error) {
+	err = c.onLeader(ctx, func(base string) (attempt, error) {
+		var a attempt
+		var err error
+		resp, cancel, a, err = c.connectTo(ctx, base, watcher)
+		return a, err
+	})
+	return resp, cancel, err
+}
+
+// connectTo opens one stream on base.
+func (c *Client) connectTo(ctx context.Context, base, watcher string) (_ *http.Response, _ context.CancelFunc, _ attempt, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		if err != nil {
 			cancel()
 		}
 	}()
-	u := c.base + "/v1/watch?watcher=" + url.QueryEscape(watcher)
+	u := base + "/v1/watch?watcher=" + url.QueryEscape(watcher)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, attempt{}, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	// The answer's headers come at once; one that does not within
@@ -71,20 +83,23 @@ func (c *Client) connect(ctx context.Context, watcher string) (_ *http.Response,
 	}
 	if err != nil {
 		if refusedHandshake(err) {
-			return nil, nil, &refusal{err: fmt.Errorf("the rack manager refused the TLS handshake: %w: %w", ErrUnauthenticated, err)}
+			return nil, nil, attempt{}, &refusal{err: fmt.Errorf("the rack manager refused the TLS handshake: %w: %w", ErrUnauthenticated, err)}
 		}
-		return nil, nil, err
+		return nil, nil, attempt{retry: true}, fmt.Errorf("%s: %w", base, err)
 	}
 	if resp.StatusCode == http.StatusOK {
-		return resp, cancel, nil
+		return resp, cancel, attempt{}, nil
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	err = answerError(resp.StatusCode, data, false)
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return nil, nil, &refusal{err: err}
+		return nil, nil, attempt{}, &refusal{err: err}
 	}
-	return nil, nil, err
+	if leader, ok := notLeaderHint(resp.StatusCode, data); ok {
+		return nil, nil, attempt{retry: true, hint: leader}, fmt.Errorf("%s: %w", base, err)
+	}
+	return nil, nil, attempt{}, err
 }
 
 // follow reads resp's stream into out, reconnecting until ctx ends.

@@ -89,6 +89,10 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, peer string) {
 			}
 			hb.Reset(h.cfg.Heartbeat)
 		}
+		if !h.leads() {
+			h.cfg.Logger.Info("rackhttp: stream closed: this replica no longer leads", "watcher", peer, "remote", r.RemoteAddr)
+			return
+		}
 		if !write() {
 			return
 		}

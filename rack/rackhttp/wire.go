@@ -28,6 +28,9 @@ type powerAnswer struct {
 type errorBody struct {
 	Error string `json:"error"`
 	Kind  string `json:"kind"`
+	// Leader is the leading replica's URL in a not_leader answer, when
+	// the follower knows it.
+	Leader string `json:"leader,omitempty"`
 }
 
 var actions = map[string]bmc.PowerAction{

@@ -14,7 +14,7 @@ import (
 
 // ErrCorrupt marks a stored value that cannot be decoded. The error names
 // the key.
-var ErrCorrupt = errors.New("failover: corrupt lease value in etcd")
+var ErrCorrupt = errors.New("failover: corrupt value in the etcd lease store")
 
 // ErrInvalidName marks a server or watcher name that cannot be a key part.
 var ErrInvalidName = errors.New("failover: invalid server name for the lease store")

@@ -105,6 +105,9 @@ type lease struct {
 	id       clientv3.LeaseID // 0: none
 	ttl      time.Duration    // as granted
 	attached bool             // the lease key is on it, as last checked
+	// takenOver: the last try found a takeover recorded; the next reads
+	// the record before granting a lease again.
+	takenOver bool
 }
 
 // Run takes the server's lease and keeps it until ctx ends, then revokes
@@ -144,6 +147,8 @@ func (k *Keeper) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				t.Stop()
+			case <-k.s.done.Done():
+				t.Stop()
 			case <-t.C:
 			}
 		}
@@ -163,6 +168,16 @@ func (k *Keeper) interval(l *lease) time.Duration {
 // unless a takeover is recorded. It returns how long to wait.
 func (k *Keeper) take(ctx context.Context, l *lease) time.Duration {
 	iv := k.interval(l)
+	lk, tk := k.s.leaseKey(k.server), k.s.takeoverKey(k.server)
+	if l.takenOver {
+		c, cancel := k.s.callContext(ctx)
+		resp, err := k.s.client.Get(c, tk)
+		cancel()
+		if err != nil || len(resp.Kvs) > 0 {
+			return iv
+		}
+		l.takenOver = false
+	}
 	if l.id == 0 {
 		sent := time.Now()
 		c, cancel := k.s.callContext(ctx)
@@ -178,7 +193,6 @@ func (k *Keeper) take(ctx context.Context, l *lease) time.Duration {
 		k.lastSent = sent
 		k.mu.Unlock()
 	}
-	lk, tk := k.s.leaseKey(k.server), k.s.takeoverKey(k.server)
 	c, cancel := k.s.callContext(ctx)
 	resp, err := k.s.client.Txn(c).
 		If(clientv3.Compare(clientv3.CreateRevision(tk), "=", 0)).
@@ -203,7 +217,7 @@ func (k *Keeper) take(ctx context.Context, l *lease) time.Duration {
 		k.lose(why)
 		k.note("server was "+why, "retry_in", iv)
 		k.revoke(ctx, l.id)
-		*l = lease{}
+		*l = lease{takenOver: true}
 		return iv
 	}
 	k.mu.Lock()

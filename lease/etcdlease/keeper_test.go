@@ -13,6 +13,7 @@ import (
 // A keeper's lease is Held to a watcher, with the TTL granted; Alive is
 // true; a stopped keeper revokes it, and the watcher sees it gone.
 func TestKeeperHeldToWatcher(t *testing.T) {
+	t.Parallel()
 	prefix := newPrefix()
 	host := newStore(t, testConfig(embedded.endpoint, prefix))
 	w := startWatcher(t, newStore(t, testConfig(embedded.endpoint, prefix, "blade-a")), "blade-b")
@@ -51,6 +52,7 @@ func TestKeeperHeldToWatcher(t *testing.T) {
 // recorded, twice is nil, another watcher's is refused; a restarted
 // keeper cannot take its lease until Release.
 func TestTakeoverAndRelease(t *testing.T) {
+	t.Parallel()
 	prefix := newPrefix()
 	watcherStore := newStore(t, testConfig(embedded.endpoint, prefix, "blade-a"))
 	w := startWatcher(t, watcherStore, "blade-b")

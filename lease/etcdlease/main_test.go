@@ -13,6 +13,8 @@ import (
 	"github.com/rackha/failover"
 	"github.com/rackha/failover/internal/etcdrig"
 	"github.com/rackha/failover/lease/etcdlease"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // embedded is the one in-process etcd the test binary shares; each test
@@ -184,3 +186,28 @@ func (w *watcher) next(server string, limit time.Duration, what string, cond fun
 
 func held(l failover.Lease) bool    { return l.Held }
 func notHeld(l failover.Lease) bool { return !l.Held }
+
+// rawClient is a plain etcd client, to read and write keys behind the
+// Store's back.
+func rawClient(t testing.TB, endpoint string) *clientv3.Client {
+	t.Helper()
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// value returns key's value, and whether it is there.
+func value(t testing.TB, c *clientv3.Client, key string) (string, bool) {
+	t.Helper()
+	resp, err := c.Get(callCtx(t), key)
+	if err != nil {
+		t.Fatalf("get %q: %v", key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return "", false
+	}
+	return string(resp.Kvs[0].Value), true
+}

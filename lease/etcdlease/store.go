@@ -35,6 +35,9 @@ type Store struct {
 	client    *clientv3.Client
 	log       *slog.Logger
 	ownClient bool
+	// done ends with Close: watches stop, Keepers wake up and return.
+	done      context.Context
+	closeDone context.CancelFunc
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -53,6 +56,7 @@ func New(cfg Config) (*Store, error) {
 	}
 	cfg.Peers = slices.Clone(cfg.Peers)
 	s := &Store{cfg: cfg, client: cfg.Client, log: cfg.Logger}
+	s.done, s.closeDone = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -107,6 +111,7 @@ func (s *Store) Format(f fmt.State, verb rune) {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.closeDone()
 		if s.ownClient {
 			if err := s.client.Close(); err != nil {
 				s.closeErr = fmt.Errorf("etcdlease: close client: %w", err)

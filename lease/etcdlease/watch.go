@@ -39,6 +39,7 @@ func (s *Store) Watch(ctx context.Context, watcher string) (<-chan failover.Leas
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	stopOnClose := context.AfterFunc(s.done, cancel)
 	wch := s.client.Watch(wctx, s.cfg.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 	out := make(chan failover.Lease, len(s.cfg.Peers))
 	for _, p := range s.cfg.Peers {
@@ -47,6 +48,7 @@ func (s *Store) Watch(ctx context.Context, watcher string) (<-chan failover.Leas
 	go func() {
 		defer close(out)
 		defer cancel()
+		defer stopOnClose()
 		for resp := range wch {
 			if err := resp.Err(); err != nil || resp.Canceled {
 				s.log.Warn("etcdlease: lease watch ended; watch again", "watcher", watcher, "err", err)
@@ -59,7 +61,7 @@ func (s *Store) Watch(ctx context.Context, watcher string) (<-chan failover.Leas
 				}
 				select {
 				case out <- views[peer].report(peer):
-				case <-ctx.Done():
+				case <-wctx.Done():
 					return
 				}
 			}

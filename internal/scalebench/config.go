@@ -11,9 +11,17 @@ var ErrInvalidConfig = errors.New("scalebench: invalid config")
 
 // Config sizes one run.
 type Config struct {
-	// Racks is how many rack-manager processes run, each with its own
-	// rack (topology ring) and its own image-store prefix in the one etcd.
+	// Racks is how many racks run, each with its own rack manager
+	// (Replicas processes), ring topology and etcd prefix in the one etcd.
 	Racks int
+	// Replicas is how many rack-manager processes each rack runs: 1, a
+	// single rack manager; 2 or more, replicas electing a leader through
+	// etcd (rack_manager.replicas), of which only the leader polls.
+	Replicas int
+	// Leases: each monitor holds an etcd lease and kicks its BMC's
+	// watchdog only while it is alive; watchers read their peers' leases
+	// (lease/etcdlease).
+	Leases bool
 	// ServersPerRack is how many simulated BMCs (servers) each rack
 	// manager polls, at the library's default intervals (1 s full, 250 ms
 	// fast).
@@ -34,10 +42,14 @@ type Config struct {
 }
 
 // DefaultConfig is the size of issue 11's benchmark: 1,000 BMCs across 4
-// rack managers, 4 VMs each (4,000 VMs), 10 servers failing at once.
+// polling rack managers, 4 VMs each (4,000 VMs), 10 servers failing at
+// once; each rack manager has a standby replica, and every monitor holds
+// an etcd lease.
 func DefaultConfig() Config {
 	return Config{
 		Racks:          4,
+		Replicas:       2,
+		Leases:         true,
 		ServersPerRack: 250,
 		VMsPerServer:   4,
 		Failing:        10,
@@ -47,11 +59,14 @@ func DefaultConfig() Config {
 	}
 }
 
-// SmallConfig is the size CI runs: 40 BMCs across 2 rack managers, 2
-// failing, windows of a few seconds.
+// SmallConfig is the size CI runs: 40 BMCs across 2 rack managers (each
+// with a standby replica, monitors on leases), 2 failing, windows of a
+// few seconds.
 func SmallConfig() Config {
 	return Config{
 		Racks:          2,
+		Replicas:       2,
+		Leases:         true,
 		ServersPerRack: 20,
 		VMsPerServer:   4,
 		Failing:        2,
@@ -70,6 +85,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Racks < 1:
 		return fmt.Errorf("%w: Racks %d must be at least 1", ErrInvalidConfig, c.Racks)
+	case c.Replicas < 1 || c.Replicas > 5:
+		return fmt.Errorf("%w: Replicas %d must be 1 (one rack manager) to 5", ErrInvalidConfig, c.Replicas)
 	case c.ServersPerRack < 3:
 		return fmt.Errorf("%w: ServersPerRack %d must be at least 3 (a ring with a failed server and its live watcher)", ErrInvalidConfig, c.ServersPerRack)
 	case c.VMsPerServer < 1:

@@ -2,6 +2,7 @@ package scalebench
 
 import (
 	"bufio"
+	"errors"
 	"context"
 	"fmt"
 	"io"
@@ -84,10 +85,18 @@ func parseEtcdMetrics(r io.Reader) (counts, error) {
 // the number of calls), by server and call.
 const bmcCalls = "failover_bmc_call_duration_seconds_count"
 
-// parseBMCCalls sums bmcCalls per call over every server.
+// parseBMCCalls sums bmcCalls per call over every server. None is no
+// call: a follower replica never polls.
 func parseBMCCalls(r io.Reader) (counts, error) {
-	return sumCounter(r, bmcCalls, func(labels string) string { return label(labels, "call") })
+	c, err := sumCounter(r, bmcCalls, func(labels string) string { return label(labels, "call") })
+	if errors.Is(err, errNoSample) {
+		return counts{}, nil
+	}
+	return c, err
 }
+
+// errNoSample: the metric is not in the text at all.
+var errNoSample = errors.New("no sample")
 
 // sumCounter sums the samples of metric with labels from Prometheus
 // text format, keyed by key(labels). No such sample is an error.
@@ -117,7 +126,7 @@ func sumCounter(r io.Reader, metric string, key func(labels string) string) (cou
 		return nil, fmt.Errorf("scalebench: metrics: %w", err)
 	}
 	if !found {
-		return nil, fmt.Errorf("scalebench: metrics: no %s sample", metric)
+		return nil, fmt.Errorf("scalebench: metrics: %s: %w", metric, errNoSample)
 	}
 	return out, nil
 }

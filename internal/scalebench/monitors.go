@@ -6,22 +6,36 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rackha/failover"
+	"github.com/rackha/failover/lease/etcdlease"
+	"github.com/rackha/failover/rack"
 	"github.com/rackha/failover/rack/rackhttp"
+	"github.com/rackha/failover/watchdog"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
+// leaseDriftMargin is the lease section's margin: at least the kick call
+// timeout (watchdog interval/2 = 5 s) + 0.1 % of TTL + watchdog timeout.
+const leaseDriftMargin = 6 * time.Second
+
 // monitors are every server's failover.Monitor, as goroutines of this
-// process: each reaches its rack manager over mutual TLS with its own
-// certificate and connection (rackhttp.Client), its rack's image store
-// in etcd, and its own simulated hypervisor in memory. Defaults
-// throughout (failover.DefaultConfig, DefaultPolicy); no peers'
-// hypervisors, so a failed peer is fenced and cold-started.
+// process: each reaches its rack manager (every replica, as the daemon's
+// monitors do) over mutual TLS with its own certificate and connection
+// (rackhttp.Client), its rack's image store in etcd, and its own
+// simulated hypervisor in memory. Defaults throughout
+// (failover.DefaultConfig, DefaultPolicy); no peers' hypervisors, so a
+// failed peer is fenced and cold-started. With leases, each holds its
+// etcd lease (etcdlease.Keeper, default 10 s TTL), reads its watched
+// peer's (Config.Leases), and kicks its BMC's in-band watchdog (30 s,
+// power-down, every 10 s) only while the lease is alive.
 type monitors struct {
 	mons     []*failover.Monitor
 	managers []*countingManager
 	clients  []*rackhttp.Client
 	stores   []*listedStore
+	leases   []*etcdlease.Store
 	statuses atomic.Int64 // delivered to every monitor so far
 	events   *eventCount
 	wg       sync.WaitGroup
@@ -29,15 +43,21 @@ type monitors struct {
 	errs     []error
 }
 
-// startMonitors starts the monitors of every server of rr.
-func (ms *monitors) start(ctx context.Context, rr *rackRig, certs certFiles, starts *startLog, log *slog.Logger) error {
+// start starts the monitors of every server of rr. etcd is the rack's
+// etcd client for the leases (nil: no leases).
+func (ms *monitors) start(ctx context.Context, rr *rackRig, certs certFiles, starts *startLog, etcd *clientv3.Client, log *slog.Logger) error {
+	topo, err := rack.Ring(rr.names...)
+	if err != nil {
+		return err
+	}
+	first, others := rr.urls()
 	for _, name := range rr.names {
 		files, err := rackhttp.LoadFiles(certs.cert(name), certs.key(name), certs.ca())
 		if err != nil {
 			return fmt.Errorf("monitor %s: %w", name, err)
 		}
 		mlog := log.With("server", name)
-		cl, err := rackhttp.NewClient(rackhttp.ClientConfig{URL: rr.url, TLS: rackhttp.ClientTLS(files, rackManagerName), Logger: mlog})
+		cl, err := rackhttp.NewClient(rackhttp.ClientConfig{URL: first, URLs: others, TLS: rackhttp.ClientTLS(files, rackManagerName), Logger: mlog})
 		if err != nil {
 			return fmt.Errorf("monitor %s: %w", name, err)
 		}
@@ -45,12 +65,31 @@ func (ms *monitors) start(ctx context.Context, rr *rackRig, certs certFiles, sta
 		mgr := &countingManager{Manager: cl, total: &ms.statuses}
 		ms.managers = append(ms.managers, mgr)
 		hv := rr.hvs[name]
-		mc := failover.DefaultConfig()
 		store := &listedStore{Store: rr.store}
 		ms.stores = append(ms.stores, store)
+		mc := failover.DefaultConfig()
 		mc.Server, mc.Manager, mc.Store, mc.Logger = name, mgr, store, mlog
-		mc.OnEvent = ms.events.add
 		mc.Hypervisor = &timedHypervisor{Hypervisor: hv, capacity: hv, host: name, log: starts}
+		mc.OnEvent = ms.events.add
+		var keeper *etcdlease.Keeper
+		var updater *watchdog.Updater
+		if etcd != nil {
+			lc := etcdlease.DefaultConfig()
+			lc.Client, lc.Prefix, lc.Peers, lc.Logger = etcd, rr.prefix, topo.Watched(name), mlog
+			leases, err := etcdlease.New(lc)
+			if err != nil {
+				return fmt.Errorf("monitor %s: %w", name, err)
+			}
+			ms.leases = append(ms.leases, leases)
+			keeper = leases.Keeper(name)
+			mc.Leases = leases
+			mc.Policy.LeaseDriftMargin = leaseDriftMargin
+			uc := watchdog.DefaultUpdaterConfig()
+			uc.Logger = mlog
+			if updater, err = watchdog.NewUpdater(etcdlease.GateWatchdog(rr.bmcs[name].InBand(), keeper), uc); err != nil {
+				return fmt.Errorf("monitor %s: %w", name, err)
+			}
+		}
 		mon, err := failover.NewMonitor(mc)
 		if err != nil {
 			return fmt.Errorf("monitor %s: %w", name, err)
@@ -59,7 +98,7 @@ func (ms *monitors) start(ctx context.Context, rr *rackRig, certs certFiles, sta
 		ms.wg.Add(1)
 		go func() {
 			defer ms.wg.Done()
-			if err := mon.Run(ctx); err != nil && ctx.Err() == nil {
+			if err := runMonitor(ctx, mon, keeper, updater); err != nil && ctx.Err() == nil {
 				ms.mu.Lock()
 				ms.errs = append(ms.errs, fmt.Errorf("monitor %s stopped: %w", name, err))
 				ms.mu.Unlock()
@@ -67,6 +106,35 @@ func (ms *monitors) start(ctx context.Context, rr *rackRig, certs certFiles, sta
 		}()
 	}
 	return nil
+}
+
+// runMonitor runs one server's monitor until ctx ends. With a keeper, it
+// first waits for the lease, as the daemon does; the keeper outlives the
+// monitor and the updater.
+func runMonitor(ctx context.Context, mon *failover.Monitor, keeper *etcdlease.Keeper, updater *watchdog.Updater) error {
+	if keeper == nil {
+		return mon.Run(ctx)
+	}
+	kctx, stopKeeper := context.WithCancel(context.WithoutCancel(ctx))
+	kept := make(chan error, 1)
+	go func() { kept <- keeper.Run(kctx) }()
+	defer func() { stopKeeper(); <-kept }()
+	select {
+	case <-keeper.Held():
+	case err := <-kept:
+		return fmt.Errorf("lease keeper stopped before the lease was held: %w", err)
+	case <-ctx.Done():
+		return nil
+	}
+	uctx, stopUpdater := context.WithCancel(ctx)
+	updated := make(chan error, 1)
+	go func() { updated <- updater.Run(uctx) }()
+	err := mon.Run(ctx)
+	stopUpdater()
+	if uerr := <-updated; uerr != nil && ctx.Err() == nil {
+		return fmt.Errorf("watchdog updater: %w", uerr)
+	}
+	return err
 }
 
 // failed lists the monitors that stopped on their own.
@@ -104,5 +172,8 @@ func (ms *monitors) wait() {
 	ms.wg.Wait()
 	for _, c := range ms.clients {
 		c.Close()
+	}
+	for _, l := range ms.leases {
+		l.Close()
 	}
 }

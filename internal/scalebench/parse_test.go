@@ -103,7 +103,7 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestFailingServersNeverNeighbours(t *testing.T) {
-	for _, c := range []Config{DefaultConfig(), SmallConfig(), {Racks: 3, ServersPerRack: 7, Failing: 8}} {
+	for _, c := range []Config{DefaultConfig(), SmallConfig(), {Racks: 3, Replicas: 1, ServersPerRack: 7, Failing: 8}} {
 		total := 0
 		for r, idx := range failingServers(c) {
 			total += len(idx)
@@ -134,6 +134,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	bad := map[string]func(*Config){
 		"Racks":          func(c *Config) { c.Racks = 0 },
+		"Replicas":       func(c *Config) { c.Replicas = 0 },
 		"ServersPerRack": func(c *Config) { c.ServersPerRack = 2 },
 		"VMsPerServer":   func(c *Config) { c.VMsPerServer = 0 },
 		"Failing 0":      func(c *Config) { c.Failing = 0 },

@@ -29,7 +29,8 @@ const (
 )
 
 // rackRig is one rack: its simulated hardware, served over its own unix
-// socket, its image store in etcd, and its rack-manager process.
+// socket, its image store in etcd, and its rack-manager processes (one,
+// or replicas electing a leader in etcd).
 type rackRig struct {
 	index   int
 	names   []string
@@ -37,13 +38,24 @@ type rackRig struct {
 	hvs     map[string]*memhv.Hypervisor
 	storage *memhv.Storage // this rack's hypervisors only
 	store   *etcdstore.Store
+	prefix  string // the rack's etcd prefix
 	socket  string
-	cfgPath string
-	url     string
-	metrics string // http://host:port of the process's /metrics
+	procs   []*rmProc
+}
+
+// rmProc is one rack-manager process.
+type rmProc struct {
+	rack, replica int
+	cfgPath       string
+	url           string
+	metrics       string // http://host:port of the process's /metrics
 
 	cmd    *exec.Cmd
 	exited chan struct{}
+}
+
+func (p *rmProc) name() string {
+	return fmt.Sprintf("rack manager %d.%d", p.rack+1, p.replica+1)
 }
 
 // newRackRig builds rack r's servers, each running vms VMs whose images
@@ -54,6 +66,7 @@ func newRackRig(ctx context.Context, dir string, r int, c Config, etcdEndpoint s
 	sc := etcdstore.DefaultConfig()
 	sc.Endpoints = []string{etcdEndpoint}
 	sc.Prefix = fmt.Sprintf("/failover/rack-%d/", r+1)
+	rr.prefix = sc.Prefix
 	store, err := etcdstore.New(sc)
 	if err != nil {
 		return nil, err
@@ -129,83 +142,117 @@ func (rr *rackRig) serve(ctx context.Context) (<-chan error, error) {
 	return done, nil
 }
 
-// writeConfig writes the rack manager's config: the rack's servers in a
-// ring, every BMC the simulator behind the rack's socket, the library's
-// default poll intervals (nothing set under rack_manager but where to
-// listen and the certificates), logs at warn level.
-func (rr *rackRig) writeConfig(dir string, certs certFiles, listen, metrics string) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# written by scalebench: rack %d\ntopology: ring\nservers:\n", rr.index+1)
-	for _, s := range rr.names {
-		fmt.Fprintf(&b, "  - name: %s\n    bmc: {kind: sim}\n    hypervisor: {kind: sim}\n    watchdog: {kind: none}\n", s)
-		fmt.Fprintf(&b, "    tls: {cert: %q, key: %q}\n", certs.cert(s), certs.key(s))
+// configure makes the rack's rack-manager processes (not started): one
+// config each, naming the rack's servers in a ring, every BMC the
+// simulator behind the rack's socket, the library's default poll
+// intervals (nothing set under rack_manager but where to listen, the
+// certificates and the replicas), logs at warn level. With more than one
+// replica, each lists them all and elects through the etcd section.
+func (rr *rackRig) configure(dir string, certs certFiles, replicas int, etcdEndpoint string) error {
+	var urls []string
+	for i := range replicas {
+		listen, metrics, err := freeListen()
+		if err != nil {
+			return err
+		}
+		p := &rmProc{rack: rr.index, replica: i, url: "https://" + listen, metrics: "http://" + metrics,
+			cfgPath: filepath.Join(dir, fmt.Sprintf("rack-%d.%d.yaml", rr.index+1, i+1))}
+		rr.procs = append(rr.procs, p)
+		urls = append(urls, p.url)
 	}
-	fmt.Fprintf(&b, `rack_manager:
-  listen: %q
-  url: "https://%s"
-  server_name: %s
-  tls: {cert: %q, key: %q}
-  operators: [%s]
-# the monitors use etcd (in the benchmark process); the rack manager never opens this
+	for _, p := range rr.procs {
+		var b strings.Builder
+		fmt.Fprintf(&b, "# written by scalebench: rack %d, replica %d\ntopology: ring\nservers:\n", rr.index+1, p.replica+1)
+		for _, s := range rr.names {
+			fmt.Fprintf(&b, "  - name: %s\n    bmc: {kind: sim}\n    hypervisor: {kind: sim}\n    watchdog: {kind: none}\n", s)
+			fmt.Fprintf(&b, "    tls: {cert: %q, key: %q}\n", certs.cert(s), certs.key(s))
+		}
+		fmt.Fprintf(&b, "rack_manager:\n  listen: %q\n  url: %q\n  server_name: %s\n  tls: {cert: %q, key: %q}\n  operators: [%s]\n",
+			strings.TrimPrefix(p.url, "https://"), p.url, rackManagerName, certs.cert(rackManagerName), certs.key(rackManagerName), operatorName)
+		if replicas > 1 {
+			fmt.Fprintf(&b, "  replicas: [%s]\netcd: {endpoints: [%q], prefix: %q, insecure_plaintext: true}\n",
+				strings.Join(urls, ", "), etcdEndpoint, rr.prefix)
+		}
+		fmt.Fprintf(&b, `# the monitors use etcd (in the benchmark process); the rack manager never opens this
 image_store: {kind: file, dir: %q}
 tls: {ca: %q}
 log: {format: json, level: warn}
 metrics_addr: %q
 demo: {socket: %q}
-`, listen, listen, rackManagerName, certs.cert(rackManagerName), certs.key(rackManagerName), operatorName,
-		filepath.Join(dir, "unused-images"), certs.ca(), metrics, rr.socket)
-	rr.metrics = "http://" + metrics
-	rr.cfgPath = filepath.Join(dir, fmt.Sprintf("rack-%d.yaml", rr.index+1))
-	rr.url = "https://" + listen
-	return os.WriteFile(rr.cfgPath, []byte(b.String()), 0o600)
+`, filepath.Join(dir, "unused-images"), certs.ca(), strings.TrimPrefix(p.metrics, "http://"), rr.socket)
+		if err := os.WriteFile(p.cfgPath, []byte(b.String()), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // start runs `failoverd rack-manager -config F`, its log in dir. The
 // process dies with this one (Pdeathsig).
-func (rr *rackRig) start(exe, dir string) error {
-	logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("rack-manager-%d.log", rr.index+1)))
+func (p *rmProc) start(exe, dir string) error {
+	logf, err := os.Create(p.logPath(dir))
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(exe, "rack-manager", "-config", rr.cfgPath)
+	cmd := exec.Command(exe, "rack-manager", "-config", p.cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return fmt.Errorf("rack manager %d: %w", rr.index+1, err)
+		return fmt.Errorf("%s: %w", p.name(), err)
 	}
-	rr.cmd, rr.exited = cmd, make(chan struct{})
+	p.cmd, p.exited = cmd, make(chan struct{})
 	go func() {
 		cmd.Wait() //nolint:errcheck // the exit is reported by stop and alive
 		logf.Close()
-		close(rr.exited)
+		close(p.exited)
 	}()
 	return nil
 }
 
-func (rr *rackRig) pid() int { return rr.cmd.Process.Pid }
+func (p *rmProc) logPath(dir string) string {
+	return filepath.Join(dir, fmt.Sprintf("rack-manager-%d.%d.log", p.rack+1, p.replica+1))
+}
 
-// alive reports whether the rack-manager process still runs.
-func (rr *rackRig) alive() bool {
+func (p *rmProc) pid() int { return p.cmd.Process.Pid }
+
+// alive reports whether the process still runs.
+func (p *rmProc) alive() bool {
 	select {
-	case <-rr.exited:
+	case <-p.exited:
 		return false
 	default:
 		return true
 	}
 }
 
-// stop ends the rack manager (SIGTERM, then SIGKILL after 5 s) and
-// closes the store.
+// stop ends the process: SIGTERM, then SIGKILL after 5 s.
+func (p *rmProc) stop() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // gone is fine
+	select {
+	case <-p.exited:
+	case <-time.After(5 * time.Second):
+		p.cmd.Process.Kill() //nolint:errcheck // gone is fine
+		<-p.exited
+	}
+}
+
+// urls are the rack's rack-manager URLs, as a monitor's client tries them.
+func (rr *rackRig) urls() (first string, others []string) {
+	var all []string
+	for _, p := range rr.procs {
+		all = append(all, p.url)
+	}
+	return all[0], all[1:]
+}
+
+// stop ends the rack's processes and closes its store.
 func (rr *rackRig) stop() {
-	if rr.cmd != nil && rr.cmd.Process != nil {
-		rr.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // gone is fine
-		select {
-		case <-rr.exited:
-		case <-time.After(5 * time.Second):
-			rr.cmd.Process.Kill() //nolint:errcheck // gone is fine
-			<-rr.exited
-		}
+	for _, p := range rr.procs {
+		p.stop()
 	}
 	if rr.store != nil {
 		rr.store.Close()

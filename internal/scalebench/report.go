@@ -21,14 +21,24 @@ func (r *Result) CPUPerBMC() time.Duration {
 func (r *Result) Report() string {
 	c := r.Config
 	var b strings.Builder
-	fmt.Fprintf(&b, "setup: %d failoverd rack-manager processes x %d simulated BMCs = %d BMCs (ring per rack, default 1 s full / 250 ms fast polls);\n",
+	fmt.Fprintf(&b, "setup: %d racks x %d simulated BMCs = %d BMCs (ring per rack, default 1 s full / 250 ms fast polls), each rack polled by one\n",
 		c.Racks, c.ServersPerRack, c.BMCs())
-	fmt.Fprintf(&b, "       one etcd-server %s process (image store, a prefix per rack); %d monitors as goroutines of the benchmark process; %d VMs\n",
-		r.EtcdVersion, c.BMCs(), c.BMCs()*c.VMsPerServer)
+	if c.Replicas > 1 {
+		fmt.Fprintf(&b, "       `failoverd rack-manager` process, the elected leader of %d replicas (etcd election; the others stand by);\n", c.Replicas)
+	} else {
+		fmt.Fprintf(&b, "       `failoverd rack-manager` process (no election);\n")
+	}
+	leases := "no leases"
+	if c.Leases {
+		leases = "each holding an etcd lease (10 s TTL) that gates its BMC watchdog (30 s)"
+	}
+	fmt.Fprintf(&b, "       one etcd-server %s process (image store, a prefix per rack); %d monitors as goroutines of the benchmark process, %s; %d VMs\n",
+		r.EtcdVersion, c.BMCs(), leases, c.BMCs()*c.VMsPerServer)
 	s := r.Steady
 	fmt.Fprintf(&b, "steady window %v:\n", s.Duration.Round(time.Millisecond))
-	fmt.Fprintf(&b, "  rack managers: %.3f cores together (%s); per BMC %v CPU per second (%.3f %% of a core)\n",
-		s.cores(s.RackManagersCPU()), coresEach(s), r.CPUPerBMC().Round(time.Microsecond), 100*r.CPUPerBMC().Seconds())
+	fmt.Fprintf(&b, "  rack managers: %.3f cores together; per BMC %v CPU per second (%.3f %% of a core)\n",
+		s.cores(s.RackManagersCPU()), r.CPUPerBMC().Round(time.Microsecond), 100*r.CPUPerBMC().Seconds())
+	fmt.Fprintf(&b, "    %s\n", coresEach(s))
 	fmt.Fprintf(&b, "  etcd: %.3f cores; %.1f requests/s%s\n", s.cores(s.EtcdCPU), s.EtcdRequestsPerSecond(), byMethod(s))
 	fmt.Fprintf(&b, "  benchmark process (simulators + monitors): %.3f cores; %.0f statuses/s delivered to monitors\n",
 		s.cores(s.HarnessCPU), float64(s.Statuses)/s.Duration.Seconds())
@@ -73,12 +83,17 @@ func events(w Window) string {
 	return out
 }
 
+// coresEach is each rack-manager process's cores, leaders marked.
 func coresEach(w Window) string {
 	var parts []string
-	for _, c := range w.RackManagerCPU {
-		parts = append(parts, fmt.Sprintf("%.3f", w.cores(c)))
+	for i, c := range w.RackManagerCPU {
+		role := "standby"
+		if w.Polling[i] {
+			role = "polling"
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s) %.3f", w.RackManagerNames[i], role, w.cores(c)))
 	}
-	return "each " + strings.Join(parts, ", ")
+	return strings.Join(parts, "; ")
 }
 
 // sortedKeys are c's keys, largest count first.

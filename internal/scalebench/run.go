@@ -17,6 +17,8 @@ import (
 
 	"github.com/rackha/failover/internal/etcdrig"
 	"github.com/rackha/failover/rack/rackhttp"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // Result is what one run measured.
@@ -90,16 +92,23 @@ func Run(t testing.TB, c Config) (*Result, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ms := &monitors{events: newEventCount()}
-	var rigs []*rackRig
+	var (
+		rigs         []*rackRig
+		procs        []*rmProc // every rack's, in order
+		leaseClients []*clientv3.Client
+	)
 	t.Cleanup(func() {
 		cancel()
 		ms.wait()
 		for _, rr := range rigs {
 			rr.stop()
 		}
+		for _, c := range leaseClients {
+			c.Close()
+		}
 		if t.Failed() {
-			for _, rr := range rigs {
-				t.Logf("rack manager %d log tail:\n%s", rr.index+1, tail(filepath.Join(dir, fmt.Sprintf("rack-manager-%d.log", rr.index+1))))
+			for _, p := range procs {
+				t.Logf("%s log tail:\n%s", p.name(), tail(p.logPath(dir)))
 			}
 			t.Logf("monitors log tail:\n%s", tail(filepath.Join(dir, "monitors.log")))
 		}
@@ -116,15 +125,14 @@ func Run(t testing.TB, c Config) (*Result, error) {
 		if _, err := rr.serve(ctx); err != nil {
 			return nil, err
 		}
-		listen, metrics, err := freeListen()
-		if err != nil {
+		if err := rr.configure(dir, certs, c.Replicas, etcd.Endpoint); err != nil {
 			return nil, err
 		}
-		if err := rr.writeConfig(dir, certs, listen, metrics); err != nil {
-			return nil, err
-		}
-		if err := rr.start(exe, dir); err != nil {
-			return nil, err
+		for _, p := range rr.procs {
+			if err := p.start(exe, dir); err != nil {
+				return nil, err
+			}
+			procs = append(procs, p)
 		}
 	}
 	phase("images in etcd, VMs running, rack managers started")
@@ -132,7 +140,7 @@ func Run(t testing.TB, c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := waitPolled(ctx, rigs, op, time.Minute); err != nil {
+	if err := waitPolled(ctx, procs, op, time.Minute); err != nil {
 		return nil, err
 	}
 	phase("every BMC polled")
@@ -144,7 +152,16 @@ func Run(t testing.TB, c Config) (*Result, error) {
 	mlog := slog.New(slog.NewJSONHandler(logf, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	starts := newStartLog()
 	for _, rr := range rigs {
-		if err := ms.start(ctx, rr, certs, starts, mlog); err != nil {
+		var cli *clientv3.Client
+		if c.Leases {
+			// One etcd client per rack for its monitors' leases (the
+			// daemon has one per process, here a process per rack).
+			if cli, err = clientv3.New(clientv3.Config{Endpoints: []string{etcd.Endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}); err != nil {
+				return nil, err
+			}
+			leaseClients = append(leaseClients, cli)
+		}
+		if err := ms.start(ctx, rr, certs, starts, cli, mlog); err != nil {
 			return nil, err
 		}
 	}
@@ -163,27 +180,27 @@ func Run(t testing.TB, c Config) (*Result, error) {
 	twice := watchTwice(ctx, rigs, 100*time.Millisecond)
 	sleep(ctx, c.Warmup)
 
-	s0, err := takeSample(ctx, rigs, etcd.Pid(), etcd.Endpoint, ms, true)
+	s0, err := takeSample(ctx, procs, etcd.Pid(), etcd.Endpoint, ms, true)
 	if err != nil {
 		return nil, err
 	}
 	sleep(ctx, c.Steady)
-	s1, err := takeSample(ctx, rigs, etcd.Pid(), etcd.Endpoint, ms, false)
+	s1, err := takeSample(ctx, procs, etcd.Pid(), etcd.Endpoint, ms, false)
 	if err != nil {
 		return nil, err
 	}
-	res.Steady = window(s0, s1)
+	res.Steady = window(s0, s1, procs)
 	if res.StatusAge, err = statusAge(ctx, op); err != nil {
 		return res, err
 	}
-	if err := processesAlive(rigs, ms); err != nil {
+	if err := processesAlive(procs, ms); err != nil {
 		return res, err
 	}
 
 	failed := failingServers(c)
 	lost := map[string]time.Time{} // VM -> its server's power cut
 	starts.arm()
-	f0, err := takeSample(ctx, rigs, etcd.Pid(), etcd.Endpoint, ms, true)
+	f0, err := takeSample(ctx, procs, etcd.Pid(), etcd.Endpoint, ms, true)
 	if err != nil {
 		return res, err
 	}
@@ -213,11 +230,11 @@ func Run(t testing.TB, c Config) (*Result, error) {
 		}
 		return nil
 	})
-	f1, err := takeSample(ctx, rigs, etcd.Pid(), etcd.Endpoint, ms, false)
+	f1, err := takeSample(ctx, procs, etcd.Pid(), etcd.Endpoint, ms, false)
 	if err != nil {
 		return res, err
 	}
-	res.Takeover = window(f0, f1)
+	res.Takeover = window(f0, f1, procs)
 	for vm, at := range lost {
 		if s := starts.get(vm); len(s) > 0 {
 			res.FaultToRunning = append(res.FaultToRunning, s[0].at.Sub(at))
@@ -230,10 +247,11 @@ func Run(t testing.TB, c Config) (*Result, error) {
 	}
 	sleep(ctx, 2*time.Second) // a second start, a late double run, would show now
 	res.Alerts = ms.events.firstAlerts()
-	return res, errors.Join(verify(ctx, rigs, lost, starts), twice.err(), processesAlive(rigs, ms))
+	return res, errors.Join(verify(ctx, rigs, lost, starts), twice.err(), processesAlive(procs, ms))
 }
 
-// operatorClients are one operator client per rack manager (GET /v1/rack).
+// operatorClients are one operator client per rack (GET /v1/rack), to
+// whichever replica leads.
 func operatorClients(rigs []*rackRig, certs certFiles) ([]*rackhttp.Client, error) {
 	files, err := rackhttp.LoadFiles(certs.cert(operatorName), certs.key(operatorName), certs.ca())
 	if err != nil {
@@ -241,7 +259,8 @@ func operatorClients(rigs []*rackRig, certs certFiles) ([]*rackhttp.Client, erro
 	}
 	var out []*rackhttp.Client
 	for _, rr := range rigs {
-		cl, err := rackhttp.NewClient(rackhttp.ClientConfig{URL: rr.url, TLS: rackhttp.ClientTLS(files, rackManagerName)})
+		first, others := rr.urls()
+		cl, err := rackhttp.NewClient(rackhttp.ClientConfig{URL: first, URLs: others, TLS: rackhttp.ClientTLS(files, rackManagerName)})
 		if err != nil {
 			return nil, err
 		}
@@ -250,21 +269,23 @@ func operatorClients(rigs []*rackRig, certs certFiles) ([]*rackhttp.Client, erro
 	return out, nil
 }
 
-// waitPolled waits until every rack manager has journaled a status of
-// every server.
-func waitPolled(ctx context.Context, rigs []*rackRig, op []*rackhttp.Client, limit time.Duration) error {
+// waitPolled waits until every rack's rack manager (its leader) has
+// journaled a status of every server.
+func waitPolled(ctx context.Context, procs []*rmProc, op []*rackhttp.Client, limit time.Duration) error {
 	return waitFor(ctx, limit, func() error {
-		for i, rr := range rigs {
-			if !rr.alive() {
-				return fmt.Errorf("rack manager %d exited (see its log)", rr.index+1)
+		for _, p := range procs {
+			if !p.alive() {
+				return fmt.Errorf("%s exited (see its log)", p.name())
 			}
-			view, err := op[i].RackJournal(ctx, 1)
+		}
+		for i, cl := range op {
+			view, err := cl.RackJournal(ctx, 1)
 			if err != nil {
-				return fmt.Errorf("rack manager %d: %w", rr.index+1, err)
+				return fmt.Errorf("rack %d: %w", i+1, err)
 			}
 			for _, s := range view.Servers {
 				if s.Latest == nil || !s.Latest.Reachable {
-					return fmt.Errorf("rack manager %d: no status of %s yet", rr.index+1, s.Name)
+					return fmt.Errorf("rack %d: no status of %s yet", i+1, s.Name)
 				}
 			}
 		}
@@ -291,11 +312,11 @@ func statusAge(ctx context.Context, op []*rackhttp.Client) (time.Duration, error
 }
 
 // processesAlive fails when a rack manager exited or a monitor stopped.
-func processesAlive(rigs []*rackRig, ms *monitors) error {
+func processesAlive(procs []*rmProc, ms *monitors) error {
 	var errs []error
-	for _, rr := range rigs {
-		if !rr.alive() {
-			errs = append(errs, fmt.Errorf("rack manager %d exited", rr.index+1))
+	for _, p := range procs {
+		if !p.alive() {
+			errs = append(errs, fmt.Errorf("%s exited", p.name()))
 		}
 	}
 	return errors.Join(append(errs, ms.failed()...)...)

@@ -13,6 +13,7 @@ import (
 type sample struct {
 	at          time.Time
 	rackManager []time.Duration // CPU time of each rack-manager process
+	procCalls   []float64       // BMC calls of each, so far
 	etcd        time.Duration   // CPU time of the etcd process
 	self        time.Duration   // CPU time of this process
 	requests    counts
@@ -25,8 +26,12 @@ type sample struct {
 type Window struct {
 	Duration time.Duration
 	// RackManagerCPU is each rack-manager process's CPU time (user +
-	// system, /proc/PID/stat) over the window.
-	RackManagerCPU []time.Duration
+	// system, /proc/PID/stat) over the window, rack by rack, replica by
+	// replica; RackManagerNames names them ("rack manager 1.2") and
+	// Polling says which made BMC calls in the window (the leaders).
+	RackManagerCPU   []time.Duration
+	RackManagerNames []string
+	Polling          []bool
 	// EtcdCPU is the etcd process's CPU time.
 	EtcdCPU time.Duration
 	// HarnessCPU is this process's: every simulated BMC and hypervisor
@@ -50,18 +55,18 @@ type Window struct {
 // hundred kilobytes each at full size) are read before the CPU times
 // when a window starts and after them when it ends, so that no scrape
 // is counted in a window.
-func takeSample(ctx context.Context, rigs []*rackRig, etcdPid int, etcdEndpoint string, ms *monitors, start bool) (sample, error) {
+func takeSample(ctx context.Context, procs []*rmProc, etcdPid int, etcdEndpoint string, ms *monitors, start bool) (sample, error) {
 	var s sample
 	if start {
-		if err := s.scrapeRackManagers(ctx, rigs); err != nil {
+		if err := s.scrapeRackManagers(ctx, procs); err != nil {
 			return sample{}, err
 		}
 	}
 	s.at, s.statuses, s.events = time.Now(), ms.statuses.Load(), ms.events.snapshot()
-	for _, rr := range rigs {
-		cpu, err := cpuTime(rr.pid())
+	for _, p := range procs {
+		cpu, err := cpuTime(p.pid())
 		if err != nil {
-			return sample{}, fmt.Errorf("rack manager %d: %w", rr.index+1, err)
+			return sample{}, fmt.Errorf("%s: %w", p.name(), err)
 		}
 		s.rackManager = append(s.rackManager, cpu)
 	}
@@ -76,37 +81,41 @@ func takeSample(ctx context.Context, rigs []*rackRig, etcdPid int, etcdEndpoint 
 		return sample{}, err
 	}
 	if !start {
-		if err := s.scrapeRackManagers(ctx, rigs); err != nil {
+		if err := s.scrapeRackManagers(ctx, procs); err != nil {
 			return sample{}, err
 		}
 	}
 	return s, nil
 }
 
-func (s *sample) scrapeRackManagers(ctx context.Context, rigs []*rackRig) error {
-	s.bmcCalls = counts{}
-	for _, rr := range rigs {
-		err := scrape(ctx, rr.metrics, func(r io.Reader) error {
-			c, err := parseBMCCalls(r)
-			for k, v := range c {
-				s.bmcCalls[k] += v
-			}
+func (s *sample) scrapeRackManagers(ctx context.Context, procs []*rmProc) error {
+	s.bmcCalls, s.procCalls = counts{}, nil
+	for _, p := range procs {
+		var c counts
+		err := scrape(ctx, p.metrics, func(r io.Reader) (err error) {
+			c, err = parseBMCCalls(r)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("rack manager %d: %w", rr.index+1, err)
+			return fmt.Errorf("%s: %w", p.name(), err)
 		}
+		for k, v := range c {
+			s.bmcCalls[k] += v
+		}
+		s.procCalls = append(s.procCalls, c.total())
 	}
 	return nil
 }
 
 // window is what happened between a and b.
-func window(a, b sample) Window {
+func window(a, b sample, procs []*rmProc) Window {
 	w := Window{Duration: b.at.Sub(a.at), EtcdCPU: b.etcd - a.etcd, HarnessCPU: b.self - a.self,
 		EtcdRequests: b.requests.since(a.requests), BMCCalls: b.bmcCalls.since(a.bmcCalls),
 		Statuses: b.statuses - a.statuses, Events: eventsSince(a.events, b.events)}
-	for i := range b.rackManager {
+	for i, p := range procs {
 		w.RackManagerCPU = append(w.RackManagerCPU, b.rackManager[i]-a.rackManager[i])
+		w.RackManagerNames = append(w.RackManagerNames, p.name())
+		w.Polling = append(w.Polling, b.procCalls[i] > a.procCalls[i])
 	}
 	return w
 }

@@ -2,8 +2,8 @@ package scalebench
 
 import (
 	"bufio"
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"

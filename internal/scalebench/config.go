@@ -32,6 +32,19 @@ type Config struct {
 	// spread over the racks as evenly as possible, never two neighbours
 	// in a ring (a server's watcher stays alive).
 	Failing int
+	// LeaseLoss is how many servers then lose power together with their
+	// BMC (a total power loss: the BMC stops answering, the server's
+	// monitor dies and its lease renewals stop reaching etcd), once the
+	// first takeover is over; each is the ring neighbour but one of a
+	// server of the first set. Their watchers may take over only by
+	// lease, after LeaseTTL + WatchdogTimeout + the drift margin. 0: none.
+	// Needs Leases.
+	LeaseLoss int
+	// LeaseTTL is each monitor's etcd lease TTL (whole seconds).
+	LeaseTTL time.Duration
+	// WatchdogTimeout is each server's BMC watchdog countdown; the
+	// monitor kicks it every third of it.
+	WatchdogTimeout time.Duration
 	// Warmup is how long every process runs after the rack managers have
 	// a status of every server and before the steady window.
 	Warmup time.Duration
@@ -47,15 +60,18 @@ type Config struct {
 // an etcd lease.
 func DefaultConfig() Config {
 	return Config{
-		Racks:          4,
-		Replicas:       2,
-		Leases:         true,
-		ServersPerRack: 250,
-		VMsPerServer:   4,
-		Failing:        10,
-		Warmup:         10 * time.Second, // every monitor connected and fed
-		Steady:         30 * time.Second, // 30 full polls of every BMC
-		TakeoverLimit:  90 * time.Second, // the default policy takes seconds; a minute and a half is failure
+		Racks:           4,
+		Replicas:        2,
+		Leases:          true,
+		ServersPerRack:  250,
+		VMsPerServer:    4,
+		Failing:         10,
+		LeaseLoss:       10,
+		LeaseTTL:        10 * time.Second, // etcdlease's default
+		WatchdogTimeout: 30 * time.Second, // watchdog.DefaultUpdaterConfig's
+		Warmup:          10 * time.Second, // every monitor connected and fed
+		Steady:          30 * time.Second, // 30 full polls of every BMC
+		TakeoverLimit:   90 * time.Second, // the default policy takes seconds; a minute and a half is failure
 	}
 }
 
@@ -64,15 +80,18 @@ func DefaultConfig() Config {
 // few seconds.
 func SmallConfig() Config {
 	return Config{
-		Racks:          2,
-		Replicas:       2,
-		Leases:         true,
-		ServersPerRack: 20,
-		VMsPerServer:   4,
-		Failing:        2,
-		Warmup:         time.Second,
-		Steady:         2 * time.Second,
-		TakeoverLimit:  60 * time.Second,
+		Racks:           2,
+		Replicas:        2,
+		Leases:          true,
+		ServersPerRack:  20,
+		VMsPerServer:    4,
+		Failing:         2,
+		LeaseLoss:       2,
+		LeaseTTL:        2 * time.Second, // short, so that CI waits seconds
+		WatchdogTimeout: 6 * time.Second,
+		Warmup:          time.Second,
+		Steady:          2 * time.Second,
+		TakeoverLimit:   60 * time.Second,
 	}
 }
 
@@ -95,6 +114,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Failing %d must be at least 1", ErrInvalidConfig, c.Failing)
 	case 2*perRack > c.ServersPerRack:
 		return fmt.Errorf("%w: Failing %d puts %d failed servers in a rack of %d: no two may be neighbours in the ring", ErrInvalidConfig, c.Failing, perRack, c.ServersPerRack)
+	case c.LeaseLoss < 0 || c.LeaseLoss > c.Failing:
+		return fmt.Errorf("%w: LeaseLoss %d must be from 0 to Failing (%d)", ErrInvalidConfig, c.LeaseLoss, c.Failing)
+	case c.LeaseLoss > 0 && !c.Leases:
+		return fmt.Errorf("%w: LeaseLoss %d needs Leases", ErrInvalidConfig, c.LeaseLoss)
+	case c.LeaseLoss > 0 && 4*perRack > c.ServersPerRack:
+		return fmt.Errorf("%w: LeaseLoss %d with Failing %d puts %d failed servers in a rack of %d: each needs 3 live servers after it", ErrInvalidConfig, c.LeaseLoss, c.Failing, perRack, c.ServersPerRack)
+	case c.Leases && (c.LeaseTTL < time.Second || c.LeaseTTL%time.Second != 0):
+		return fmt.Errorf("%w: LeaseTTL %v must be whole seconds, at least 1s", ErrInvalidConfig, c.LeaseTTL)
+	case c.Leases && c.WatchdogTimeout < 3*time.Second:
+		return fmt.Errorf("%w: WatchdogTimeout %v must be at least 3s", ErrInvalidConfig, c.WatchdogTimeout)
 	case c.Warmup < 0:
 		return fmt.Errorf("%w: Warmup %v must not be negative", ErrInvalidConfig, c.Warmup)
 	case c.Steady < time.Second:
@@ -107,6 +136,33 @@ func (c Config) Validate() error {
 
 // serverName is server i (0-based) of rack r (0-based): "r1-s0001".
 func serverName(r, i int) string { return fmt.Sprintf("r%d-s%04d", r+1, i+1) }
+
+// driftMargin is the lease section's rule: at least the kick call
+// timeout (a sixth of the watchdog timeout: interval/2) plus 0.1 % of
+// TTL + watchdog timeout, here rounded up to the next second.
+func (c Config) driftMargin() time.Duration {
+	need := c.WatchdogTimeout/6 + (c.LeaseTTL+c.WatchdogTimeout)/1000
+	return need.Truncate(time.Second) + time.Second
+}
+
+// LeaseBound is how long after a watcher saw a lease expire it may take
+// the server over: TTL + watchdog timeout + drift margin.
+func (c Config) LeaseBound() time.Duration { return c.LeaseTTL + c.WatchdogTimeout + c.driftMargin() }
+
+// leaseLossServers are the servers of the total power loss: for the first
+// c.LeaseLoss of the first set (in the order they were spread), the
+// server two further along the ring.
+func leaseLossServers(c Config) [][]int {
+	first := failingServers(c)
+	out := make([][]int, c.Racks)
+	taken := make([]int, c.Racks)
+	for k := range c.LeaseLoss {
+		r := k % c.Racks
+		out[r] = append(out[r], (first[r][taken[r]]+2)%c.ServersPerRack)
+		taken[r]++
+	}
+	return out
+}
 
 // failingServers picks which servers fail: per rack its share of
 // c.Failing, evenly spaced along the ring so that none is another's

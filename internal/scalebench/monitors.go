@@ -16,9 +16,16 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// leaseDriftMargin is the lease section's margin: at least the kick call
-// timeout (watchdog interval/2 = 5 s) + 0.1 % of TTL + watchdog timeout.
-const leaseDriftMargin = 6 * time.Second
+// leaseSetup is how monitors hold their leases.
+type leaseSetup struct {
+	client   *clientv3.Client // the rack's
+	ttl      time.Duration
+	watchdog time.Duration // the BMC watchdog's countdown
+	margin   time.Duration // Policy.LeaseDriftMargin
+	// own, for a server whose total power loss the run injects, is a
+	// client of its own through a proxy the run can cut.
+	own map[string]*clientv3.Client
+}
 
 // monitors are every server's failover.Monitor, as goroutines of this
 // process: each reaches its rack manager (every replica, as the daemon's
@@ -27,15 +34,16 @@ const leaseDriftMargin = 6 * time.Second
 // simulated hypervisor in memory. Defaults throughout
 // (failover.DefaultConfig, DefaultPolicy); no peers' hypervisors, so a
 // failed peer is fenced and cold-started. With leases, each holds its
-// etcd lease (etcdlease.Keeper, default 10 s TTL), reads its watched
-// peer's (Config.Leases), and kicks its BMC's in-band watchdog (30 s,
-// power-down, every 10 s) only while the lease is alive.
+// etcd lease (etcdlease.Keeper), reads its watched peer's
+// (Config.Leases), and kicks its BMC's in-band watchdog (power-down,
+// every third of its timeout) only while the lease is alive.
 type monitors struct {
 	mons     []*failover.Monitor
 	managers []*countingManager
 	clients  []*rackhttp.Client
 	stores   []*listedStore
 	leases   []*etcdlease.Store
+	stop     map[string]context.CancelFunc // ends one server's monitor
 	statuses atomic.Int64 // delivered to every monitor so far
 	events   *eventCount
 	wg       sync.WaitGroup
@@ -43,9 +51,11 @@ type monitors struct {
 	errs     []error
 }
 
-// start starts the monitors of every server of rr. etcd is the rack's
-// etcd client for the leases (nil: no leases).
-func (ms *monitors) start(ctx context.Context, rr *rackRig, certs certFiles, starts *startLog, etcd *clientv3.Client, log *slog.Logger) error {
+// start starts the monitors of every server of rr; ls nil: no leases.
+func (ms *monitors) start(ctx context.Context, rr *rackRig, certs certFiles, starts *startLog, ls *leaseSetup, log *slog.Logger) error {
+	if ms.stop == nil {
+		ms.stop = map[string]context.CancelFunc{}
+	}
 	topo, err := rack.Ring(rr.names...)
 	if err != nil {
 		return err
@@ -73,9 +83,12 @@ func (ms *monitors) start(ctx context.Context, rr *rackRig, certs certFiles, sta
 		mc.OnEvent = ms.events.add
 		var keeper *etcdlease.Keeper
 		var updater *watchdog.Updater
-		if etcd != nil {
+		if ls != nil {
 			lc := etcdlease.DefaultConfig()
-			lc.Client, lc.Prefix, lc.Peers, lc.Logger = etcd, rr.prefix, topo.Watched(name), mlog
+			lc.Client, lc.Prefix, lc.Peers, lc.Logger, lc.TTL = ls.client, rr.prefix, topo.Watched(name), mlog, ls.ttl
+			if own := ls.own[name]; own != nil {
+				lc.Client = own
+			}
 			leases, err := etcdlease.New(lc)
 			if err != nil {
 				return fmt.Errorf("monitor %s: %w", name, err)
@@ -83,9 +96,9 @@ func (ms *monitors) start(ctx context.Context, rr *rackRig, certs certFiles, sta
 			ms.leases = append(ms.leases, leases)
 			keeper = leases.Keeper(name)
 			mc.Leases = leases
-			mc.Policy.LeaseDriftMargin = leaseDriftMargin
+			mc.Policy.LeaseDriftMargin = ls.margin
 			uc := watchdog.DefaultUpdaterConfig()
-			uc.Logger = mlog
+			uc.Timeout, uc.Interval, uc.CallTimeout, uc.Logger = ls.watchdog, ls.watchdog/3, ls.watchdog/6, mlog
 			if updater, err = watchdog.NewUpdater(etcdlease.GateWatchdog(rr.bmcs[name].InBand(), keeper), uc); err != nil {
 				return fmt.Errorf("monitor %s: %w", name, err)
 			}
@@ -95,10 +108,12 @@ func (ms *monitors) start(ctx context.Context, rr *rackRig, certs certFiles, sta
 			return fmt.Errorf("monitor %s: %w", name, err)
 		}
 		ms.mons = append(ms.mons, mon)
+		mctx, stop := context.WithCancel(ctx)
+		ms.stop[name] = stop
 		ms.wg.Add(1)
 		go func() {
 			defer ms.wg.Done()
-			if err := runMonitor(ctx, mon, keeper, updater); err != nil && ctx.Err() == nil {
+			if err := runMonitor(mctx, mon, keeper, updater); err != nil && mctx.Err() == nil {
 				ms.mu.Lock()
 				ms.errs = append(ms.errs, fmt.Errorf("monitor %s stopped: %w", name, err))
 				ms.mu.Unlock()

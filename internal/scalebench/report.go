@@ -30,7 +30,7 @@ func (r *Result) Report() string {
 	}
 	leases := "no leases"
 	if c.Leases {
-		leases = "each holding an etcd lease (10 s TTL) that gates its BMC watchdog (30 s)"
+		leases = fmt.Sprintf("each holding an etcd lease (TTL %v) that gates its BMC watchdog (%v)", c.LeaseTTL, c.WatchdogTimeout)
 	}
 	fmt.Fprintf(&b, "       one etcd-server %s process (image store, a prefix per rack); %d monitors as goroutines of the benchmark process, %s; %d VMs\n",
 		r.EtcdVersion, c.BMCs(), leases, c.BMCs()*c.VMsPerServer)
@@ -54,6 +54,17 @@ func (r *Result) Report() string {
 	fmt.Fprintf(&b, "  rack managers %.3f cores, etcd %.3f cores, benchmark process %.3f cores; etcd %.0f requests (%.1f/s)%s\n",
 		f.cores(f.RackManagersCPU()), f.cores(f.EtcdCPU), f.cores(f.HarnessCPU), f.EtcdRequests.total(), f.EtcdRequestsPerSecond(), byMethod(f))
 	fmt.Fprintf(&b, "  monitor events:%s\n", events(f))
+	if c.LeaseLoss > 0 {
+		l := r.LeaseTakeover
+		fmt.Fprintf(&b, "takeover by lease: %d servers lost power with their BMCs (monitor dead, lease renewals cut), %d VMs; bound TTL %v + watchdog %v + margin %v = %v\n",
+			c.LeaseLoss, c.LeaseLoss*c.VMsPerServer, c.LeaseTTL, c.WatchdogTimeout, c.driftMargin(), c.LeaseBound())
+		fmt.Fprintf(&b, "  fault -> backup running: min %v, p50 %v, p99 %v, max %v (%d VMs timed)\n",
+			percentile(r.LeaseFaultToRunning, 0).Round(time.Millisecond), percentile(r.LeaseFaultToRunning, 50).Round(time.Millisecond),
+			percentile(r.LeaseFaultToRunning, 99).Round(time.Millisecond), percentile(r.LeaseFaultToRunning, 100).Round(time.Millisecond), len(r.LeaseFaultToRunning))
+		fmt.Fprintf(&b, "  window %v: rack managers %.3f cores, etcd %.3f cores, benchmark process %.3f cores; etcd %.1f requests/s%s\n",
+			l.Duration.Round(time.Millisecond), l.cores(l.RackManagersCPU()), l.cores(l.EtcdCPU), l.cores(l.HarnessCPU), l.EtcdRequestsPerSecond(), byMethod(l))
+		fmt.Fprintf(&b, "  monitor events:%s\n", events(l))
+	}
 	for _, a := range r.Alerts {
 		fmt.Fprintf(&b, "  alert: %s\n", a)
 	}

@@ -40,6 +40,11 @@ type Result struct {
 	// server's power cut to its backup's Start returning on the watcher,
 	// sorted.
 	FaultToRunning []time.Duration
+	// LeaseTakeover and LeaseFaultToRunning are the same for the total
+	// power loss (Config.LeaseLoss), from the power cut of server and BMC
+	// to the backup started by lease.
+	LeaseTakeover       Window
+	LeaseFaultToRunning []time.Duration
 	// Alerts are the first few alerts the monitors raised in the run.
 	Alerts []string
 }
@@ -64,7 +69,7 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // on two hosts at once, or any VM not on its owner (a spurious
 // takeover). The result is returned with what was measured so far even
 // with an error. Everything it started is stopped at the test's end.
-func Run(t testing.TB, c Config) (*Result, error) {
+func Run(t *testing.T, c Config) (*Result, error) {
 	t.Helper()
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -151,17 +156,33 @@ func Run(t testing.TB, c Config) (*Result, error) {
 	t.Cleanup(func() { logf.Close() })
 	mlog := slog.New(slog.NewJSONHandler(logf, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	starts := newStartLog()
-	for _, rr := range rigs {
-		var cli *clientv3.Client
+	newClient := func(endpoint string) (*clientv3.Client, error) {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err == nil {
+			leaseClients = append(leaseClients, cli)
+		}
+		return cli, err
+	}
+	proxies := map[string]*etcdrig.Proxy{} // the total power loss's servers' own way to etcd
+	for r, rr := range rigs {
+		var ls *leaseSetup
 		if c.Leases {
 			// One etcd client per rack for its monitors' leases (the
 			// daemon has one per process, here a process per rack).
-			if cli, err = clientv3.New(clientv3.Config{Endpoints: []string{etcd.Endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}); err != nil {
+			cli, err := newClient(etcd.Endpoint)
+			if err != nil {
 				return nil, err
 			}
-			leaseClients = append(leaseClients, cli)
+			ls = &leaseSetup{client: cli, ttl: c.LeaseTTL, watchdog: c.WatchdogTimeout, margin: c.driftMargin(), own: map[string]*clientv3.Client{}}
+			for _, i := range leaseLossServers(c)[r] {
+				name := serverName(r, i)
+				proxies[name] = etcdrig.NewProxy(t, etcd.Endpoint)
+				if ls.own[name], err = newClient(proxies[name].Endpoint()); err != nil {
+					return nil, err
+				}
+			}
 		}
-		if err := ms.start(ctx, rr, certs, starts, cli, mlog); err != nil {
+		if err := ms.start(ctx, rr, certs, starts, ls, mlog); err != nil {
 			return nil, err
 		}
 	}
@@ -197,57 +218,119 @@ func Run(t testing.TB, c Config) (*Result, error) {
 		return res, err
 	}
 
-	failed := failingServers(c)
 	lost := map[string]time.Time{} // VM -> its server's power cut
 	starts.arm()
 	f0, err := takeSample(ctx, procs, etcd.Pid(), etcd.Endpoint, ms, true)
 	if err != nil {
 		return res, err
 	}
-	var failedNames []string
-	for r, idx := range failed {
-		for _, i := range idx {
-			name := serverName(r, i)
-			failedNames = append(failedNames, name)
-			at := time.Now()
-			rigs[r].bmcs[name].LosePower()
-			for v := range c.VMsPerServer {
-				lost[fmt.Sprintf("%s-vm%d", name, v+1)] = at
-			}
-		}
-	}
-	phase(fmt.Sprintf("cut the main power of %v", failedNames))
-	waitErr := waitFor(ctx, c.TakeoverLimit, func() error {
-		var missing []string
-		for vm := range lost {
-			if len(starts.get(vm)) == 0 {
-				missing = append(missing, vm)
-			}
-		}
-		if len(missing) > 0 {
-			slices.Sort(missing)
-			return fmt.Errorf("%d of %d VMs of the failed servers have no backup running: %v", len(missing), len(lost), missing)
-		}
-		return nil
+	cut := cutPower(rigs, failingServers(c), c.VMsPerServer, lost, func(r int, name string) {
+		rigs[r].bmcs[name].LosePower()
 	})
+	phase(fmt.Sprintf("cut the main power of %v (their BMCs keep answering)", cut))
+	waitErr := waitStarted(ctx, starts, vmsOf(cut, c.VMsPerServer), c.TakeoverLimit)
 	f1, err := takeSample(ctx, procs, etcd.Pid(), etcd.Endpoint, ms, false)
 	if err != nil {
 		return res, err
 	}
 	res.Takeover = window(f0, f1, procs)
-	for vm, at := range lost {
-		if s := starts.get(vm); len(s) > 0 {
-			res.FaultToRunning = append(res.FaultToRunning, s[0].at.Sub(at))
-		}
-	}
-	slices.Sort(res.FaultToRunning)
+	res.FaultToRunning = latencies(starts, lost, cut, c.VMsPerServer)
 	phase("takeover over")
 	if waitErr != nil {
 		return res, waitErr
 	}
+
+	if c.LeaseLoss > 0 {
+		sleep(ctx, time.Second)
+		l0, err := takeSample(ctx, procs, etcd.Pid(), etcd.Endpoint, ms, true)
+		if err != nil {
+			return res, err
+		}
+		cut := cutPower(rigs, leaseLossServers(c), c.VMsPerServer, lost, func(r int, name string) {
+			// The server and its BMC go dark together: its lease
+			// renewals stop reaching etcd, its monitor dies with it.
+			proxies[name].Cut(etcdrig.LoseRequests)
+			b := rigs[r].bmcs[name]
+			b.SetUnreachable(true)
+			b.LosePower()
+			ms.stop[name]()
+		})
+		phase(fmt.Sprintf("total power loss (BMC with it) of %v; the bound is %v", cut, c.LeaseBound()))
+		waitErr := waitStarted(ctx, starts, vmsOf(cut, c.VMsPerServer), c.LeaseBound()+c.TakeoverLimit)
+		l1, err := takeSample(ctx, procs, etcd.Pid(), etcd.Endpoint, ms, false)
+		if err != nil {
+			return res, err
+		}
+		res.LeaseTakeover = window(l0, l1, procs)
+		res.LeaseFaultToRunning = latencies(starts, lost, cut, c.VMsPerServer)
+		phase("takeover by lease over")
+		if waitErr != nil {
+			return res, waitErr
+		}
+		if len(res.LeaseFaultToRunning) > 0 && res.LeaseFaultToRunning[0] < c.LeaseBound() {
+			return res, fmt.Errorf("a VM of a server without a fence started %v after the fault, before the bound %v", res.LeaseFaultToRunning[0], c.LeaseBound())
+		}
+	}
 	sleep(ctx, 2*time.Second) // a second start, a late double run, would show now
 	res.Alerts = ms.events.firstAlerts()
 	return res, errors.Join(verify(ctx, rigs, lost, starts), twice.err(), processesAlive(procs, ms))
+}
+
+// cutPower applies fault to servers (rack -> indices), noting in lost
+// the instant each server's VMs went down, and returns their names.
+func cutPower(rigs []*rackRig, servers [][]int, vms int, lost map[string]time.Time, fault func(r int, name string)) []string {
+	var names []string
+	for r, idx := range servers {
+		for _, i := range idx {
+			name := serverName(r, i)
+			names = append(names, name)
+			at := time.Now()
+			fault(r, name)
+			for v := range vms {
+				lost[fmt.Sprintf("%s-vm%d", name, v+1)] = at
+			}
+		}
+	}
+	return names
+}
+
+// vmsOf are the VMs of servers.
+func vmsOf(servers []string, vms int) []string {
+	var out []string
+	for _, s := range servers {
+		for v := range vms {
+			out = append(out, fmt.Sprintf("%s-vm%d", s, v+1))
+		}
+	}
+	return out
+}
+
+// waitStarted waits until every one of vms has started somewhere.
+func waitStarted(ctx context.Context, starts *startLog, vms []string, limit time.Duration) error {
+	return waitFor(ctx, limit, func() error {
+		var missing []string
+		for _, vm := range vms {
+			if len(starts.get(vm)) == 0 {
+				missing = append(missing, vm)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%d of %d VMs of the failed servers have no backup running: %v", len(missing), len(vms), missing)
+		}
+		return nil
+	})
+}
+
+// latencies are, sorted, the fault-to-start times of servers' VMs.
+func latencies(starts *startLog, lost map[string]time.Time, servers []string, vms int) []time.Duration {
+	var out []time.Duration
+	for _, vm := range vmsOf(servers, vms) {
+		if s := starts.get(vm); len(s) > 0 {
+			out = append(out, s[0].at.Sub(lost[vm]))
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // operatorClients are one operator client per rack (GET /v1/rack), to

@@ -13,9 +13,10 @@ var (
 )
 
 // TestScaleSmall runs the whole benchmark at CI size (40 BMCs across 2
-// rack-manager processes, 2 failing) and asserts that every VM of the
-// failed servers runs again, once, on another server, and nothing else
-// moved.
+// racks, each with 2 rack-manager replicas; 2 servers losing main power,
+// then 2 losing their BMC too) and asserts, through Run, that every VM of
+// the failed servers runs again, once, on another server (by lease not
+// before the bound), that none ran twice, and that nothing else moved.
 func TestScaleSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: starts etcd and two rack-manager processes")
@@ -30,6 +31,9 @@ func TestScaleSmall(t *testing.T) {
 	c := SmallConfig()
 	if got, want := len(res.FaultToRunning), c.Failing*c.VMsPerServer; got != want {
 		t.Fatalf("%d VMs timed, want %d", got, want)
+	}
+	if got, want := len(res.LeaseFaultToRunning), c.LeaseLoss*c.VMsPerServer; got != want {
+		t.Fatalf("%d VMs timed after the total power loss, want %d", got, want)
 	}
 	if res.Steady.RackManagersCPU() <= 0 {
 		t.Errorf("rack managers used no CPU in %v: the /proc reading is wrong", res.Steady.Duration)

@@ -44,7 +44,7 @@ type monitors struct {
 	stores   []*listedStore
 	leases   []*etcdlease.Store
 	stop     map[string]context.CancelFunc // ends one server's monitor
-	statuses atomic.Int64 // delivered to every monitor so far
+	statuses atomic.Int64                  // delivered to every monitor so far
 	events   *eventCount
 	wg       sync.WaitGroup
 	mu       sync.Mutex

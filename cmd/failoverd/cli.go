@@ -15,7 +15,9 @@ commands:
   all -config F                     the rack manager and every monitor in one process
   certs -dir D -servers s1,s2,...   a bootstrap CA and certificates (not a PKI)
   status -config F [-json]          each server's status through the rack manager
-  demo [-json] [-servers 2|4]       a simulated rack as separate processes on loopback
+  lease -config F show | release S  each server's etcd lease and takeover record; remove one by hand
+  demo [-json] [-servers 2|4] [-scenario four-failures|total-power-loss|lease-partition]
+                                    a simulated rack as separate processes on loopback
   replay [-policy F] [-compare F2] [-json] TELEMETRY...
                                     what a policy would have done with recorded telemetry
 `
@@ -38,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runStatus(rest, stdout, stderr)
 	case "demo":
 		err = runDemo(rest, stdout, stderr)
+	case "lease":
+		err = runLease(rest, stdout, stderr)
 	case "replay":
 		err = runReplay(rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":

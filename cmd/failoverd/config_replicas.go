@@ -98,3 +98,18 @@ func (c *Config) rackManagerURLs() (first string, others []string) {
 	}
 	return first, others
 }
+
+// setAdvertise is the rack-manager role's -advertise URL: one of
+// rack_manager.replicas.
+func (c *Config) setAdvertise(u string) error {
+	if !c.replicated() {
+		return usageError("-advertise %q: %s has no rack_manager.replicas", u, c.File)
+	}
+	for _, r := range c.RackManager.Replicas {
+		if strings.TrimSuffix(r, "/") == strings.TrimSuffix(u, "/") {
+			c.RackManager.AdvertiseURL = r
+			return nil
+		}
+	}
+	return usageError("-advertise %q is not one of rack_manager.replicas %q in %s", u, c.RackManager.Replicas, c.File)
+}

@@ -60,3 +60,31 @@ func TestReplicaConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// -advertise picks this replica out of rack_manager.replicas.
+func TestAdvertiseFlag(t *testing.T) {
+	cfg, err := ParseConfig("rack.yaml", []byte(replicaConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.setAdvertise("https://127.0.0.1:7443/"); err != nil || cfg.advertiseURL() != "https://127.0.0.1:7443" {
+		t.Fatalf("%v, advertise %q", err, cfg.advertiseURL())
+	}
+	if err := cfg.setAdvertise("https://10.9.9.9:7443"); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "not one of rack_manager.replicas") {
+		t.Fatalf("unlisted: %v", err)
+	}
+	single, _ := ParseConfig("rack.yaml", []byte(goodConfig))
+	if err := single.setAdvertise("https://127.0.0.1:7443"); !errors.Is(err, errUsage) {
+		t.Fatalf("without replicas: %v", err)
+	}
+}
+
+func TestReplicaDeployExampleParses(t *testing.T) {
+	cfg, err := LoadConfig("deploy/pair-replicas.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.setAdvertise("https://rm2.rack:7443"); err != nil || !cfg.replicated() {
+		t.Fatalf("%v", err)
+	}
+}

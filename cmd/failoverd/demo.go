@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -35,6 +37,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.Bool("json", false, "print one JSON object per line (each with the pid that decided it) instead of a timeline")
 	servers := fs.Int("servers", 2, "servers in the rack (a ring; 2 is a pair)")
 	vms := fs.Int("vms", 3, "protected VMs per server")
+	scenario := fs.String("scenario", scenarioFour, "four-failures (the quickstart's four), total-power-loss (a server and its BMC vanish; takeover by etcd lease) or lease-partition (a server runs on cut off from etcd and its BMC unreachable, until its watchdog stops it)")
 	keep := fs.Bool("keep", false, "keep the temporary directory (config, certificates, logs)")
 	hold := fs.Bool("hold", false, "after the failures, keep the rack running until SIGINT or SIGTERM (try `failoverd status` on it)")
 	view := demoViewFlags(fs)
@@ -43,6 +46,9 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	if *servers < 2 || *servers > 8 || *vms < 1 || *vms > 16 {
 		return usageError("demo: -servers 2..8 and -vms 1..16")
+	}
+	if !slices.Contains(demoScenarios, *scenario) {
+		return usageError("demo: -scenario %q: want one of %s", *scenario, strings.Join(demoScenarios, ", "))
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -54,7 +60,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer stop()
-	d := &demo{exe: exe, dir: dir, log: newDemoLog(stdout, *jsonOut), monitors: map[string]*child{}, view: view}
+	d := &demo{exe: exe, dir: dir, log: newDemoLog(stdout, *jsonOut), monitors: map[string]*child{}, view: view, scenario: *scenario,
+		powerOff: map[string]time.Time{}}
 	simCtx, stopSim := context.WithCancel(context.Background())
 	err = d.run(ctx, simCtx, *servers, *vms)
 	if err == nil && *hold {
@@ -62,6 +69,12 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	d.stopAll()
 	stopSim() // after the processes: their last calls (a disarm) reach it
+	if d.proxy != nil {
+		d.proxy.Close()
+	}
+	if d.etcd != nil {
+		d.etcd.Close()
+	}
 	switch {
 	case err != nil:
 		fmt.Fprintf(stderr, "failoverd demo: kept %s (config, certificates, each process's log)\n", dir)
@@ -88,12 +101,17 @@ type demo struct {
 	hw                *demoHardware
 	log               *demoLog
 	view              *demoView // the live page (demo_view.go)
+	scenario          string
+	etcd              *demoEtcd         // lease scenarios (demo_lease.go)
+	proxy             *cutProxy         // lease-partition: the failing server's path to etcd
+	monitorCfg        map[string]string // a server's own copy of the config
 
 	mu       sync.Mutex
 	rm       *child
 	rmPIDs   []int
 	monitors map[string]*child
 	hung     map[string]bool
+	powerOff map[string]time.Time // when each server's power last went off
 }
 
 // run builds the rack, serves its simulators until simCtx ends, and goes
@@ -111,8 +129,16 @@ func (d *demo) run(ctx, simCtx context.Context, servers, vms int) error {
 	if d.cfgPath, err = d.writeConfig(); err != nil {
 		return err
 	}
+	wd := demoWatchdog
+	if d.leases() {
+		wd = demoLeaseWatchdog
+	}
 	d.log.header("rack of %d servers, %d protected VMs each, each watching the next; a rack manager and %d monitors as separate processes over mutual TLS on loopback; poll every %v, watchdog %v\n",
-		servers, vms, servers, demoPoll, demoWatchdog)
+		servers, vms, servers, demoPoll, wd)
+	if d.leases() {
+		d.log.header("each monitor holds a lease (TTL %v) in an embedded etcd (mutual TLS) and kicks its watchdog only while it is alive; a watcher takes over by lease %v + %v + drift margin %v = %v after it saw a lease expire\n",
+			demoLeaseTTL, demoLeaseTTL, demoLeaseWatchdog, demoLeaseMargin, demoLeaseBound)
+	}
 	d.log.header("real time; (+x) is time since the fault; pid is the process that decided\n")
 	if err := d.startRackManager(); err != nil {
 		return err
@@ -127,6 +153,14 @@ func (d *demo) run(ctx, simCtx context.Context, servers, vms int) error {
 		return err
 	}
 	time.Sleep(4 * demoPoll) // the watchers see healthy peers first
+	if d.leases() {
+		r, err := d.leaseFault(ctx)
+		if err != nil {
+			return err
+		}
+		time.Sleep(4 * demoPoll) // the last samples of who runs what
+		return d.leaseVerdict(ctx, r)
+	}
 	for i, kind := range demoPlan {
 		server := hw.names[i%len(hw.names)]
 		if err := d.failure(ctx, i, kind, server); err != nil {

@@ -26,12 +26,20 @@ func (d *demo) writeConfig() (string, error) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	watchdogLine := fmt.Sprintf("{kind: sim, timeout: %v, interval: 500ms, stall_after: 2500ms}", demoWatchdog)
+	leases := ""
+	if d.leases() {
+		watchdogLine = fmt.Sprintf("{kind: sim, timeout: %v, interval: %v, stall_after: %v}", demoLeaseWatchdog, demoLeaseInterval, demoLeaseStall)
+		if leases, err = d.startLeases(certs); err != nil {
+			return "", err
+		}
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# written by failoverd demo\ntopology: ring\nservers:\n")
 	for _, s := range d.hw.names {
 		fmt.Fprintf(&b, "  - name: %s\n", s)
 		fmt.Fprintf(&b, "    bmc: {kind: sim}\n    hypervisor: {kind: sim}\n")
-		fmt.Fprintf(&b, "    watchdog: {kind: sim, timeout: %v, interval: 500ms, stall_after: 2500ms}\n", demoWatchdog)
+		fmt.Fprintf(&b, "    watchdog: %s\n", watchdogLine)
 		fmt.Fprintf(&b, "    tls: {cert: %q, key: %q}\n", certs.Cert(s), certs.Key(s))
 	}
 	fmt.Fprintf(&b, `rack_manager:
@@ -59,12 +67,16 @@ log: {format: json, level: info, events: true}
 demo: {socket: %q}
 `, addr, addr, certs.Cert(rackManagerName), certs.Key(rackManagerName), demoOperator, demoPoll, d.view.yaml(),
 		filepath.Join(d.dir, "images"), certs.CA(), certs.Cert(demoOperator), certs.Key(demoOperator), d.hw.socket)
+	b.WriteString(leases)
 	path := filepath.Join(d.dir, "rack.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		return "", err
 	}
 	if _, err := LoadConfig(path); err != nil {
 		return "", fmt.Errorf("demo: its own config: %w", err)
+	}
+	if err := d.writeServerConfig(b.String()); err != nil {
+		return "", err
 	}
 	return path, nil
 }

@@ -28,6 +28,7 @@ func (d *demo) followPower(ctx context.Context) {
 		switch pc.state {
 		case bmc.PowerOff:
 			d.mu.Lock()
+			d.powerOff[pc.server] = pc.at
 			m := d.monitors[pc.server]
 			delete(d.monitors, pc.server)
 			delete(d.hung, pc.server)
@@ -69,8 +70,19 @@ func (d *demo) startRackManager() error {
 	return fmt.Errorf("demo: the rack manager does not listen on %s", addr)
 }
 
+// poweredOff is when server's power last went off (zero: never).
+func (d *demo) poweredOff(server string) time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.powerOff[server]
+}
+
 func (d *demo) startMonitor(server string) error {
-	c, err := startChild(d.exe, d.dir, d.cfgPath, "monitor", server, nil, d.log.line)
+	cfg := d.cfgPath
+	if own := d.monitorCfg[server]; own != "" {
+		cfg = own
+	}
+	c, err := startChild(d.exe, d.dir, cfg, "monitor", server, nil, d.log.line)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,7 @@ type demoHardware struct {
 type powerChange struct {
 	server string
 	state  bmc.PowerState
+	at     time.Time
 }
 
 // newDemoHardware builds servers with vms VMs each, their images in a
@@ -64,7 +65,7 @@ func newDemoHardware(ctx context.Context, dir string, servers, vms int) (*demoHa
 		bcfg := simbmc.DefaultConfig(name)
 		bcfg.OnPower = func(p bmc.PowerState) {
 			select { // called with the BMC's lock held: never block
-			case h.power <- powerChange{name, p}:
+			case h.power <- powerChange{name, p, time.Now()}:
 			default:
 			}
 		}

@@ -20,6 +20,7 @@ type monitor struct {
 	name    string
 	mon     *failover.Monitor
 	updater *watchdog.Updater // nil: no watchdog
+	leases  *monitorLeases    // nil: lease.enabled is off
 	log     *slog.Logger
 	events  *eventWriter
 }
@@ -61,7 +62,15 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 	if err != nil {
 		return nil, err
 	}
+	leases, err := d.newLeases(a, i, log)
+	if err != nil {
+		return nil, err
+	}
 	mc := failover.DefaultConfig()
+	if leases != nil {
+		policy.LeaseDriftMargin = leases.spec.DriftMargin
+		mc.Leases = leases.store
+	}
 	mc.Server, mc.Manager, mc.Store, mc.Hypervisor, mc.Peers, mc.Policy = name, gate, store, hv, peers, policy
 	if at, tick := d.cfg.monitorTimes(); at > 0 || tick > 0 {
 		if at > 0 {
@@ -81,7 +90,7 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 		return nil, d.cfg.errAt(fmt.Sprintf("servers[%d].watchdog.stall_after", i),
 			fmt.Sprintf("%v must be longer than the monitor's tick interval %v, or a live loop reads as stalled", spec.StallAfter, mc.TickInterval), nil)
 	}
-	m := &monitor{name: name, mon: mon, log: log, events: d.events}
+	m := &monitor{name: name, mon: mon, log: log, events: d.events, leases: leases}
 	if inRack && spec.Kind == "ipmi-inband" {
 		log.Warn("failoverd all: the in-band watchdog of a server is kicked by its own monitor; none is kicked here (use watchdog kind ipmi-lan)")
 		return m, nil
@@ -93,7 +102,8 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 	if wd != nil {
 		spec.Updater.Logger = log
 		alive := loopAlive(gate, mon, spec.StallAfter, time.Now)
-		u, err := watchdog.NewUpdater(gatedWatchdog{Watchdog: wd, alive: alive}, spec.Updater)
+		// Kicks only while the loop is alive, and (with leases) the lease.
+		u, err := watchdog.NewUpdater(leases.gate(gatedWatchdog{Watchdog: wd, alive: alive}), spec.Updater)
 		if err != nil {
 			return nil, d.cfg.errAt(fmt.Sprintf("servers[%d].watchdog", i), "refused", err)
 		}
@@ -103,8 +113,20 @@ func (d *daemon) newMonitor(ctx context.Context, a *adapters, i int, mgr rack.Ma
 }
 
 // Run runs the monitor and the updater until ctx ends; a watchdog that
-// cannot be armed stops the monitor with an error.
+// cannot be armed stops the monitor with an error. With leases, both
+// start once the lease is held, and the keeper stops (revoking the
+// lease) only after the updater has declared and disarmed the watchdog.
 func (m *monitor) Run(ctx context.Context) error {
+	if m.leases != nil {
+		stop, err := m.leases.start(ctx, m.log, leaseWaitLog)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while waiting
+			}
+			return fmt.Errorf("monitor %s: %w", m.name, err)
+		}
+		defer stop()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	monDone := make(chan error, 1)

@@ -10,6 +10,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rackha/failover"
 	"github.com/rackha/failover/rack"
 	"github.com/rackha/failover/rack/rackelect"
@@ -184,6 +186,17 @@ func (d *daemon) newElector(a *adapters, lc *rack.LocalConfig) (*rackelect.Elect
 		if p := lc.Servers[i].Power; p != nil {
 			lc.Servers[i].Power = el.Guard(lc.Servers[i].Name, p)
 		}
+	}
+	if d.metrics != nil {
+		d.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "failover_rack_manager_leader",
+			Help: "1 while this rack manager replica leads (rack_manager.replicas), else 0.",
+		}, func() float64 {
+			if el.IsLeader() {
+				return 1
+			}
+			return 0
+		}))
 	}
 	return el, nil
 }

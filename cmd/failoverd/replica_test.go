@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +35,24 @@ type replicaRack struct {
 	env     []string
 	rms     [2]*child
 	logDirs [2]string
+	metrics [2]string // each replica's metrics_addr
+}
+
+// leaderGauge reads failover_rack_manager_leader from replica i.
+func (r *replicaRack) leaderGauge(i int) string {
+	r.t.Helper()
+	resp, err := http.Get("http://" + r.metrics[i] + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "failover_rack_manager_leader ") {
+			return line
+		}
+	}
+	return "no failover_rack_manager_leader"
 }
 
 func newReplicaRack(t *testing.T) *replicaRack {
@@ -67,7 +90,16 @@ func newReplicaRack(t *testing.T) *replicaRack {
     tls: {cert: %q, key: %q}
 `, s, rf.URL, ca, rfSystem, certs.Cert(s), certs.Key(s))
 	}
-	var addrs [2]string
+	var addrs, metricsAddrs [2]string
+	for i := range metricsAddrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metricsAddrs[i] = ln.Addr().String()
+		ln.Close()
+	}
+	r.metrics = metricsAddrs
 	for i := range addrs {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -86,14 +118,17 @@ servers:
   replicas: [%q, %q]
   election_ttl: 1s
   tls: {cert: %q, key: %q}
+  operators: [ops]
   interval: 200ms
   power_timeout: 10s
 etcd: {endpoints: [%q], prefix: "/replica-test/", insecure_plaintext: true}
 image_store: {kind: file, dir: %q}
 tls: {ca: %q}
+operator: {cert: %q, key: %q}
+metrics_addr: %q
 log: {format: json, level: debug}
 `, servers.String(), addrs[i], r.urls[i], r.urls[0], r.urls[1], certs.Cert(rackManagerName), certs.Key(rackManagerName),
-			x.Endpoint, filepath.Join(dir, "images"), certs.CA())
+			x.Endpoint, filepath.Join(dir, "images"), certs.CA(), certs.Cert("ops"), certs.Key("ops"), metricsAddrs[i])
 		r.cfgs[i] = filepath.Join(dir, fmt.Sprintf("rm%d.yaml", i+1))
 		if err := os.WriteFile(r.cfgs[i], []byte(text), 0o600); err != nil {
 			t.Fatal(err)
@@ -196,6 +231,9 @@ func TestReplicaRackManagers(t *testing.T) {
 	if _, err := only(1).Rack(t.Context()); !errors.Is(err, rack.ErrNotLeader) {
 		t.Fatalf("replica 2's rack view: %v; want not leader", err)
 	}
+	if g0, g1 := r.leaderGauge(0), r.leaderGauge(1); g0 != "failover_rack_manager_leader 1" || g1 != "failover_rack_manager_leader 0" {
+		t.Errorf("leader gauges: replica 1 %q, replica 2 %q", g0, g1)
+	}
 
 	c := r.client(r.urls[1], r.urls[0]) // the follower first
 	ctx, cancel := context.WithCancel(t.Context())
@@ -221,6 +259,13 @@ func TestReplicaRackManagers(t *testing.T) {
 	for range 3 {
 		nextStatus(t, ch, 2*time.Second)
 	}
+	// status, configured with the dead replica's URL first, finds the new leader.
+	out, err := exec.Command(needBinary(t), "status", "-config", r.cfgs[0], "-json").Output()
+	var ee *exec.ExitError
+	var rep statusReport
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 3) || json.Unmarshal(out, &rep) != nil || len(rep.Servers) != 2 {
+		t.Errorf("status through replica 1's config: %v\n%s", err, out)
+	}
 	if err := c.Power(t.Context(), "s2", bmc.PowerActionOff); err != nil {
 		t.Fatalf("power through the new leader: %v\n%s", err, r.logOf(1))
 	}
@@ -237,4 +282,24 @@ func TestReplicaRackManagers(t *testing.T) {
 		t.Errorf("restarted replica 1: %v; want not leader", err)
 	}
 	nextStatus(t, ch, 2*time.Second)
+
+	// SIGTERM: the leader resigns, the other leads at once.
+	stopped := time.Now()
+	r.rms[1].signal(syscall.SIGTERM)
+	select {
+	case <-r.rms[1].done:
+		if code := r.rms[1].cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("replica 2 exited %d on SIGTERM:\n%s", code, r.logOf(1))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("replica 2 did not stop on SIGTERM")
+	}
+	exited := time.Now()
+	for {
+		if st := nextStatus(t, ch, 5*time.Second); st.Time.After(exited) {
+			t.Logf("leader stopped (SIGTERM): it exited after %v, the new leader's status came %v after the signal",
+				exited.Sub(stopped).Round(time.Millisecond), time.Since(stopped).Round(time.Millisecond))
+			break
+		}
+	}
 }

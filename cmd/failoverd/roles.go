@@ -20,9 +20,12 @@ import (
 func runRole(role string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags(role, stderr)
 	path := fs.String("config", "", "the rack's YAML config file (required)")
-	server := ""
+	server, advertise := "", ""
 	if role == "monitor" {
 		fs.StringVar(&server, "server", "", "this server's name (default: the config's self)")
+	}
+	if role == "rack-manager" {
+		fs.StringVar(&advertise, "advertise", "", "this replica's URL, one of rack_manager.replicas (default: rack_manager.advertise_url, else url)")
 	}
 	check := fs.Bool("check", false, "check the config, the secrets and certificates this role reads, and exit")
 	if err := parseFlags(fs, args); err != nil {
@@ -34,6 +37,11 @@ func runRole(role string, args []string, stdout, stderr io.Writer) error {
 	cfg, err := LoadConfig(*path)
 	if err != nil {
 		return err
+	}
+	if advertise != "" {
+		if err := cfg.setAdvertise(advertise); err != nil {
+			return err
+		}
 	}
 	if role == "monitor" {
 		if server == "" {
@@ -123,6 +131,9 @@ func (d *daemon) run(ctx context.Context, role, server string) error {
 	case "all":
 		if d.cfg.replicated() {
 			return d.cfg.errAt("rack_manager.replicas", "role all runs one rack manager in the monitors' process: run rack-manager replicas and monitors apart", nil)
+		}
+		if d.cfg.Lease.Enabled {
+			return d.cfg.errAt("lease.enabled", "the all role runs every monitor on the rack's controller, but a lease must be held on the server it gates: run a monitor on each server", nil)
 		}
 		rm, err := d.newRackManager(ctx, a)
 		if err != nil {

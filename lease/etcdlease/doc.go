@@ -39,7 +39,10 @@
 // transaction that lease/<server> is still on its lease. Only when both
 // are answered is the lease alive until the renewal's send time plus the
 // TTL answered, on the host's monotonic clock; Alive reports now before
-// that. A renewal, or a check, whose answer did not come extends nothing.
+// that. On Linux that clock is CLOCK_BOOTTIME, which also counts time the
+// machine was suspended, as the BMC's watchdog does (Go's time.Now
+// monotonic reading does not: a host resumed after a sleep longer than
+// the TTL would otherwise think its lease still alive). A renewal, or a check, whose answer did not come extends nothing.
 // etcd expires the lease no earlier than the last renewal it applied plus
 // the TTL, so the host stops kicking no later than etcd's expiry, which a
 // watcher sees at or after it happens. A lease etcd no longer knows, or a
@@ -61,6 +64,14 @@
 // resolved by reading the key back: the wanted value there is success,
 // else the error wraps failover.ErrOutcomeUnknown (the write may still
 // apply). A write etcd refused for certain is a plain error.
+//
+// # Errors
+//
+// Besides failover.ErrLeaseHeld and failover.ErrOutcomeUnknown:
+// ErrTakenOver (Takeover of a server another watcher took over),
+// ErrNotAlive (a gated Kick refused), ErrCannotDisarm, ErrRunning,
+// ErrInvalidName, ErrInvalidConfig, ErrCorrupt and ErrClosed; check them
+// with errors.Is.
 //
 // # Concurrency
 //

@@ -35,12 +35,12 @@ func GateWatchdog(w watchdog.Watchdog, k *Keeper) watchdog.Watchdog {
 }
 
 func (g gated) Kick(ctx context.Context) error {
-	until, ok, why := g.k.deadline()
+	left, ok, why := g.k.deadline()
 	if !ok {
 		return fmt.Errorf("etcdlease: watchdog not kicked: %w: %s", ErrNotAlive, why)
 	}
 	// A kick must not reach the BMC after the lease ends by this clock.
-	c, cancel := context.WithDeadline(ctx, until)
+	c, cancel := context.WithTimeout(ctx, left)
 	defer cancel()
 	return g.w.Kick(c)
 }

@@ -126,3 +126,35 @@ func TestGateWatchdogNoDisarmer(t *testing.T) {
 		t.Fatal("a declaration was written for a watchdog that cannot be disarmed")
 	}
 }
+
+// deadlineWatchdog records the deadline of each Kick's context.
+type deadlineWatchdog struct {
+	watchdog.Watchdog
+	deadlines chan time.Time
+}
+
+func (d deadlineWatchdog) Kick(ctx context.Context) error {
+	dl, _ := ctx.Deadline()
+	d.deadlines <- dl
+	return nil
+}
+
+// A kick's context ends no later than the lease by the host's clock, so
+// a kick held up in the BMC call is abandoned when the lease ends.
+func TestGateKickDeadline(t *testing.T) {
+	t.Parallel()
+	k := newStore(t, testConfig(embedded.endpoint, newPrefix())).Keeper("blade-a")
+	runKeeper(t, k)
+	waitHeld(t, k, 3*time.Second)
+	d := deadlineWatchdog{deadlines: make(chan time.Time, 1)}
+	g := etcdlease.GateWatchdog(d, k)
+	before := time.Now()
+	if err := g.Kick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dl := <-d.deadlines
+	if dl.IsZero() || dl.After(before.Add(embeddedTTL)) {
+		t.Fatalf("kick's deadline %v after the call began; want within the TTL %v", dl.Sub(before), embeddedTTL)
+	}
+	t.Logf("kick's deadline: %v after the call", dl.Sub(before).Round(time.Millisecond))
+}

@@ -30,11 +30,13 @@ type Keeper struct {
 	once    sync.Once
 	running atomic.Bool
 
+	// Times on the host's clock (hostNow): monotonic and, on Linux,
+	// counting time suspended, as the BMC's watchdog does.
 	mu         sync.Mutex
-	aliveUntil time.Time // zero: not alive
-	lastSent   time.Time // send time of the last answered grant or renewal
-	why        string    // why not alive, when aliveUntil is zero
-	state      string    // last state logged
+	aliveUntil time.Duration // zero: not alive
+	lastSent   time.Duration // send time of the last answered grant or renewal
+	why        string        // why not alive, when aliveUntil is zero
+	state      string        // last state logged
 }
 
 // Keeper returns the keeper of server's lease. One per server: two would
@@ -49,35 +51,42 @@ func (k *Keeper) Held() <-chan struct{} { return k.held }
 
 // Alive reports whether this host may kick its watchdog now: it holds its
 // lease, and by its own monotonic clock it is before the send time of its
-// last answered renewal plus the TTL answered. If not, it says why.
+// last answered renewal plus the TTL answered. If not, it says why. On
+// Linux the clock is CLOCK_BOOTTIME, which counts time suspended (Go's
+// monotonic clock does not; the watchdog does).
 func (k *Keeper) Alive() (bool, string) {
 	_, ok, why := k.deadline()
 	return ok, why
 }
 
-// deadline returns until when the lease is alive by this host's clock.
-func (k *Keeper) deadline() (time.Time, bool, string) {
+// deadline returns for how much longer the lease is alive by this host's
+// clock.
+func (k *Keeper) deadline() (time.Duration, bool, string) {
 	if k == nil {
-		return time.Time{}, false, "no keeper"
+		return 0, false, "no keeper"
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.aliveUntil.IsZero() {
-		return time.Time{}, false, k.why
+	if k.aliveUntil == 0 {
+		return 0, false, k.why
 	}
-	if time.Now().Before(k.aliveUntil) {
-		return k.aliveUntil, true, ""
+	now, ok := hostNow()
+	if !ok {
+		return 0, false, "the host's clock cannot be read"
 	}
-	return time.Time{}, false, fmt.Sprintf("no renewal answered since one sent %v ago: the lease ran out by this host's clock %v ago",
-		time.Since(k.lastSent).Round(time.Millisecond), time.Since(k.aliveUntil).Round(time.Millisecond))
+	if now < k.aliveUntil {
+		return k.aliveUntil - now, true, ""
+	}
+	return 0, false, fmt.Sprintf("no renewal answered since one sent %v ago: the lease ran out by this host's clock %v ago",
+		(now - k.lastSent).Round(time.Millisecond), (now - k.aliveUntil).Round(time.Millisecond))
 }
 
 // extend makes the lease alive until sent + ttl (never earlier than it
 // already is).
-func (k *Keeper) extend(sent time.Time, ttl time.Duration) {
+func (k *Keeper) extend(sent, ttl time.Duration) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if until := sent.Add(ttl); until.After(k.aliveUntil) {
+	if until := sent + ttl; until > k.aliveUntil {
 		k.aliveUntil, k.lastSent = until, sent
 	}
 }
@@ -86,7 +95,7 @@ func (k *Keeper) extend(sent time.Time, ttl time.Duration) {
 func (k *Keeper) lose(why string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.aliveUntil, k.why = time.Time{}, why
+	k.aliveUntil, k.why = 0, why
 }
 
 // note logs a state once, when it changes.
@@ -111,7 +120,8 @@ type lease struct {
 }
 
 // Run takes the server's lease and keeps it until ctx ends, then revokes
-// it (watchers see it gone at once) and returns nil. It takes the lease
+// it (watchers see it gone at once; the revoke waits at most
+// RequestTimeout) and returns nil. It takes the lease
 // with a transaction, If(no takeover recorded) Then put the lease key on
 // a new etcd lease; while a takeover is recorded it waits (Alive false)
 // and tries again every TTL/3. It renews every TTL/3 (KeepAliveOnce, then
@@ -179,7 +189,11 @@ func (k *Keeper) take(ctx context.Context, l *lease) time.Duration {
 		l.takenOver = false
 	}
 	if l.id == 0 {
-		sent := time.Now()
+		sent, ok := hostNow()
+		if !ok {
+			k.note("the host's clock cannot be read: no lease taken")
+			return iv
+		}
 		c, cancel := k.s.callContext(ctx)
 		resp, err := k.s.client.Grant(c, int64(k.s.cfg.TTL/time.Second))
 		cancel()
@@ -238,7 +252,7 @@ func (k *Keeper) take(ctx context.Context, l *lease) time.Duration {
 // answered. It returns how long to wait.
 func (k *Keeper) renew(ctx context.Context, l *lease) time.Duration {
 	iv := k.interval(l)
-	sent := time.Now()
+	sent, clockOK := hostNow()
 	c, cancel := context.WithTimeout(ctx, min(k.s.cfg.RequestTimeout, iv))
 	resp, err := k.s.client.KeepAliveOnce(c, l.id)
 	cancel()
@@ -270,11 +284,18 @@ func (k *Keeper) renew(ctx context.Context, l *lease) time.Duration {
 		l.attached = false
 		return 0
 	}
+	if !clockOK {
+		k.note("the host's clock cannot be read: the lease is not alive")
+		return iv / 3
+	}
 	k.extend(sent, time.Duration(resp.TTL)*time.Second)
 	k.mu.Lock()
 	k.state = ""
 	k.mu.Unlock()
-	return max(0, time.Until(sent.Add(iv)))
+	if now, ok := hostNow(); ok {
+		return max(0, sent+iv-now)
+	}
+	return iv
 }
 
 // stop ends the lease when Run returns: dead at once, then revoked.

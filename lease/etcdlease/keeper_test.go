@@ -107,3 +107,19 @@ func TestTakeoverAndRelease(t *testing.T) {
 		t.Fatalf("Release with no record: %v", err)
 	}
 }
+
+// etcd grants at least its least TTL (2 s on the embedded etcd): asked for
+// 1 s, the keeper and its watchers use the 2 s granted.
+func TestGrantedTTLLongerThanAsked(t *testing.T) {
+	t.Parallel()
+	prefix := newPrefix()
+	cfg := testConfig(embedded.endpoint, prefix)
+	cfg.TTL = time.Second
+	k := newStore(t, cfg).Keeper("blade-a")
+	w := startWatcher(t, newStore(t, testConfig(embedded.endpoint, prefix, "blade-a")), "blade-b")
+	runKeeper(t, k)
+	waitHeld(t, k, 3*time.Second)
+	if l, _ := w.next("blade-a", 3*time.Second, "held", held); l.TTL != embeddedTTL {
+		t.Fatalf("report %+v, want the TTL granted, %v", l, embeddedTTL)
+	}
+}

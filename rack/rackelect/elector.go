@@ -82,6 +82,7 @@ func (c Config) Validate() error {
 // doc. Safe for concurrent use.
 type Elector struct {
 	cfg     Config
+	ctx     context.Context // until Close: sessions and observing
 	stop    context.CancelFunc
 	stopped chan struct{}
 
@@ -148,7 +149,7 @@ func New(cfg Config) (*Elector, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	e := &Elector{cfg: cfg, stop: stop, stopped: make(chan struct{}), held: map[string]time.Time{}}
+	e := &Elector{cfg: cfg, ctx: ctx, stop: stop, stopped: make(chan struct{}), held: map[string]time.Time{}}
 	go e.observe(ctx)
 	return e, nil
 }
@@ -161,6 +162,7 @@ func (e *Elector) electionPrefix() string { return e.cfg.Prefix + "leader" }
 // read) and holds power on the servers an earlier leader may still be
 // powering (Config.InFlightHold).
 func (e *Elector) Campaign(ctx context.Context) (*Term, error) {
+	retry := backoff{}
 	for {
 		s, err := e.liveSession(ctx)
 		if err != nil {
@@ -175,7 +177,7 @@ func (e *Elector) Campaign(ctx context.Context) (*Term, error) {
 				return nil, fmt.Errorf("rackelect: campaign: the etcd client is closed: %w", err)
 			}
 			e.cfg.Logger.Warn("rackelect: campaign failed; again", "err", err)
-			if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			if err := retry.wait(ctx); err != nil {
 				return nil, err
 			}
 			continue
@@ -186,6 +188,9 @@ func (e *Elector) Campaign(ctx context.Context) (*Term, error) {
 		ok, err := e.stillLeads(ctx, t)
 		if err != nil || !ok {
 			e.cfg.Logger.Warn("rackelect: elected, but the leadership key is gone; again", "key", t.Key, "err", err)
+			if err := retry.wait(ctx); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if err := e.firstRead(ctx, t); err != nil {
@@ -221,8 +226,9 @@ func (e *Elector) liveSession(ctx context.Context) (*concurrency.Session, error)
 			return s, nil
 		}
 	}
+	retry := backoff{}
 	for {
-		s, err := concurrency.NewSession(e.cfg.Client, concurrency.WithTTL(int(e.cfg.TTL/time.Second)), concurrency.WithContext(ctx))
+		s, err := e.newSession(ctx)
 		if err == nil {
 			e.mu.Lock()
 			e.session = s
@@ -236,10 +242,37 @@ func (e *Elector) liveSession(ctx context.Context) (*concurrency.Session, error)
 			return nil, fmt.Errorf("rackelect: session: the etcd client is closed: %w", err)
 		}
 		e.cfg.Logger.Warn("rackelect: no etcd session; again", "err", err)
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+		if err := retry.wait(ctx); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// newSession grants a lease within ctx and TxnTimeout, and keeps it
+// alive until Close: not until ctx ends, which may be a caller's
+// timeout.
+func (e *Elector) newSession(ctx context.Context) (*concurrency.Session, error) {
+	c, cancel := context.WithTimeout(ctx, e.cfg.TxnTimeout)
+	defer cancel()
+	lease, err := e.cfg.Client.Grant(c, int64(e.cfg.TTL/time.Second))
+	if err != nil {
+		return nil, err
+	}
+	s, err := concurrency.NewSession(e.cfg.Client, concurrency.WithLease(lease.ID),
+		concurrency.WithTTL(int(e.cfg.TTL/time.Second)), concurrency.WithContext(e.ctx))
+	if err != nil {
+		_, _ = e.cfg.Client.Revoke(c, lease.ID)
+		return nil, err
+	}
+	return s, nil
+}
+
+// backoff doubles a retry's delay from 100 ms to 2 s.
+type backoff struct{ d time.Duration }
+
+func (b *backoff) wait(ctx context.Context) error {
+	b.d = min(max(2*b.d, 100*time.Millisecond), 2*time.Second)
+	return sleep(ctx, b.d)
 }
 
 // stillLeads reads whether t's key exists with t's create revision.

@@ -19,12 +19,18 @@ import (
 func TestElectOneLeader(t *testing.T) {
 	prefix := newPrefix()
 	a := newElector(t, embedded.endpoint, prefix, "https://rm-a:8443", embeddedTTL)
-	termA := mustLead(t, campaign(a), 5*time.Second, "a")
+	// The term outlives the context Campaign was given.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	termA, err := a.Campaign(ctx)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := newElector(t, embedded.endpoint, prefix, "https://rm-b:8443", embeddedTTL)
 	bLeads := campaign(b)
 	mustNotLead(t, bLeads, 3*embeddedTTL/2, "b")
 	if !a.IsLeader() || b.IsLeader() {
-		t.Fatalf("IsLeader: a %v, b %v; want a only", a.IsLeader(), b.IsLeader())
+		t.Fatalf("IsLeader: a %v, b %v; want a only (1.5 TTL after a's campaign context ended)", a.IsLeader(), b.IsLeader())
 	}
 	if l, ok := b.Leader(); !ok || l != "https://rm-a:8443" {
 		t.Fatalf("b.Leader() = %q, %v; want a's URL", l, ok)

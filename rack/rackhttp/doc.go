@@ -48,6 +48,22 @@
 // (ErrForbidden, ErrRateLimited, ErrBadRequest, ...). The rack manager
 // finishes a power operation it started even if the client goes away.
 //
+// Replicas: with HandlerConfig.Leadership (rack/rackelect's Elector),
+// a Handler is one of several rack manager replicas. While it does not
+// lead it answers every request, once the caller is identified, with 503
+// {"kind": "not_leader", "leader": URL} and Retry-After: 1, and ends its
+// open streams on their next write. It answers 503 and not a 307
+// redirect for two reasons. Go's and browsers' HTTP clients follow a
+// redirect by themselves and would resend a power request to whatever
+// URL a replica names. And a stale follower could send them in circles.
+// The Client given URLs instead goes to the named leader only if it is
+// one of its own URLs, and otherwise tries the next. A not_leader answer
+// means nothing was done: it wraps rack.ErrNotLeader and never
+// bmc.ErrIndeterminate, so the Client may try another replica at once,
+// as it does for a request it could not send. A power action whose
+// replica lost the lead mid-call is indeterminate (the guard's second
+// transaction failed).
+//
 // Connections are HTTP/1.1 (ServerTLS and ClientTLS offer only
 // "http/1.1"), so each stream has its own TCP connection and a dropped or
 // stalled connection ends exactly one stream.
@@ -65,6 +81,10 @@
 // that the rack manager's own 60 s timeout answers first; power errors
 // are 502 (never 409). Last-Event-ID is not honoured: a reconnect gets
 // the latest statuses instead, which is what a watcher needs.
+//
+// Contract additions for replicas: HandlerConfig.Leadership, the
+// Leadership interface, ClientConfig.URLs, the error kind not_leader
+// (rack.ErrNotLeader) and the leader field of an error body.
 //
 // Concurrency: Handler, Client and Files are safe for concurrent use;
 // Files.Reload may run while connections are being made.

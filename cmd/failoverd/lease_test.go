@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rackha/failover/bmc/simbmc"
+	"github.com/rackha/failover/internal/etcdrig"
+	"github.com/rackha/failover/lease/etcdlease"
+	"github.com/rackha/failover/watchdog"
+)
+
+// leaseRack is goodConfig on an embedded etcd over plain http (loopback),
+// leases on, both servers with a watchdog.
+func leaseRack(t *testing.T) (*Config, string) {
+	t.Helper()
+	dir := t.TempDir()
+	e, endpoint, err := etcdrig.StartEmbedded(filepath.Join(dir, "etcd"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	text := strings.NewReplacer(
+		"image_store: {kind: file, dir: /tmp/images}\n", "image_store: {kind: file, dir: /tmp/images}\netcd: {endpoints: ["+endpoint+"], insecure_plaintext: true, prefix: /test/, request_timeout: 1s}\nlease: {enabled: true, ttl: 2s}\n",
+		"watchdog: {kind: none}", "watchdog: {kind: ipmi-lan, timeout: 10s}",
+		"      kind: redfish\n      url: https://127.0.0.1:8443\n", "      kind: ipmi\n      address: 127.0.0.1:6231\n",
+	).Replace(goodConfig)
+	path := filepath.Join(dir, "rack.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, path
+}
+
+// syncBuffer is a log sink safe for the keeper's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A monitor whose server was taken over waits for its lease, saying so,
+// until an operator releases the record with `failoverd lease release`.
+func TestMonitorWaitsForReleasedTakeover(t *testing.T) {
+	cfg, path := leaseRack(t)
+	d := &daemon{cfg: cfg}
+	a := &adapters{cfg: cfg}
+	defer a.Close()
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ml, err := d.newLeases(a, 0, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ml == nil || ml.spec.TTL != 2*time.Second {
+		t.Fatalf("leases %+v", ml)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// s2 (dead since) recorded its takeover of s1.
+	if err := ml.store.Takeover(ctx, "s1", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"lease", "-config", path, "show"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "s1") || !strings.Contains(out.String(), "taken over by s2") {
+		t.Fatalf("lease show: %d\n%s%s", code, out.String(), errOut.String())
+	}
+	type started struct {
+		stop func()
+		err  error
+	}
+	done := make(chan started, 1)
+	go func() {
+		stop, err := ml.start(ctx, log, 200*time.Millisecond)
+		done <- started{stop, err}
+	}()
+	time.Sleep(time.Second)
+	select {
+	case s := <-done:
+		t.Fatalf("started while taken over: %v", s.err)
+	default:
+	}
+	if ok, why := ml.keeper.Alive(); ok || !strings.Contains(why, "taken over") {
+		t.Errorf("keeper alive %v (%s) while taken over", ok, why)
+	}
+	if !strings.Contains(logs.String(), "waiting for this server's lease") {
+		t.Errorf("no log while waiting:\n%s", logs.String())
+	}
+	out.Reset()
+	if code := run([]string{"lease", "-config", path, "release", "s1"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "takeover by s2 released") {
+		t.Fatalf("lease release: %d\n%s%s", code, out.String(), errOut.String())
+	}
+	s := <-done
+	if s.err != nil {
+		t.Fatalf("after the release: %v", s.err)
+	}
+	if ok, why := ml.keeper.Alive(); !ok {
+		t.Errorf("lease held but not alive: %s", why)
+	}
+	out.Reset()
+	if code := run([]string{"lease", "-config", path, "-json", "show"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), `{"server":"s1","held":true,"ttl_ms":2000}`) {
+		t.Errorf("lease show -json after the release: %d\n%s%s", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	if code := run([]string{"lease", "-config", path, "release", "s1"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "nothing to release") {
+		t.Errorf("second release: %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if code := run([]string{"lease", "-config", path, "release", "s9"}, &out, &errOut); code != 2 {
+		t.Errorf("release of an unknown server: exit %d, want 2", code)
+	}
+	s.stop() // revokes
+	out.Reset()
+	if code := run([]string{"lease", "-config", path, "show"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "s1           no lease") {
+		t.Errorf("after stop: %d\n%s%s", code, out.String(), errOut.String())
+	}
+}
+
+// The updater's watchdog kicks only while both the loop gate and the
+// lease say so; each refusal says why, and Arm declares the watchdog in
+// etcd first.
+func TestWatchdogKicksOnlyWithLoopAndLease(t *testing.T) {
+	cfg, _ := leaseRack(t)
+	d := &daemon{cfg: cfg}
+	a := &adapters{cfg: cfg}
+	defer a.Close()
+	ml, err := d.newLeases(a, 0, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stop, err := ml.start(ctx, slog.New(slog.DiscardHandler), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := simbmc.New(simbmc.DefaultConfig("s1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	loopOK := true
+	alive := func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !loopOK {
+			return false, "loop stalled (test)"
+		}
+		return true, ""
+	}
+	w := ml.gate(gatedWatchdog{Watchdog: b, alive: alive})
+	if err := w.Arm(ctx, 10*time.Second, watchdog.ActionPowerDown); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := readLeases(ctx, d.etcd, "/test/", []string{"s1"})
+	if err != nil || rows[0].Watchdog != "armed" || !rows[0].Held {
+		t.Fatalf("after Arm: %+v %v, want held and armed", rows, err)
+	}
+	kicked := func() bool {
+		time.Sleep(20 * time.Millisecond)
+		before, _ := b.State(ctx)
+		time.Sleep(20 * time.Millisecond)
+		err := w.Kick(ctx)
+		after, _ := b.State(ctx)
+		return err == nil && after.Remaining > before.Remaining
+	}
+	if !kicked() {
+		t.Fatal("loop and lease alive: not kicked")
+	}
+	mu.Lock()
+	loopOK = false
+	mu.Unlock()
+	if err := w.Kick(ctx); err == nil || !strings.Contains(err.Error(), "loop stalled") || kicked() {
+		t.Errorf("loop stalled, lease alive: kick %v", err)
+	}
+	mu.Lock()
+	loopOK = true
+	mu.Unlock()
+	stop() // the lease ends
+	if err := w.Kick(ctx); !errors.Is(err, etcdlease.ErrNotAlive) || kicked() {
+		t.Errorf("loop alive, lease gone: kick %v, want ErrNotAlive", err)
+	}
+	// Disarm needs the declaration: written, then disarmed.
+	if err := w.(watchdog.Disarmer).Disarm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows, _ := readLeases(ctx, d.etcd, "/test/", []string{"s1"}); rows[0].Watchdog != "disarmed" || rows[0].Held {
+		t.Errorf("after stop and Disarm: %+v", rows)
+	}
+	if st, _ := b.State(ctx); st.Running {
+		t.Errorf("still running after Disarm: %+v", st)
+	}
+}

@@ -37,7 +37,7 @@ type rackRig struct {
 	bmcs    map[string]*simbmc.BMC
 	hvs     map[string]*memhv.Hypervisor
 	storage *memhv.Storage // this rack's hypervisors only
-	store   *etcdstore.Store
+	store   imagestore.Store // an etcdstore.Store; a memstore in unit tests
 	prefix  string // the rack's etcd prefix
 	socket  string
 	procs   []*rmProc
@@ -254,8 +254,8 @@ func (rr *rackRig) stop() {
 	for _, p := range rr.procs {
 		p.stop()
 	}
-	if rr.store != nil {
-		rr.store.Close()
+	if c, ok := rr.store.(interface{ Close() error }); ok {
+		c.Close()
 	}
 }
 

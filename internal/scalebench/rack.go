@@ -36,9 +36,9 @@ type rackRig struct {
 	names   []string
 	bmcs    map[string]*simbmc.BMC
 	hvs     map[string]*memhv.Hypervisor
-	storage *memhv.Storage // this rack's hypervisors only
+	storage *memhv.Storage   // this rack's hypervisors only
 	store   imagestore.Store // an etcdstore.Store; a memstore in unit tests
-	prefix  string // the rack's etcd prefix
+	prefix  string           // the rack's etcd prefix
 	socket  string
 	procs   []*rmProc
 }

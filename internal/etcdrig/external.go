@@ -126,6 +126,9 @@ func (x *External) waitReady(limit time.Duration) error {
 	return nil
 }
 
+// Pid is the running process's id (for reading its CPU time in /proc).
+func (x *External) Pid() int { return x.cmd.Process.Pid }
+
 // Kill stops the process by PID with SIGKILL (a crash: no clean shutdown)
 // and waits for it.
 func (x *External) Kill() {

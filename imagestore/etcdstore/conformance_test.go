@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/rackha/failover/internal/etcdrig"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/rackha/failover/imagestore"
 	"github.com/rackha/failover/imagestore/etcdstore"
 	"github.com/rackha/failover/imagestore/imagestoretest"
+	"github.com/rackha/failover/internal/etcdrig"
 )
 
 func TestConformanceEmbedded(t *testing.T) {

@@ -2,16 +2,12 @@ package etcdstore_test
 
 import (
 	"context"
-	"fmt"
-	"github.com/rackha/failover/internal/etcdrig"
-	"os"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rackha/failover/imagestore/etcdstore"
+	"github.com/rackha/failover/internal/etcdrig"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // embedded is the one in-process etcd the test binary shares; each test
@@ -20,29 +16,10 @@ var embedded struct {
 	endpoint string
 }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "etcdstore-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	e, endpoint, err := etcdrig.StartEmbedded(dir, nil)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "embedded etcd: %v\n", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	embedded.endpoint = endpoint
-	code := m.Run()
-	e.Close() // every test closed its clients in its cleanup
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-var prefixes atomic.Int64
+func TestMain(m *testing.M) { etcdrig.Main(m, "etcdstore", &embedded.endpoint) }
 
 // newPrefix returns a prefix no other test uses.
-func newPrefix() string { return fmt.Sprintf("/test/%d/", prefixes.Add(1)) }
+func newPrefix() string { return etcdrig.Prefix() }
 
 // testConfig is a Config for endpoint and prefix with short timeouts.
 func testConfig(endpoint, prefix string) etcdstore.Config {
@@ -69,16 +46,8 @@ func newStore(t testing.TB, cfg etcdstore.Config) *etcdstore.Store {
 	return s
 }
 
-// newClient returns a plain client of endpoint, closed at the test's end.
-func newClient(t testing.TB, endpoint string) *clientv3.Client {
-	t.Helper()
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatalf("client of %s: %v", endpoint, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+// newClient is a plain etcd client of endpoint, closed at the test's end.
+func newClient(t testing.TB, endpoint string) *clientv3.Client { return etcdrig.Client(t, endpoint) }
 
 func callCtx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)

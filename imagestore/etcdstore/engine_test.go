@@ -3,7 +3,6 @@ package etcdstore_test
 import (
 	"context"
 	"errors"
-	"github.com/rackha/failover/internal/etcdrig"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/hypervisor"
 	"github.com/rackha/failover/hypervisor/memhv"
+	"github.com/rackha/failover/internal/etcdrig"
 	"github.com/rackha/failover/rack"
 )
 

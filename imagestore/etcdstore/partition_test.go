@@ -3,7 +3,6 @@ package etcdstore_test
 import (
 	"context"
 	"errors"
-	"github.com/rackha/failover/internal/etcdrig"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/rackha/failover/imagestore"
 	"github.com/rackha/failover/imagestore/etcdstore"
 	"github.com/rackha/failover/imagestore/imagestoretest"
+	"github.com/rackha/failover/internal/etcdrig"
 )
 
 // partitioned is a Store whose traffic runs through a proxy, and an

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/rackha/failover/internal/etcdrig"
 	"testing"
 	"time"
 
 	"github.com/rackha/failover"
 	"github.com/rackha/failover/imagestore"
 	"github.com/rackha/failover/imagestore/imagestoretest"
+	"github.com/rackha/failover/internal/etcdrig"
 )
 
 // etcd crashes (SIGKILL) and starts again on the same data dir: every

@@ -2,7 +2,6 @@ package etcdstore_test
 
 import (
 	"context"
-	"github.com/rackha/failover/internal/etcdrig"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/bmc/simbmc"
 	"github.com/rackha/failover/imagestore"
+	"github.com/rackha/failover/internal/etcdrig"
 	"github.com/rackha/failover/internal/takeoverrig"
 	"github.com/rackha/failover/rack"
 )

@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"github.com/rackha/failover/internal/etcdrig"
 	"math/big"
 	"net"
 	"os"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/rackha/failover/imagestore"
 	"github.com/rackha/failover/imagestore/imagestoretest"
+	"github.com/rackha/failover/internal/etcdrig"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 )
 

@@ -2,7 +2,6 @@ package etcdlease_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"github.com/rackha/failover/internal/etcdrig"
 	"github.com/rackha/failover/lease/etcdlease"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // embedded is the one in-process etcd the test binary shares; each test
@@ -24,29 +22,10 @@ var embedded struct {
 	endpoint string
 }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "etcdlease-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	e, endpoint, err := etcdrig.StartEmbedded(dir, nil)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "embedded etcd: %v\n", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	embedded.endpoint = endpoint
-	code := m.Run()
-	e.Close()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-var prefixes atomic.Int64
+func TestMain(m *testing.M) { etcdrig.Main(m, "etcdlease", &embedded.endpoint) }
 
 // newPrefix returns a prefix no other test uses.
-func newPrefix() string { return fmt.Sprintf("/test/%d/", prefixes.Add(1)) }
+func newPrefix() string { return etcdrig.Prefix() }
 
 // embeddedTTL is the least TTL the embedded etcd grants.
 const embeddedTTL = 2 * time.Second
@@ -187,17 +166,8 @@ func (w *watcher) next(server string, limit time.Duration, what string, cond fun
 func held(l failover.Lease) bool    { return l.Held }
 func notHeld(l failover.Lease) bool { return !l.Held }
 
-// rawClient is a plain etcd client, to read and write keys behind the
-// Store's back.
-func rawClient(t testing.TB, endpoint string) *clientv3.Client {
-	t.Helper()
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+// rawClient is a plain etcd client of endpoint, closed at the test's end.
+func rawClient(t testing.TB, endpoint string) *clientv3.Client { return etcdrig.Client(t, endpoint) }
 
 // value returns key's value, and whether it is there.
 func value(t testing.TB, c *clientv3.Client, key string) (string, bool) {

@@ -2,10 +2,8 @@ package rackelect_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,45 +13,19 @@ import (
 	"github.com/rackha/failover/internal/etcdrig"
 	"github.com/rackha/failover/rack/rackelect"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // embedded is the one in-process etcd of the test binary; each test
 // keeps to a prefix of its own.
 var embedded struct{ endpoint string }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "rackelect-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	e, endpoint, err := etcdrig.StartEmbedded(dir, nil)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "embedded etcd: %v\n", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	embedded.endpoint = endpoint
-	code := m.Run()
-	e.Close()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { etcdrig.Main(m, "rackelect", &embedded.endpoint) }
 
-var prefixes atomic.Int64
+// newPrefix returns a prefix no other test uses.
+func newPrefix() string { return etcdrig.Prefix() }
 
-func newPrefix() string { return fmt.Sprintf("/test/%d/", prefixes.Add(1)) }
-
-func newClient(t testing.TB, endpoint string) *clientv3.Client {
-	t.Helper()
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatalf("client of %s: %v", endpoint, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+// newClient is a plain etcd client of endpoint, closed at the test's end.
+func newClient(t testing.TB, endpoint string) *clientv3.Client { return etcdrig.Client(t, endpoint) }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 

@@ -342,7 +342,7 @@ func (l *Local) each(f func(i int, s Server)) {
 // collect reads s (only its health when fast), then records the status,
 // all under s's reading lock so that its statuses are recorded in the
 // order they were read. Unless wait, it gives up at once (ok false) when
-// s is being read.
+// s is being read; a read ctx ended records nothing (ok false).
 func (l *Local) collect(ctx context.Context, s Server, fast, wait bool) (st Status, ok bool) {
 	lock := l.reading[s.Name]
 	if wait {
@@ -352,6 +352,11 @@ func (l *Local) collect(ctx context.Context, s Server, fast, wait bool) (st Stat
 	}
 	defer lock.Unlock()
 	st = l.read(ctx, s, fast)
+	if ctx.Err() != nil {
+		// Cut short by the rack manager's own stop: it says nothing of
+		// the BMC, so it is neither journaled nor delivered.
+		return st, false
+	}
 	l.record(&st)
 	return st, true
 }

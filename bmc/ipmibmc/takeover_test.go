@@ -142,8 +142,10 @@ func TestTakeoverOnWatchdogExpiry(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- up.Run(osCtx) }()
 	time.Sleep(4 * time.Second) // kicked past its 3 s timeout: alive
-	if ev := r.Events(); len(ev) != 0 {
-		t.Fatalf("events while the watchdog was kicked: %v", ev)
+	for _, ev := range r.Events() {
+		if ev.Type != failover.EventWatchdogSeen { // the watcher noting the armed watchdog is all that may happen
+			t.Fatalf("events while the watchdog was kicked: %v", r.Events())
+		}
 	}
 	hang()
 	if err := <-done; err != nil {

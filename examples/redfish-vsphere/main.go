@@ -143,6 +143,11 @@ func run(ctx context.Context, w io.Writer, mockup string, vms int, jsonOut bool)
 	pol.RetryInterval = time.Second
 	pol.EvacuationTimeout = 20 * time.Second
 	pol.RecoveryTimeout = 30 * time.Second
+	// govmomi v0.56.0's simulator races with itself when one VM is
+	// unregistered while another is being registered (Datastore.resolve
+	// reads what RemoveReference writes; seen under -race): start one VM
+	// at a time here. A real vCenter takes them in parallel.
+	pol.MaxParallelStarts = 1
 	for i, bl := range blades {
 		peer := blades[1-i]
 		bl.newMonitor = func() (*failover.Monitor, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -219,28 +220,38 @@ func TestStreamFollowsPollsAndEvents(t *testing.T) {
 		t.Fatalf("stream Content-Type %q", ct)
 	}
 	states := make(chan rackpage.State, 100)
+	// The reader outlives the test (its body closes in a cleanup, which
+	// may cut a last line short), so it reports to wait, never to t.
+	bad := make(chan error, 1)
 	go func() {
+		defer close(states)
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
 			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
 				var st rackpage.State
 				if err := json.Unmarshal([]byte(d), &st); err != nil {
-					t.Errorf("stream data is not a State: %v", err)
+					bad <- fmt.Errorf("stream data is not a State: %v", err)
 					return
 				}
 				states <- st
 			}
 		}
-		close(states)
 	}()
 	wait := func(what string, ok func(rackpage.State) bool) rackpage.State {
 		t.Helper()
 		deadline := time.After(3 * time.Second)
 		for {
 			select {
+			case err := <-bad:
+				t.Fatal(err)
 			case st, open := <-states:
 				if !open {
+					select {
+					case err := <-bad:
+						t.Fatal(err)
+					default:
+					}
 					t.Fatalf("stream ended waiting for %s", what)
 				}
 				if ok(st) {

@@ -29,7 +29,11 @@ import (
 // sensor is on course when that time is below the lead and its rate is
 // at least Policy.PredictMinRate, unless it moved away from that
 // threshold within Policy.PredictReversal (it swings); held for
-// Policy.PredictDwell, the server is evacuated as a degraded one.
+// Policy.PredictDwell, the server is evacuated as a degraded one. A
+// sensor followed for less than PredictReversal (since the engine
+// started, or since a gap) has not had the time to show that it swings:
+// its lead is cut in proportion, as a random walk (a healthy load
+// wandering) climbs as steadily as a fan failure over a minute or two.
 // Correctable memory errors are counted per server over
 // Policy.PredictECCWindow. docs/predict.md says why.
 //
@@ -76,6 +80,7 @@ type trend struct {
 type forecast struct {
 	due       bool
 	eta       float64 // seconds to the threshold
+	lead      float64 // the lead it was held to, seconds
 	rate      float64 // per second, signed
 	level     float64
 	threshold float64
@@ -146,7 +151,7 @@ func (e *Engine) predictStatus(now time.Time, ps *peerState, st *rack.Status) {
 		e.predictedDetected(now, ps, cause, Event{Sensor: tr.name, Value: bestF.level, Unit: bestR.Unit,
 			Threshold: bestF.threshold, Rate: bestF.rate * 60, Crossing: now.Add(eta).Round(time.Millisecond),
 			Message: fmt.Sprintf("predicted to reach %.4g%s in %v (lead %v)", bestF.threshold, bestR.Unit,
-				eta.Round(time.Second), tr.lead)})
+				eta.Round(time.Second), time.Duration(bestF.lead*float64(time.Second)).Round(time.Second))})
 	case ecc:
 		c := &pr.ecc
 		c.latched = true
@@ -288,7 +293,14 @@ func (e *Engine) forecast(t *trend, now int64, r *sensor.Reading, inDanger bool)
 	}
 	try(up, 1)
 	try(lo, -1)
-	f.due = f.eta < t.lead.Seconds()
+	lead := t.lead.Seconds()
+	if rev := e.p.PredictReversal; rev > 0 && now-t.base < int64(rev) {
+		// Followed for less than PredictReversal, a sensor has not had the
+		// time to show whether it swings: the lead grows with the time
+		// it was followed.
+		lead *= float64(now-t.base) / float64(rev)
+	}
+	f.due, f.lead = f.eta < lead, lead
 	return f
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"testing"
@@ -15,14 +16,26 @@ import (
 	"github.com/rackha/failover/rack"
 )
 
-// fanFailure is CPU Temp of a server whose fan stopped at t0: from 50 °C
-// toward 110 °C with a time constant of 150 s; it reaches the critical
-// 90 °C after 150·ln 3 ≈ 165 s.
-func fanFailure(s int) *rack.Status {
-	return healthy(t0.Add(time.Duration(s)*time.Second), math.Round((110-60*math.Exp(-float64(s)/150))*2)/2)
+// fanFailure is CPU Temp of a server steady at 50 °C whose fan stops
+// at fanOnset: from 50 °C toward 110 °C with a time constant of 150 s;
+// it reaches the critical 90 °C 150·ln 3 ≈ 165 s later.
+func fanFailure(s int) *rack.Status { return fanFailureAt(fanOnset, s) }
+
+// fanFailureAt is fanFailure with the fan stopping at second onset.
+func fanFailureAt(onset, s int) *rack.Status {
+	v := 50.0
+	if s >= onset {
+		v = math.Round((110-60*math.Exp(-float64(s-onset)/150))*2) / 2
+	}
+	return healthy(t0.Add(time.Duration(s)*time.Second), v)
 }
 
-const fanCrossing = 165 * time.Second
+// fanOnset is past the default PredictReversal: the sensor has been
+// followed long enough for the whole PredictLead to apply.
+const (
+	fanOnset    = 600
+	fanCrossing = (fanOnset + 165) * time.Second
+)
 
 // feedUntil feeds statuses of second 0, 1, ... until an action of kind
 // comes, and returns that second (or -1 after limit seconds).
@@ -42,7 +55,7 @@ func isDetected(a Action) bool { return a.Kind == ActionNotify && a.Event.Type =
 func TestPredictEvacuatesFanFailureBeforeCrossing(t *testing.T) {
 	d := newDriver(t, nil)
 	d.images["b1"] = images(2)
-	s := feedUntil(d, fanFailure, 300, isDetected)
+	s := feedUntil(d, fanFailure, 900, isDetected)
 	if s < 0 {
 		t.Fatal("no detection")
 	}
@@ -129,7 +142,7 @@ func TestPredictWithoutEvacuationOnlyAlerts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDriver(t, tc.mod)
 			d.images["b1"] = images(2)
-			if feedUntil(d, fanFailure, 300, isDetected) < 0 {
+			if feedUntil(d, fanFailure, 900, isDetected) < 0 {
 				t.Fatal("no detection")
 			}
 			d.answer(ActionInventory, "b1", func(in *Input) { in.CanEvacuate = tc.can })
@@ -142,9 +155,68 @@ func TestPredictWithoutEvacuationOnlyAlerts(t *testing.T) {
 	}
 }
 
+// TestPredictYoungTrendLeadCut: a slow fan failure (time constant
+// 10 min, crossing 90 °C at 659 s) that starts as the engine starts is
+// predicted only once its time to the threshold is within the lead cut
+// in proportion to the time the sensor was followed, and before the
+// crossing.
+func TestPredictYoungTrendLeadCut(t *testing.T) {
+	d := newDriver(t, nil)
+	slow := func(s int) *rack.Status {
+		return healthy(t0.Add(time.Duration(s)*time.Second), math.Round((110-60*math.Exp(-float64(s)/600))*2)/2)
+	}
+	s := feedUntil(d, slow, 900, isDetected)
+	if s < 0 {
+		t.Fatal("no detection")
+	}
+	ev := d.all[len(d.all)-2].Event
+	followed := time.Duration(s) * time.Second
+	lead := time.Duration(float64(d.e.p.PredictLead) * followed.Seconds() / d.e.p.PredictReversal.Seconds())
+	if !ev.Predicted || ev.Crossing.Sub(ev.Time) > lead || s >= 659 {
+		t.Fatalf("detected at %ds, predicted crossing in %v, lead after %v followed %v: %+v", s, ev.Crossing.Sub(ev.Time), followed, lead, ev)
+	}
+	t.Logf("detected at %ds, predicted crossing in %v (lead %v)", s, ev.Crossing.Sub(ev.Time), lead)
+}
+
+// walkSeeds are random walks of a healthy sensor (see randomWalk) that
+// were evacuated before the lead was cut for young trends: each climbed
+// steadily within its first 7 minutes, like a fan failure does.
+var walkSeeds = []uint64{2669, 5131, 10474, 12209, 15294, 16581, 17028, 25775}
+
+// randomWalk is a healthy CPU temperature wandering at random, as a
+// varying load makes it: each second by up to ±0.5 °C within 45-75 °C
+// (critical 90), read with noise (σ 0.3 °C) in steps of 0.5 °C.
+func randomWalk(seed uint64) func(int) *rack.Status {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	v := 55.0
+	return func(s int) *rack.Status {
+		v = min(max(v+(rng.Float64()-0.5), 45), 75)
+		return healthy(t0.Add(time.Duration(s)*time.Second), math.Round((v+rng.NormFloat64()*0.3)/0.5)*0.5)
+	}
+}
+
+// TestPredictRandomWalk: no random walk of a healthy sensor is
+// evacuated over 20 minutes: neither the walks once evacuated nor, with
+// -short off and without -race, 3000 more.
+func TestPredictRandomWalk(t *testing.T) {
+	seeds := walkSeeds
+	if !testing.Short() && !raceEnabled {
+		for i := range uint64(3000) {
+			seeds = append(seeds, 100000+i)
+		}
+	}
+	for _, seed := range seeds {
+		d := newDriver(t, nil)
+		d.images["b1"] = images(1)
+		if s := feedUntil(d, randomWalk(seed), 1200, isDetected); s >= 0 {
+			t.Fatalf("walk %d evacuated at %ds: %s", seed, s, notes(d.all))
+		}
+	}
+}
+
 func TestPredictOffDetectsAtThreshold(t *testing.T) {
 	d := newDriver(t, func(p *Policy) { p.Predict = false })
-	s := feedUntil(d, fanFailure, 300, isDetected)
+	s := feedUntil(d, fanFailure, 900, isDetected)
 	if at := time.Duration(s) * time.Second; at < fanCrossing || d.all[len(d.all)-2].Event.Predicted {
 		t.Fatalf("detected at %v, crossing %v: %s", at, fanCrossing, notes(d.all))
 	}
@@ -221,7 +293,7 @@ func TestPredictPolicyValidate(t *testing.T) {
 
 func TestPredictSensorOff(t *testing.T) {
 	d := newDriver(t, func(p *Policy) { p.PredictSensors = map[string]PredictRule{"CPU Temp": {Off: true}} })
-	if s := feedUntil(d, fanFailure, 300, isDetected); time.Duration(s)*time.Second < fanCrossing || d.all[len(d.all)-2].Event.Predicted {
+	if s := feedUntil(d, fanFailure, 900, isDetected); time.Duration(s)*time.Second < fanCrossing || d.all[len(d.all)-2].Event.Predicted {
 		t.Fatalf("detected at %ds with prediction off for the sensor", s)
 	}
 }
@@ -332,7 +404,7 @@ func TestPredictOneTakeoverForSeveralSensors(t *testing.T) {
 		st.Readings = append(st.Readings, cpu1)
 		return st
 	}
-	s := feedUntil(d, two, 300, isDetected)
+	s := feedUntil(d, two, 900, isDetected)
 	if s < 0 || !d.all[len(d.all)-2].Event.Predicted {
 		t.Fatalf("no predicted detection: %s", notes(d.all))
 	}

@@ -16,8 +16,9 @@ import (
 var writeFanRecording = flag.Bool("write-fan-recording", false, "rewrite testdata/fan-failure/*.jsonl")
 
 // fanRecording is a recording of two servers polled every second for
-// 10 min; a's fan stops at 60 s and its CPU heads from 50 °C toward
-// 110 °C (time constant 150 s), past the critical 90 °C at about 225 s.
+// 15 min; a's fan stops at 11 min (past the default PredictReversal, so
+// the whole PredictLead applies) and its CPU heads from 50 °C toward
+// 110 °C (time constant 150 s), past the critical 90 °C at about 825 s.
 var fanRecording = []string{"testdata/fan-failure/a.jsonl", "testdata/fan-failure/b.jsonl"}
 
 func TestReplayWriteFanRecording(t *testing.T) {
@@ -26,10 +27,10 @@ func TestReplayWriteFanRecording(t *testing.T) {
 	}
 	dir := t.TempDir()
 	var a, b []float64
-	for s := range 600 {
+	for s := range 900 {
 		v := 50.0
-		if s >= 60 {
-			v = 110 - 60*math.Exp(-float64(s-60)/150)
+		if s >= 660 {
+			v = 110 - 60*math.Exp(-float64(s-660)/150)
 		}
 		a = append(a, math.Round(v*2)/2)
 		b = append(b, 50)

@@ -1,0 +1,5 @@
+//go:build race
+
+package failover
+
+func init() { raceEnabled = true }

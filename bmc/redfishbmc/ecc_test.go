@@ -299,11 +299,11 @@ func TestIsCorrectableECC(t *testing.T) {
 		{logEntryDoc{MessageID: "MEM0701"}, false},
 		{logEntryDoc{MessageID: "Acme.1.0.MEM0702"}, false},
 		{logEntryDoc{MessageID: "OpenBMC.0.1.MemoryECCCorrectableX"}, false},
-		{logEntryDoc{EntryType: "SEL", SensorType: "Memory", MessageID: "0x6FA10001"}, false},                     // uncorrectable
-		{logEntryDoc{EntryType: "SEL", SensorType: "Memory", MessageID: "0x6FA50001"}, false},                     // logging limit reached: no error
-		{logEntryDoc{EntryType: "SEL", SensorType: "Memory", MessageID: "0xEFA00001"}, false},                     // deassertion
+		{logEntryDoc{EntryType: "SEL", SensorType: "Memory", MessageID: "0x6FA10001"}, false},                        // uncorrectable
+		{logEntryDoc{EntryType: "SEL", SensorType: "Memory", MessageID: "0x6FA50001"}, false},                        // logging limit reached: no error
+		{logEntryDoc{EntryType: "SEL", SensorType: "Memory", MessageID: "0xEFA00001"}, false},                        // deassertion
 		{logEntryDoc{EntryType: "SEL", SensorType: "Memory", EntryCode: "Deassert", MessageID: "0x6FA00001"}, false}, // says deassert
-		{logEntryDoc{EntryType: "SEL", SensorType: "Memory", MessageID: "0x01A00001"}, false},                     // threshold type
+		{logEntryDoc{EntryType: "SEL", SensorType: "Memory", MessageID: "0x01A00001"}, false},                        // threshold type
 		{logEntryDoc{EntryType: "SEL", SensorType: "Temperature", MessageID: "0x6FA00001"}, false},
 		{logEntryDoc{EntryType: "SEL", SensorType: "Memory", MessageID: "OpenBMC.0.1.MemoryECCCorrectable"}, false},
 		{logEntryDoc{EntryType: "SEL", SensorType: "Memory", MessageID: "0x592A28"}, false},

@@ -66,8 +66,7 @@ func healthEvents(t *testing.T, b *BMC) []bmc.Event {
 			t.Fatalf("Health: %v", err)
 		}
 		out = append(out, h.Events...)
-		b.logMu.Lock() // held by a background read until it ends
-		b.logMu.Unlock()
+		b.bg.Wait() // the background read Health started, if any
 	}
 	return out
 }

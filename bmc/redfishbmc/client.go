@@ -40,11 +40,15 @@ type adapter struct {
 	evMu    sync.Mutex
 	pending []bmc.Event // events since the last Health call
 
-	wd         wdTracker       // a watchdog expiry the service reported
-	logMu      sync.Mutex      // one log read at a time
-	logNext    time.Time       // when the log may be read again
-	logEntries []string        // the system's LogEntry collections; nil: not looked up yet
-	logSeen    map[string]bool // watchdog entries in the log at the last read; nil: no read yet
+	wd           wdTracker       // a watchdog expiry the service reported
+	logMu        sync.Mutex      // one log read at a time
+	logNext      time.Time       // when the log may be read again
+	logEntries   []string        // the system's LogEntry collections; nil: not looked up yet
+	logSeen      map[string]bool // watchdog and correctable-ECC entries in the log at the last read; nil: no read yet
+	logSkipNoted bool            // undecodable entries were logged once
+
+	bgMu sync.Mutex     // orders a background log read's start with Close
+	bg   sync.WaitGroup // the background log read (scanLogBehind)
 
 	closeOnce sync.Once
 	closed    chan struct{}

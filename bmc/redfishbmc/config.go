@@ -66,10 +66,11 @@ type Config struct {
 	// 5 min: a quiet healthy stream is reopened that often, and polling
 	// (PollInterval) runs all along.
 	StallTimeout time.Duration
-	// WatchdogLogInterval is how often State (and Events' polling) reads
-	// the system's LogServices for a watchdog expiry the service logged.
-	// Default 10 s: a log can be long, and the event stream reports an
-	// expiry at once where the service sends one.
+	// WatchdogLogInterval is how often State, Events' polling and Health
+	// read the system's LogServices, for a watchdog expiry and for
+	// correctable memory errors the service logged. Default 10 s: a log
+	// can be long, and the event stream reports an expiry at once where
+	// the service sends one.
 	WatchdogLogInterval time.Duration
 	// Logger receives reconnects and skipped events. Default slog.Default().
 	Logger *slog.Logger `json:"-"`

@@ -49,6 +49,31 @@
 // as a critical event. Entries already in the log at the adapter's
 // first read are history.
 //
+// # Correctable memory errors
+//
+// A new entry in the system's LogServices that records a correctable
+// memory (ECC) error reaches Health.Events as one warning of Kind
+// bmc.EventCorrectableECC, which the failover engine counts
+// (Policy.PredictECCLimit). The forms recognised (see isCorrectableECC):
+// an IPMI SEL entry of SensorType Memory whose MessageId carries the
+// record's event bytes ("0xNNaabbcc", DMTF LogEntry) with the
+// sensor-specific offset 0 asserted, as bmc/ipmibmc maps it; and the
+// registry messages MemoryECCCorrectable and ADDDCCorrectable (OpenBMC)
+// and IDRAC MEM0701/MEM0702 (correctable error rate exceeded).
+// Uncorrectable errors, other sensors and free text are never counted;
+// an entry whose OriginOfCondition names another system or its parts is
+// not this system's. Entries already in the log at the adapter's first
+// read are history. The log is read at most every
+// Config.WatchdogLogInterval, by State, by Events' polling and by Health,
+// which starts the read in the background and never waits for it (a
+// long log must not delay a health read): what it finds comes with the
+// next Health call. One read reports at most 32 errors (maxECCPerRead;
+// more are logged as a count and taken as seen). Events on the stream
+// are delivered but not counted: a service logs what it sends, and the
+// log counts each error once. MemoryMetrics (CorrectableECCErrorCount
+// per DIMM) is not read: it would cost a request per DIMM per read and
+// count the same errors a second time.
+//
 // # Events
 //
 // Events is an optional capability (see EventSource): it follows the

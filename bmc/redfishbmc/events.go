@@ -48,8 +48,11 @@ const eventBuffer = 64
 // after a valid event. Only events about this system, its chassis or its
 // enclosure (or naming no origin) are delivered. A watchdog expiry
 // about this system (see State) is delivered with SeverityCritical and
-// sets State's Expired. Each event is also kept for the next Health
-// call.
+// sets State's Expired. Polling also reads the system's log (see
+// scanLog) and delivers its new watchdog expiries and correctable memory
+// errors; an ECC event on the stream is delivered but never counted
+// (Kind ""), since the service logs it too. Each event is also kept for
+// the next Health call.
 func (b *BMC) Events(ctx context.Context) (<-chan bmc.Event, error) {
 	if _, _, err := b.client(ctx); err != nil {
 		return nil, err

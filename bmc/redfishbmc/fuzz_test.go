@@ -2,9 +2,11 @@ package redfishbmc
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -244,6 +246,40 @@ func FuzzLinkQuery(f *testing.F) {
 		u, err := url.Parse(o.String() + p)
 		if err != nil || !o.same(u) {
 			t.Fatalf("linkQuery(%q) = %q leaves the origin: %v %v", ref, p, u, err)
+		}
+	})
+}
+
+// FuzzLogEntry: a log entry decodes or is skipped without panic, and one
+// taken for a correctable memory error is never an uncorrectable one, a
+// deassertion, another SEL sensor or another offset.
+func FuzzLogEntry(f *testing.F) {
+	for _, s := range []string{
+		`{"@odata.id":"/e/1","Id":"1","EntryType":"SEL","SensorType":"Memory","EntryCode":"Assert","MessageId":"0x6FA00001"}`,
+		`{"EntryType":"SEL","SensorType":"Memory","MessageId":"0x6FA10001"}`,
+		`{"EntryType":"SEL","SensorType":"Memory","EntryCode":"Deassert","MessageId":"0x6F000000"}`,
+		`{"EntryType":"SEL","SensorType":"Temperature","MessageId":"0x592A28"}`,
+		`{"EntryType":"Event","MessageId":"OpenBMC.0.1.MemoryECCCorrectable","Links":{"OriginOfCondition":{"@odata.id":"/redfish/v1/Systems/1/Memory/1"}}}`,
+		`{"MessageId":"OpenBMC.0.1.MemoryECCUncorrectable"}`,
+		`{"MessageId":"IDRAC.2.8.MEM0701"}`, `{"MessageId":"Acme.MEM0702"}`, `{"MessageId":"."}`, `{"MessageId":"0x"}`,
+		`{"Links":{"OriginOfCondition":"x"}}`, `{"SensorType":7}`, `null`, `[]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var e logEntryDoc
+		if json.Unmarshal(data, &e) != nil || !isCorrectableECC(e) {
+			return
+		}
+		if strings.Contains(strings.ToLower(messageKey(e.MessageID)), "uncorrectable") {
+			t.Fatalf("%q taken for a correctable error", e.MessageID)
+		}
+		if e.EntryType != "SEL" {
+			return
+		}
+		v, err := strconv.ParseUint(strings.TrimPrefix(strings.TrimPrefix(e.MessageID, "0x"), "0X"), 16, 32)
+		if e.SensorType != "Memory" || e.EntryCode == "Deassert" || err != nil || v>>24 != 0x6f || (v>>16)&0x0f != 0 {
+			t.Fatalf("SEL entry %+v taken for a correctable memory error", e)
 		}
 	})
 }

@@ -15,13 +15,18 @@ func (b *BMC) readSystem(ctx context.Context) (systemDoc, error) {
 }
 
 // Health reads the system's Status and PowerState. Events holds what the
-// event stream (see Events) delivered since the previous Health call;
-// without a running Events it is empty.
+// event stream (see Events) delivered since the previous Health call,
+// and what the system's log gave since: watchdog expiries and
+// correctable memory errors (Kind bmc.EventCorrectableECC, one per new
+// log entry; see isCorrectableECC). Health starts that log read, at most
+// every Config.WatchdogLogInterval, in the background, and never waits
+// for it: what it finds comes with the next Health call.
 func (b *BMC) Health(ctx context.Context) (bmc.Health, error) {
 	d, err := b.readSystem(ctx)
 	if err != nil {
 		return bmc.Health{}, err
 	}
+	b.scanLogBehind(d)
 	h := healthOf(d)
 	b.evMu.Lock()
 	h.Events, b.pending = b.pending, nil

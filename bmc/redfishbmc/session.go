@@ -175,7 +175,10 @@ func (b *conn) scrub(err error) error {
 func (b *BMC) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
-		close(b.closed)
+		b.bgMu.Lock()
+		close(b.closed) // cancels a background log read
+		b.bgMu.Unlock()
+		b.bg.Wait()
 		err = b.conn.release()
 	})
 	return err

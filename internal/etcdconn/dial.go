@@ -36,7 +36,7 @@ func (c Config) Dial() (*clientv3.Client, error) {
 }
 
 // clientConfig is the client's configuration: c's fields, no logging,
-// and reconnect attempts from 100 ms apart growing to ReconnectMaxDelay.
+// and connectParams.
 func (c Config) clientConfig() clientv3.Config {
 	return clientv3.Config{
 		Endpoints:            slices.Clone(c.Endpoints),
@@ -47,9 +47,16 @@ func (c Config) clientConfig() clientv3.Config {
 		DialKeepAliveTime:    c.DialKeepAliveTime,
 		DialKeepAliveTimeout: c.DialKeepAliveTimeout,
 		Logger:               zap.NewNop(), // errors reach the caller; nothing to log
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: c.ReconnectMaxDelay},
-			MinConnectTimeout: c.DialTimeout,
-		})},
+		DialOptions:          []grpc.DialOption{grpc.WithConnectParams(c.connectParams())},
+	}
+}
+
+// connectParams space reconnect attempts from 100 ms apart growing to
+// ReconnectMaxDelay (gRPC's own ceiling is 120 s), each attempt bounded
+// by DialTimeout.
+func (c Config) connectParams() grpc.ConnectParams {
+	return grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: c.ReconnectMaxDelay},
+		MinConnectTimeout: c.DialTimeout,
 	}
 }

@@ -30,16 +30,7 @@ func TestDial(t *testing.T) {
 		t.Fatalf("Put: %v", err)
 	}
 	const pw, wrong = "Right-Passw0rd-etcdconn", "Wrong-Passw0rd-etcdconn"
-	for _, step := range []func() error{
-		func() error { _, err := cli.RoleAdd(ctx, "root"); return err },
-		func() error { _, err := cli.UserAdd(ctx, "root", pw); return err },
-		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err },
-		func() error { _, err := cli.AuthEnable(ctx); return err },
-	} {
-		if err := step(); err != nil {
-			t.Fatalf("enable auth: %v", err)
-		}
-	}
+	etcdrig.EnableAuth(t, cli, pw)
 
 	c.Username, c.Password = "root", wrong
 	bad, err := c.Dial()

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
+	"github.com/rackha/failover/internal/etcdconn"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -95,11 +95,14 @@ func DefaultConfig() Config {
 	}
 }
 
+// configName prefixes the fields Validate names.
+const configName = "etcdstore.Config"
+
 // Validate names the first field that is wrong, and its value (never the
 // password's).
 func (c Config) Validate() error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: %s.%s", ErrInvalidConfig, configName, fmt.Sprintf(format, args...))
 	}
 	switch {
 	case c.Prefix == "":
@@ -111,49 +114,32 @@ func (c Config) Validate() error {
 	case c.MaxValueBytes <= 0:
 		return bad("MaxValueBytes %d is not positive", c.MaxValueBytes)
 	}
-	if c.Client != nil {
-		switch {
-		case len(c.Endpoints) > 0:
-			return bad("Endpoints %q set together with Client", c.Endpoints)
-		case c.TLS != nil:
-			return bad("TLS set together with Client")
-		case c.Username != "" || c.Password != "":
-			return bad("Username or Password set together with Client")
-		}
-		return nil
-	}
-	switch {
-	case len(c.Endpoints) == 0:
-		return bad("Endpoints is empty and Client is nil")
-	case c.Password != "" && c.Username == "":
-		return bad("Password set without Username")
-	case c.DialTimeout <= 0:
-		return bad("DialTimeout %v is not positive", c.DialTimeout)
-	case c.ReconnectMaxDelay <= 0:
-		return bad("ReconnectMaxDelay %v is not positive", c.ReconnectMaxDelay)
-	case c.DialKeepAliveTime < 0:
-		return bad("DialKeepAliveTime %v is negative", c.DialKeepAliveTime)
-	case c.DialKeepAliveTimeout < 0:
-		return bad("DialKeepAliveTimeout %v is negative", c.DialKeepAliveTimeout)
-	}
-	for i, ep := range c.Endpoints {
-		if ep == "" {
-			return bad("Endpoints[%d] is empty", i)
-		}
-		if u, err := url.Parse(ep); err == nil && u.User != nil {
-			// Not printed: it holds a password.
-			return bad("Endpoints[%d] carries credentials in its URL: use Username and Password", i)
-		}
+	if err := c.conn().Validate(configName); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return nil
+}
+
+// conn is the client part of c, every field of it.
+func (c Config) conn() etcdconn.Config {
+	return etcdconn.Config{
+		Client:               c.Client,
+		Endpoints:            c.Endpoints,
+		TLS:                  c.TLS,
+		Username:             c.Username,
+		Password:             c.Password,
+		DialTimeout:          c.DialTimeout,
+		ReconnectMaxDelay:    c.ReconnectMaxDelay,
+		DialKeepAliveTime:    c.DialKeepAliveTime,
+		DialKeepAliveTimeout: c.DialKeepAliveTimeout,
+	}
 }
 
 // String describes c with the password redacted and without the TLS
 // config's contents.
 func (c Config) String() string {
-	return fmt.Sprintf("etcdstore.Config{Client:%s Endpoints:%q TLS:%s Username:%q Password:%s Prefix:%q DialTimeout:%v ReconnectMaxDelay:%v DialKeepAliveTime:%v DialKeepAliveTimeout:%v RequestTimeout:%v MaxValueBytes:%d}",
-		set(c.Client != nil), c.Endpoints, set(c.TLS != nil), c.Username, redacted(c.Password), c.Prefix,
-		c.DialTimeout, c.ReconnectMaxDelay, c.DialKeepAliveTime, c.DialKeepAliveTimeout, c.RequestTimeout, c.MaxValueBytes)
+	return fmt.Sprintf("etcdstore.Config{%s Prefix:%q DialTimeout:%v ReconnectMaxDelay:%v DialKeepAliveTime:%v DialKeepAliveTimeout:%v RequestTimeout:%v MaxValueBytes:%d}",
+		c.conn().Shown(), c.Prefix, c.DialTimeout, c.ReconnectMaxDelay, c.DialKeepAliveTime, c.DialKeepAliveTimeout, c.RequestTimeout, c.MaxValueBytes)
 }
 
 // GoString is String, so %#v redacts too.
@@ -161,36 +147,21 @@ func (c Config) GoString() string { return c.String() }
 
 // Format prints String under every verb (%q quotes it), so no verb
 // reaches the fields through reflection.
-func (c Config) Format(f fmt.State, verb rune) {
-	if verb == 'q' {
-		fmt.Fprintf(f, "%q", c.String())
-		return
-	}
-	fmt.Fprint(f, c.String())
-}
+func (c Config) Format(f fmt.State, verb rune) { etcdconn.Format(f, verb, c.String()) }
 
 // LogValue logs c with the password redacted.
 func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.Bool("client", c.Client != nil),
-		slog.Any("endpoints", c.Endpoints),
-		slog.Bool("tls", c.TLS != nil),
-		slog.String("username", c.Username),
-		slog.String("password", redacted(c.Password)),
+	return slog.GroupValue(append(c.conn().Shown().Attrs(),
 		slog.String("prefix", c.Prefix),
 		slog.Duration("requestTimeout", c.RequestTimeout),
-	)
+	)...)
 }
 
 // MarshalJSON encodes c with the password redacted; Client and TLS
 // encode as whether they are set.
 func (c Config) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
-		Client               bool
-		Endpoints            []string
-		TLS                  bool
-		Username             string
-		Password             string
+		etcdconn.Shown
 		Prefix               string
 		DialTimeout          time.Duration
 		ReconnectMaxDelay    time.Duration
@@ -198,20 +169,5 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		DialKeepAliveTimeout time.Duration
 		RequestTimeout       time.Duration
 		MaxValueBytes        int
-	}{c.Client != nil, c.Endpoints, c.TLS != nil, c.Username, redacted(c.Password), c.Prefix,
-		c.DialTimeout, c.ReconnectMaxDelay, c.DialKeepAliveTime, c.DialKeepAliveTimeout, c.RequestTimeout, c.MaxValueBytes})
-}
-
-func redacted(s string) string {
-	if s == "" {
-		return `""`
-	}
-	return "REDACTED"
-}
-
-func set(b bool) string {
-	if b {
-		return "set"
-	}
-	return "nil"
+	}{c.conn().Shown(), c.Prefix, c.DialTimeout, c.ReconnectMaxDelay, c.DialKeepAliveTime, c.DialKeepAliveTimeout, c.RequestTimeout, c.MaxValueBytes})
 }

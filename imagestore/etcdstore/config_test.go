@@ -39,21 +39,21 @@ func TestValidateNamesField(t *testing.T) {
 		change func(*etcdstore.Config)
 		want   string
 	}{
-		"empty prefix":         {func(c *etcdstore.Config) { c.Prefix = "" }, "Prefix is empty"},
-		"prefix without slash": {func(c *etcdstore.Config) { c.Prefix = "/rack-1" }, `Prefix "/rack-1"`},
-		"no endpoints":         {func(c *etcdstore.Config) { c.Endpoints = nil }, "Endpoints is empty"},
-		"empty endpoint":       {func(c *etcdstore.Config) { c.Endpoints = []string{"a:1", ""} }, "Endpoints[1] is empty"},
-		"credentials in URL":   {func(c *etcdstore.Config) { c.Endpoints = []string{"http://root:hunter2-secret@10.0.0.5:2379"} }, "Endpoints[0] carries credentials"},
-		"zero request timeout": {func(c *etcdstore.Config) { c.RequestTimeout = 0 }, "RequestTimeout 0s"},
-		"zero dial timeout":    {func(c *etcdstore.Config) { c.DialTimeout = 0 }, "DialTimeout 0s"},
-		"zero reconnect delay": {func(c *etcdstore.Config) { c.ReconnectMaxDelay = 0 }, "ReconnectMaxDelay 0s"},
-		"negative keepalive":   {func(c *etcdstore.Config) { c.DialKeepAliveTime = -time.Second }, "DialKeepAliveTime -1s"},
-		"negative ka timeout":  {func(c *etcdstore.Config) { c.DialKeepAliveTimeout = -time.Second }, "DialKeepAliveTimeout -1s"},
-		"zero max value":       {func(c *etcdstore.Config) { c.MaxValueBytes = 0 }, "MaxValueBytes 0"},
-		"password alone":       {func(c *etcdstore.Config) { c.Password = "hunter2-secret" }, "Password set without Username"},
-		"client and endpoints": {func(c *etcdstore.Config) { *c = withClient(*c); c.Endpoints = []string{"x:1"} }, `Endpoints ["x:1"] set together with Client`},
-		"client and TLS":       {func(c *etcdstore.Config) { *c = withClient(*c); c.TLS = &tls.Config{} }, "TLS set together with Client"},
-		"client and password":  {func(c *etcdstore.Config) { *c = withClient(*c); c.Password = "hunter2-secret" }, "Username or Password set together with Client"},
+		"empty prefix":         {func(c *etcdstore.Config) { c.Prefix = "" }, "etcdstore.Config.Prefix is empty"},
+		"prefix without slash": {func(c *etcdstore.Config) { c.Prefix = "/rack-1" }, `etcdstore.Config.Prefix "/rack-1"`},
+		"no endpoints":         {func(c *etcdstore.Config) { c.Endpoints = nil }, "etcdstore.Config.Endpoints is empty"},
+		"empty endpoint":       {func(c *etcdstore.Config) { c.Endpoints = []string{"a:1", ""} }, "etcdstore.Config.Endpoints[1] is empty"},
+		"credentials in URL":   {func(c *etcdstore.Config) { c.Endpoints = []string{"http://root:hunter2-secret@10.0.0.5:2379"} }, "etcdstore.Config.Endpoints[0] carries credentials"},
+		"zero request timeout": {func(c *etcdstore.Config) { c.RequestTimeout = 0 }, "etcdstore.Config.RequestTimeout 0s"},
+		"zero dial timeout":    {func(c *etcdstore.Config) { c.DialTimeout = 0 }, "etcdstore.Config.DialTimeout 0s"},
+		"zero reconnect delay": {func(c *etcdstore.Config) { c.ReconnectMaxDelay = 0 }, "etcdstore.Config.ReconnectMaxDelay 0s"},
+		"negative keepalive":   {func(c *etcdstore.Config) { c.DialKeepAliveTime = -time.Second }, "etcdstore.Config.DialKeepAliveTime -1s"},
+		"negative ka timeout":  {func(c *etcdstore.Config) { c.DialKeepAliveTimeout = -time.Second }, "etcdstore.Config.DialKeepAliveTimeout -1s"},
+		"zero max value":       {func(c *etcdstore.Config) { c.MaxValueBytes = 0 }, "etcdstore.Config.MaxValueBytes 0"},
+		"password alone":       {func(c *etcdstore.Config) { c.Password = "hunter2-secret" }, "etcdstore.Config.Password set without Username"},
+		"client and endpoints": {func(c *etcdstore.Config) { *c = withClient(*c); c.Endpoints = []string{"x:1"} }, `etcdstore.Config.Endpoints ["x:1"] set together with Client`},
+		"client and TLS":       {func(c *etcdstore.Config) { *c = withClient(*c); c.TLS = &tls.Config{} }, "etcdstore.Config.TLS set together with Client"},
+		"client and password":  {func(c *etcdstore.Config) { *c = withClient(*c); c.Password = "hunter2-secret" }, "etcdstore.Config.Username or Password set together with Client"},
 	}
 	for name, tc := range cases {
 		cfg := etcdstore.DefaultConfig()

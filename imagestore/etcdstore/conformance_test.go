@@ -34,18 +34,7 @@ func TestConformanceExternal(t *testing.T) {
 // logs in with a wrong and a right password.
 func testAuth(t *testing.T, endpoint string) {
 	const pw, wrong = "Right-Passw0rd-xyz", "Wrong-Passw0rd-xyz"
-	c := newClient(t, endpoint)
-	ctx := callCtx(t)
-	for _, step := range []func() error{
-		func() error { _, err := c.RoleAdd(ctx, "root"); return err },
-		func() error { _, err := c.UserAdd(ctx, "root", pw); return err },
-		func() error { _, err := c.UserGrantRole(ctx, "root", "root"); return err },
-		func() error { _, err := c.AuthEnable(ctx); return err },
-	} {
-		if err := step(); err != nil {
-			t.Fatalf("enable auth: %v", err)
-		}
-	}
+	etcdrig.EnableAuth(t, newClient(t, endpoint), pw)
 	cfg := testConfig(endpoint, newPrefix())
 	cfg.Username, cfg.Password = "root", wrong
 	_, err := etcdstore.New(cfg)

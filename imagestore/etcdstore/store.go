@@ -9,13 +9,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/rackha/failover/imagestore"
+	"github.com/rackha/failover/internal/etcdconn"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 )
 
 // casAttempts bounds the compare-and-swaps of one Put. A second attempt
@@ -59,22 +56,9 @@ func New(cfg Config) (*Store, error) {
 	if s.client != nil {
 		return s, nil
 	}
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints:            slices.Clone(cfg.Endpoints),
-		TLS:                  cfg.TLS,
-		Username:             cfg.Username,
-		Password:             cfg.Password,
-		DialTimeout:          cfg.DialTimeout,
-		DialKeepAliveTime:    cfg.DialKeepAliveTime,
-		DialKeepAliveTimeout: cfg.DialKeepAliveTimeout,
-		Logger:               zap.NewNop(), // errors reach the caller; nothing to log
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: cfg.ReconnectMaxDelay},
-			MinConnectTimeout: cfg.DialTimeout,
-		})},
-	})
+	c, err := cfg.conn().Dial()
 	if err != nil {
-		return nil, fmt.Errorf("etcdstore: connect to %q as %q: %w", cfg.Endpoints, cfg.Username, err)
+		return nil, fmt.Errorf("etcdstore: %w", err)
 	}
 	s.client, s.ownClient = c, true
 	s.cfg.Password = "" // the client keeps it; the Store has no use for it
@@ -91,13 +75,7 @@ func (s *Store) GoString() string { return s.String() }
 
 // Format prints String under every verb (%q quotes it), so no verb
 // reaches the fields (the client, holding the password) by reflection.
-func (s *Store) Format(f fmt.State, verb rune) {
-	if verb == 'q' {
-		fmt.Fprintf(f, "%q", s.String())
-		return
-	}
-	fmt.Fprint(f, s.String())
-}
+func (s *Store) Format(f fmt.State, verb rune) { etcdconn.Format(f, verb, s.String()) }
 
 // Close closes the client New made (a Config.Client stays open). Calls
 // after Close fail with ErrClosed; a second Close returns the first's

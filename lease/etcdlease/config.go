@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
+	"github.com/rackha/failover/internal/etcdconn"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -77,11 +77,14 @@ func DefaultConfig() Config {
 	}
 }
 
+// configName prefixes the fields Validate names.
+const configName = "etcdlease.Config"
+
 // Validate names the first field that is wrong, and its value (never the
 // password's).
 func (c Config) Validate() error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: %s.%s", ErrInvalidConfig, configName, fmt.Sprintf(format, args...))
 	}
 	switch {
 	case c.Prefix == "":
@@ -105,43 +108,46 @@ func (c Config) Validate() error {
 		}
 		seen[p] = true
 	}
-	if c.Client != nil {
-		switch {
-		case len(c.Endpoints) > 0:
-			return bad("Endpoints %q set together with Client", c.Endpoints)
-		case c.TLS != nil:
-			return bad("TLS set together with Client")
-		case c.Username != "" || c.Password != "":
-			return bad("Username or Password set together with Client")
-		}
-		return nil
-	}
-	switch {
-	case len(c.Endpoints) == 0:
-		return bad("Endpoints is empty and Client is nil")
-	case c.Password != "" && c.Username == "":
-		return bad("Password set without Username")
-	case c.DialTimeout <= 0:
-		return bad("DialTimeout %v is not positive", c.DialTimeout)
-	}
-	for i, ep := range c.Endpoints {
-		if ep == "" {
-			return bad("Endpoints[%d] is empty", i)
-		}
-		if u, err := url.Parse(ep); err == nil && u.User != nil {
-			// Not printed: it holds a password.
-			return bad("Endpoints[%d] carries credentials in its URL: use Username and Password", i)
-		}
+	if err := c.conn().Validate(configName); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return nil
+}
+
+// The client settings Config does not offer.
+const (
+	// reconnectMaxDelay is the longest wait between attempts to reach an
+	// endpoint that is down (gRPC's default is 120 s: a keeper would stay
+	// without a lease that long after an etcd restart).
+	reconnectMaxDelay = time.Second
+	// dialKeepAliveTime is gRPC's least keep-alive interval: a dead
+	// connection is found within about 10 s + DialTimeout even when no
+	// call waits.
+	dialKeepAliveTime = 10 * time.Second
+)
+
+// conn is the client part of c, every field of it, with the settings
+// Config does not offer (a ping unanswered for DialTimeout is a dead
+// connection).
+func (c Config) conn() etcdconn.Config {
+	return etcdconn.Config{
+		Client:               c.Client,
+		Endpoints:            c.Endpoints,
+		TLS:                  c.TLS,
+		Username:             c.Username,
+		Password:             c.Password,
+		DialTimeout:          c.DialTimeout,
+		ReconnectMaxDelay:    reconnectMaxDelay,
+		DialKeepAliveTime:    dialKeepAliveTime,
+		DialKeepAliveTimeout: c.DialTimeout,
+	}
 }
 
 // String describes c with the password redacted and without the TLS
 // config's contents.
 func (c Config) String() string {
-	return fmt.Sprintf("etcdlease.Config{Client:%s Endpoints:%q TLS:%s Username:%q Password:%s Prefix:%q TTL:%v DialTimeout:%v RequestTimeout:%v Peers:%q Logger:%s}",
-		set(c.Client != nil), c.Endpoints, set(c.TLS != nil), c.Username, redacted(c.Password), c.Prefix,
-		c.TTL, c.DialTimeout, c.RequestTimeout, c.Peers, set(c.Logger != nil))
+	return fmt.Sprintf("etcdlease.Config{%s Prefix:%q TTL:%v DialTimeout:%v RequestTimeout:%v Peers:%q Logger:%s}",
+		c.conn().Shown(), c.Prefix, c.TTL, c.DialTimeout, c.RequestTimeout, c.Peers, loggerSet(c.Logger))
 }
 
 // GoString is String, so %#v redacts too.
@@ -149,58 +155,35 @@ func (c Config) GoString() string { return c.String() }
 
 // Format prints String under every verb (%q quotes it), so no verb
 // reaches the fields through reflection.
-func (c Config) Format(f fmt.State, verb rune) {
-	if verb == 'q' {
-		fmt.Fprintf(f, "%q", c.String())
-		return
-	}
-	fmt.Fprint(f, c.String())
-}
+func (c Config) Format(f fmt.State, verb rune) { etcdconn.Format(f, verb, c.String()) }
 
 // LogValue logs c with the password redacted.
 func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.Bool("client", c.Client != nil),
-		slog.Any("endpoints", c.Endpoints),
-		slog.Bool("tls", c.TLS != nil),
-		slog.String("username", c.Username),
-		slog.String("password", redacted(c.Password)),
+	return slog.GroupValue(append(c.conn().Shown().Attrs(),
 		slog.String("prefix", c.Prefix),
 		slog.Duration("ttl", c.TTL),
 		slog.Duration("requestTimeout", c.RequestTimeout),
 		slog.Any("peers", c.Peers),
-	)
+	)...)
 }
 
 // MarshalJSON encodes c with the password redacted; Client, TLS and
 // Logger encode as whether they are set.
 func (c Config) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
-		Client         bool
-		Endpoints      []string
-		TLS            bool
-		Username       string
-		Password       string
+		etcdconn.Shown
 		Prefix         string
 		TTL            time.Duration
 		DialTimeout    time.Duration
 		RequestTimeout time.Duration
 		Peers          []string
 		Logger         bool
-	}{c.Client != nil, c.Endpoints, c.TLS != nil, c.Username, redacted(c.Password), c.Prefix,
-		c.TTL, c.DialTimeout, c.RequestTimeout, c.Peers, c.Logger != nil})
+	}{c.conn().Shown(), c.Prefix, c.TTL, c.DialTimeout, c.RequestTimeout, c.Peers, c.Logger != nil})
 }
 
-func redacted(s string) string {
-	if s == "" {
-		return `""`
+func loggerSet(l *slog.Logger) string {
+	if l == nil {
+		return "nil"
 	}
-	return "REDACTED"
-}
-
-func set(b bool) string {
-	if b {
-		return "set"
-	}
-	return "nil"
+	return "set"
 }

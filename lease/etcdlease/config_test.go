@@ -36,21 +36,21 @@ func TestValidateNamesTheField(t *testing.T) {
 		name, want string
 		edit       func(*etcdlease.Config)
 	}{
-		{"empty prefix", "Prefix is empty", func(c *etcdlease.Config) { c.Prefix = "" }},
-		{"prefix without slash", `Prefix "/x" does not end`, func(c *etcdlease.Config) { c.Prefix = "/x" }},
-		{"short TTL", "TTL 500ms is shorter than 1s", func(c *etcdlease.Config) { c.TTL = 500 * time.Millisecond }},
-		{"fractional TTL", "TTL 1.5s is not a whole number of seconds", func(c *etcdlease.Config) { c.TTL = 1500 * time.Millisecond }},
-		{"request timeout", "RequestTimeout 0s is not positive", func(c *etcdlease.Config) { c.RequestTimeout = 0 }},
-		{"dial timeout", "DialTimeout -1s is not positive", func(c *etcdlease.Config) { c.DialTimeout = -time.Second }},
-		{"empty peer", "Peers[1]", func(c *etcdlease.Config) { c.Peers = []string{"a", ""} }},
-		{"peer with slash", `Peers[0]: failover: invalid server name for the lease store: "a/b" contains "/"`, func(c *etcdlease.Config) { c.Peers = []string{"a/b"} }},
-		{"duplicate peer", `Peers[1] "a" is listed twice`, func(c *etcdlease.Config) { c.Peers = []string{"a", "a"} }},
-		{"no endpoints", "Endpoints is empty", func(c *etcdlease.Config) { c.Endpoints = nil }},
-		{"empty endpoint", "Endpoints[0] is empty", func(c *etcdlease.Config) { c.Endpoints = []string{""} }},
-		{"credentials in URL", "Endpoints[0] carries credentials", func(c *etcdlease.Config) { c.Endpoints = []string{"http://u:hunter2@h:2379"} }},
-		{"password alone", "Password set without Username", func(c *etcdlease.Config) { c.Password = "hunter2" }},
-		{"client and endpoints", "Endpoints", func(c *etcdlease.Config) { c.Client = client }},
-		{"client and password", "Username or Password set together with Client", func(c *etcdlease.Config) {
+		{"empty prefix", "etcdlease.Config.Prefix is empty", func(c *etcdlease.Config) { c.Prefix = "" }},
+		{"prefix without slash", `etcdlease.Config.Prefix "/x" does not end`, func(c *etcdlease.Config) { c.Prefix = "/x" }},
+		{"short TTL", "etcdlease.Config.TTL 500ms is shorter than 1s", func(c *etcdlease.Config) { c.TTL = 500 * time.Millisecond }},
+		{"fractional TTL", "etcdlease.Config.TTL 1.5s is not a whole number of seconds", func(c *etcdlease.Config) { c.TTL = 1500 * time.Millisecond }},
+		{"request timeout", "etcdlease.Config.RequestTimeout 0s is not positive", func(c *etcdlease.Config) { c.RequestTimeout = 0 }},
+		{"dial timeout", "etcdlease.Config.DialTimeout -1s is not positive", func(c *etcdlease.Config) { c.DialTimeout = -time.Second }},
+		{"empty peer", "etcdlease.Config.Peers[1]", func(c *etcdlease.Config) { c.Peers = []string{"a", ""} }},
+		{"peer with slash", `etcdlease.Config.Peers[0]: failover: invalid server name for the lease store: "a/b" contains "/"`, func(c *etcdlease.Config) { c.Peers = []string{"a/b"} }},
+		{"duplicate peer", `etcdlease.Config.Peers[1] "a" is listed twice`, func(c *etcdlease.Config) { c.Peers = []string{"a", "a"} }},
+		{"no endpoints", "etcdlease.Config.Endpoints is empty", func(c *etcdlease.Config) { c.Endpoints = nil }},
+		{"empty endpoint", "etcdlease.Config.Endpoints[0] is empty", func(c *etcdlease.Config) { c.Endpoints = []string{""} }},
+		{"credentials in URL", "etcdlease.Config.Endpoints[0] carries credentials", func(c *etcdlease.Config) { c.Endpoints = []string{"http://u:hunter2@h:2379"} }},
+		{"password alone", "etcdlease.Config.Password set without Username", func(c *etcdlease.Config) { c.Password = "hunter2" }},
+		{"client and endpoints", "etcdlease.Config.Endpoints", func(c *etcdlease.Config) { c.Client = client }},
+		{"client and password", "etcdlease.Config.Username or Password set together with Client", func(c *etcdlease.Config) {
 			c.Client, c.Endpoints, c.Username, c.Password = client, nil, "u", "hunter2"
 		}},
 	}

@@ -8,24 +8,16 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/rackha/failover"
+	"github.com/rackha/failover/internal/etcdconn"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 )
 
 // ErrClosed is returned by every call after Close.
 var ErrClosed = errors.New("failover: etcd lease store closed")
-
-// reconnectMaxDelay is the longest wait between attempts to reach an
-// endpoint that is down (gRPC's default is 120 s: a keeper would stay
-// without a lease that long after an etcd restart).
-const reconnectMaxDelay = time.Second
 
 // Store is the lease store in etcd: the watcher side (failover.Leases and
 // failover.WatchdogJournal) and, through Keeper, the host side. Create it
@@ -63,24 +55,9 @@ func New(cfg Config) (*Store, error) {
 	if s.client != nil {
 		return s, nil
 	}
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   slices.Clone(cfg.Endpoints),
-		TLS:         cfg.TLS,
-		Username:    cfg.Username,
-		Password:    cfg.Password,
-		DialTimeout: cfg.DialTimeout,
-		// gRPC's least keep-alive interval: a dead connection is found
-		// within about 10 s + DialTimeout even when no call waits.
-		DialKeepAliveTime:    10 * time.Second,
-		DialKeepAliveTimeout: cfg.DialTimeout,
-		Logger:               zap.NewNop(), // errors reach the caller
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: reconnectMaxDelay},
-			MinConnectTimeout: cfg.DialTimeout,
-		})},
-	})
+	c, err := cfg.conn().Dial()
 	if err != nil {
-		return nil, fmt.Errorf("etcdlease: connect to %q as %q: %w", cfg.Endpoints, cfg.Username, err)
+		return nil, fmt.Errorf("etcdlease: %w", err)
 	}
 	s.client, s.ownClient = c, true
 	s.cfg.Password = "" // the client keeps it
@@ -97,13 +74,7 @@ func (s *Store) GoString() string { return s.String() }
 
 // Format prints String under every verb, so no verb reaches the client
 // (which holds the password) by reflection.
-func (s *Store) Format(f fmt.State, verb rune) {
-	if verb == 'q' {
-		fmt.Fprintf(f, "%q", s.String())
-		return
-	}
-	fmt.Fprint(f, s.String())
-}
+func (s *Store) Format(f fmt.State, verb rune) { etcdconn.Format(f, verb, s.String()) }
 
 // Close closes the client New made (a Config.Client stays open); open
 // watches end and Keepers' Run return. Calls after Close fail with

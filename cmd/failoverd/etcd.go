@@ -5,18 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 
 	"github.com/rackha/failover/imagestore"
 	"github.com/rackha/failover/imagestore/etcdstore"
 	"github.com/rackha/failover/imagestore/filestore"
+	"github.com/rackha/failover/internal/etcdconn"
 	"github.com/rackha/failover/rack/rackhttp"
 )
 
@@ -156,23 +153,18 @@ func (c *Config) newEtcdClient(secret secretFunc, own CertPair, keep func(*rackh
 	if err != nil {
 		return nil, s, err
 	}
-	cc := clientv3.Config{
-		Endpoints:   slices.Clone(s.Endpoints),
+	cc := etcdconn.Config{
+		Endpoints:   s.Endpoints,
 		Username:    s.Username,
 		Password:    s.Password,
 		DialTimeout: s.DialTimeout,
+		// Reconnect attempts grow to 2 s apart: a restarted etcd is used
+		// again within 2 s.
+		ReconnectMaxDelay: 2 * time.Second,
 		// A dead connection is found within about 10 s + 5 s even with
 		// no call waiting (gRPC allows no shorter interval).
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
-		// Errors reach the callers, which log them.
-		Logger: zap.NewNop(),
-		// Attempts start 100 ms apart and grow to 2 s (gRPC's own
-		// ceiling is 120 s): a restarted etcd is used again within 2 s.
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
-			MinConnectTimeout: s.DialTimeout,
-		})},
 	}
 	if !s.Plaintext {
 		files, err := rackhttp.LoadFiles(s.Cert, s.Key, s.CA)
@@ -191,10 +183,10 @@ func (c *Config) newEtcdClient(secret secretFunc, own CertPair, keep func(*rackh
 			},
 		}
 	}
-	cli, err := clientv3.New(cc)
+	cli, err := cc.Dial()
 	if err != nil {
-		// Not cc: it holds the password.
-		return nil, s, c.errAt("etcd", fmt.Sprintf("cannot connect to %q as %q", s.Endpoints, s.Username), err)
+		// The error names the endpoints and the user, never the password.
+		return nil, s, c.errAt("etcd", "cannot connect", err)
 	}
 	return cli, s, nil
 }

@@ -269,9 +269,7 @@ func (e *Engine) forecast(t *trend, now int64, r *sensor.Reading, inDanger bool)
 	if !(up.Set && 2*quick >= least(up)) && !(lo.Set && -2*quick >= least(lo)) {
 		return f
 	}
-	rate := theilSen(t.med[:], t.at[:])
-	sOld := theilSen(t.med[:h], t.at[:h])
-	sNew := theilSen(t.med[h:], t.at[h:])
+	rate, sOld, sNew := t.theilSen()
 	nowS := float64(now-t.base) / 1e9
 	var lv [h]float64
 	var tOld, tNew float64
@@ -340,23 +338,41 @@ func project(d, v, vNew, vOld, delta, noise float64) float64 {
 	return d / v
 }
 
-// theilSen is the median of the slopes between every pair of points.
-// It takes at most predictBlocks points.
-func theilSen(y, x []float64) float64 {
+// theilSen returns the Theil–Sen slopes (the median of the slopes
+// between every pair of points) of the closed blocks' medians, of the
+// older half's and of the newer half's. The halves' pairs are among the
+// window's: each slope is computed once.
+func (t *trend) theilSen() (all, older, newer float64) {
+	const h = predictBlocks / 2
 	var s [predictBlocks * (predictBlocks - 1) / 2]float64
-	n := 0
-	for i := range y {
-		for j := i + 1; j < len(y); j++ {
-			if dx := x[j] - x[i]; dx > 0 {
-				s[n] = (y[j] - y[i]) / dx
-				n++
+	var o, w [h * (h - 1) / 2]float64
+	n, no, nw := 0, 0, 0
+	for i := range predictBlocks {
+		for j := i + 1; j < predictBlocks; j++ {
+			dx := t.at[j] - t.at[i]
+			if dx <= 0 {
+				continue
+			}
+			v := (t.med[j] - t.med[i]) / dx
+			s[n] = v
+			n++
+			switch {
+			case j < h:
+				o[no] = v
+				no++
+			case i >= h:
+				w[nw] = v
+				nw++
 			}
 		}
 	}
-	if n == 0 {
-		return 0
+	med := func(v []float64) float64 {
+		if len(v) == 0 {
+			return 0
+		}
+		return median(v)
 	}
-	return median(s[:n])
+	return med(s[:n]), med(o[:no]), med(w[:nw])
 }
 
 // median reorders v and returns its median: by insertion sort when v is

@@ -356,7 +356,7 @@ func benchPredict(b *testing.B, on, moving bool) {
 			case moving && j%2 == 0:
 				st.Readings[j].Value = 50 + float64(i%600)/30
 			case moving:
-				st.Readings[j].Value = 12.5 - float64(i%600)/1200
+				st.Readings[j].Value = 12.5 - float64(i%600)/600
 			case j%2 == 0:
 				st.Readings[j].Value = 50 + float64(i%7)*0.5
 			default:

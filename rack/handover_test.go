@@ -1,46 +1,27 @@
 package rack_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/bmc/simbmc"
+	"github.com/rackha/failover/internal/logsink"
 	"github.com/rackha/failover/rack"
 )
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // ring3 is a ring where a watches b, b watches c and c watches a.
-func ring3(t *testing.T, edit func(*rack.LocalConfig)) (*simRack, *syncBuffer) {
+func ring3(t *testing.T, edit func(*rack.LocalConfig)) (*simRack, *logsink.Buffer) {
 	t.Helper()
 	topo, err := rack.Ring("a", "b", "c")
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &logsink.Buffer{}
 	r := newSimRack(t, topo, func(c *rack.LocalConfig) {
 		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 		if edit != nil {
@@ -207,7 +188,7 @@ func TestHandoverSkipsDeadServers(t *testing.T) {
 func TestPairsHaveNobodyToHandOverTo(t *testing.T) {
 	ctx := context.Background()
 	topo, _ := rack.Pairs("a", "b", "c", "d")
-	logs := &syncBuffer{}
+	logs := &logsink.Buffer{}
 	r := newSimRack(t, topo, func(c *rack.LocalConfig) { c.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
 	w := watchAll(t, ctx, r.l, "b", "c", "d") // a never watches
 	r.clock.Advance(time.Minute)

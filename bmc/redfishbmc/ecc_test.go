@@ -1,17 +1,16 @@
 package redfishbmc
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/bmc/redfishbmc/redfishsim"
+	"github.com/rackha/failover/internal/logsink"
 )
 
 // The DMTF tower's system log (two temperature SEL entries, and a
@@ -21,32 +20,14 @@ const (
 	towerLog  = towerPath + "/LogServices/Log1/Entries"
 )
 
-// syncBuffer is a log sink tests read while the adapter writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // eccTower serves the DMTF tower; the adapter reads the log whenever
 // asked and logs into the returned buffer.
-func eccTower(t *testing.T, tweak func(*Config)) (*redfishsim.Server, *BMC, *syncBuffer) {
+func eccTower(t *testing.T, tweak func(*Config)) (*redfishsim.Server, *BMC, *logsink.Buffer) {
 	t.Helper()
 	s := startSim(t, mockup(t, "public-tower"), redfishsim.Options{})
 	cfg := testConfig(s, "")
 	cfg.WatchdogLogInterval = time.Nanosecond
-	logs := &syncBuffer{}
+	logs := &logsink.Buffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	if tweak != nil {
 		tweak(&cfg)

@@ -8,32 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rackha/failover/bmc"
+	"github.com/rackha/failover/internal/logsink"
 	"github.com/rackha/failover/sensor"
 	"github.com/rackha/failover/telemetry"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while watchTargets writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func setWatchFlags(t *testing.T, interval time.Duration, out, names string) {
 	t.Helper()
@@ -53,7 +35,7 @@ func TestWatchRecordsEveryPoll(t *testing.T) {
 		readings: []sensor.Reading{{Name: "CPU Temp", Kind: sensor.KindTemperature, Value: 50, Unit: "C",
 			Thresholds: sensor.Thresholds{UpperCritical: sensor.At(90)}}}}
 	gone := &fakeRoles{err: map[string]error{"readings": fmt.Errorf("%w: timeout", bmc.ErrUnreachable)}}
-	var out syncBuffer
+	var out logsink.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	before := time.Now()

@@ -15,6 +15,7 @@ import (
 	"github.com/rackha/failover/bmc"
 	"github.com/rackha/failover/bmc/simbmc"
 	"github.com/rackha/failover/internal/etcdrig"
+	"github.com/rackha/failover/internal/logsink"
 	"github.com/rackha/failover/lease/etcdlease"
 	"github.com/rackha/failover/watchdog"
 )
@@ -51,24 +52,6 @@ func leaseRackOn(t *testing.T, endpoint string) (*Config, string) {
 	return cfg, path
 }
 
-// syncBuffer is a log sink safe for the keeper's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A monitor whose server was taken over waits for its lease, saying so,
 // until an operator releases the record with `failoverd lease release`.
 func TestMonitorWaitsForReleasedTakeover(t *testing.T) {
@@ -77,7 +60,7 @@ func TestMonitorWaitsForReleasedTakeover(t *testing.T) {
 	d := &daemon{cfg: cfg}
 	a := &adapters{cfg: cfg}
 	defer a.Close()
-	var logs syncBuffer
+	var logs logsink.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	ml, err := d.newLeases(a, 0, log)
 	if err != nil {

@@ -9,12 +9,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rackha/failover/internal/logsink"
 	"github.com/rackha/failover/rack"
 )
 
@@ -244,24 +244,6 @@ func TestBackoffFullJitter(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestOversizedEvent: a status event bigger than MaxEventBytes is an
 // error naming the size, and the client reconnects; once the rack
 // manager has a smaller latest status, it arrives.
@@ -270,7 +252,7 @@ func TestOversizedEvent(t *testing.T) {
 	ctx := t.Context()
 	r.bmcs["s2"].SetFault(true, strings.Repeat("very long fault detail ", 500))
 	r.local.Poll(ctx)
-	var logs syncBuffer
+	var logs logsink.Buffer
 	c := r.client("s1", func(c *ClientConfig) {
 		c.MaxEventBytes = 8192
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -337,7 +319,7 @@ func TestHeartbeatKeepsIdleStream(t *testing.T) {
 // manager keeps polling meanwhile.
 func TestIdleTimeoutClosesStream(t *testing.T) {
 	t.Parallel() // mostly waiting
-	var logs syncBuffer
+	var logs logsink.Buffer
 	r := newTestRack(t, rackOpts{handler: func(c *HandlerConfig) {
 		c.IdleTimeout = 300 * time.Millisecond
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))

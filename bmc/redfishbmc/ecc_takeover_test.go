@@ -1,11 +1,7 @@
 package redfishbmc_test
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -14,7 +10,6 @@ import (
 	"github.com/rackha/failover/bmc/redfishbmc"
 	"github.com/rackha/failover/bmc/redfishbmc/redfishsim"
 	"github.com/rackha/failover/internal/takeoverrig"
-	"github.com/rackha/failover/rack"
 )
 
 const towerSys = "437XR1238R2"
@@ -22,34 +17,8 @@ const towerSys = "437XR1238R2"
 // towerHost serves one DMTF tower as a host of the rig.
 func towerHost(t *testing.T, name string) (takeoverrig.Host, *redfishsim.Server) {
 	t.Helper()
-	dir, err := redfishsim.MockupDir("public-tower")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI: %v", err)
-		}
-		t.Skipf("%v", err)
-	}
-	sim, err := redfishsim.New(dir, redfishsim.Options{Username: "admin", Password: "pw-Secret1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
-	sum := sha256.Sum256(sim.CertDER())
-	cfg := redfishbmc.DefaultConfig()
-	cfg.Endpoint, cfg.Username, cfg.Password = sim.URL, "admin", "pw-Secret1"
-	cfg.PinnedCertSHA256 = hex.EncodeToString(sum[:])
-	cfg.PowerPollInterval, cfg.RequestTimeout, cfg.Logger = 50*time.Millisecond, time.Second, quiet
-	cfg.WatchdogLogInterval = 50 * time.Millisecond
-	b, err := redfishbmc.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return takeoverrig.Host{
-		Name:  name,
-		Roles: rack.Server{Sensors: b, Health: b, Power: b},
-		Power: func() (bmc.PowerState, error) { return simPower(sim, towerSys) },
-	}, sim
+	sim := rigSim(t, "public-tower", redfishsim.Options{})
+	return rigHost(t, sim, name, towerSys, func(c *redfishbmc.Config) { c.WatchdogLogInterval = 50 * time.Millisecond }), sim
 }
 
 // More correctable memory errors in tower a's system log than

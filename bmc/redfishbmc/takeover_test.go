@@ -31,36 +31,53 @@ const bladeA, bladeB = "529QB9450R6", "529QB9451R6"
 // newRig is blade b watching blade a, the one that fails.
 func newRig(t *testing.T) (*takeoverrig.Rig, *redfishsim.Server) {
 	t.Helper()
-	dir, err := redfishsim.MockupDir("public-bladed")
+	sim := rigSim(t, "public-bladed", redfishsim.Options{EventsOnReset: true})
+	return takeoverrig.Start(t, takeoverrig.Config{Watched: rigHost(t, sim, "a", bladeA, nil), Watcher: rigHost(t, sim, "b", bladeB, nil)}), sim
+}
+
+// rigSim serves a DMTF mockup (fatal under CI=true when it is missing)
+// with the rig's credentials.
+func rigSim(t *testing.T, mockup string, opts redfishsim.Options) *redfishsim.Server {
+	t.Helper()
+	dir, err := redfishsim.MockupDir(mockup)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI: %v", err)
 		}
 		t.Skipf("%v", err)
 	}
-	sim, err := redfishsim.New(dir, redfishsim.Options{Username: "admin", Password: "pw-Secret1", EventsOnReset: true})
+	opts.Username, opts.Password = "admin", "pw-Secret1"
+	sim, err := redfishsim.New(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
+	return sim
+}
+
+// rigHost is system sys of sim as host name of the rig, through this
+// adapter (certificate pinned, polls every 50 ms); tweak may change the
+// adapter's config.
+func rigHost(t *testing.T, sim *redfishsim.Server, name, sys string, tweak func(*redfishbmc.Config)) takeoverrig.Host {
+	t.Helper()
 	sum := sha256.Sum256(sim.CertDER())
-	host := func(name, sys string) takeoverrig.Host {
-		cfg := redfishbmc.DefaultConfig()
-		cfg.Endpoint, cfg.Username, cfg.Password, cfg.System = sim.URL, "admin", "pw-Secret1", sys
-		cfg.PinnedCertSHA256 = hex.EncodeToString(sum[:])
-		cfg.PowerPollInterval, cfg.RequestTimeout, cfg.Logger = 50*time.Millisecond, time.Second, quiet
-		b, err := redfishbmc.Open(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		return takeoverrig.Host{
-			Name:  name,
-			Roles: rack.Server{Sensors: b, Health: b, Power: b},
-			Power: func() (bmc.PowerState, error) { return simPower(sim, sys) },
-		}
+	cfg := redfishbmc.DefaultConfig()
+	cfg.Endpoint, cfg.Username, cfg.Password, cfg.System = sim.URL, "admin", "pw-Secret1", sys
+	cfg.PinnedCertSHA256 = hex.EncodeToString(sum[:])
+	cfg.PowerPollInterval, cfg.RequestTimeout, cfg.Logger = 50*time.Millisecond, time.Second, quiet
+	if tweak != nil {
+		tweak(&cfg)
 	}
-	return takeoverrig.Start(t, takeoverrig.Config{Watched: host("a", bladeA), Watcher: host("b", bladeB)}), sim
+	b, err := redfishbmc.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return takeoverrig.Host{
+		Name:  name,
+		Roles: rack.Server{Sensors: b, Health: b, Power: b},
+		Power: func() (bmc.PowerState, error) { return simPower(sim, sys) },
+	}
 }
 
 // simPower is the system's real power: the test server's own resource,

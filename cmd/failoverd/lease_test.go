@@ -135,25 +135,33 @@ func TestMonitorWaitsForReleasedTakeover(t *testing.T) {
 	}
 }
 
+// startLeases starts the leases of cfg's first server, with logs
+// discarded, under a context that ends after timeout (or with the test).
+func startLeases(t *testing.T, cfg *Config, timeout time.Duration) (*daemon, *monitorLeases, context.Context, func(), <-chan error) {
+	t.Helper()
+	d := &daemon{cfg: cfg}
+	a := &adapters{cfg: cfg}
+	t.Cleanup(func() { a.Close() })
+	ml, err := d.newLeases(a, 0, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	stop, failed, err := ml.start(ctx, slog.New(slog.DiscardHandler), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, ml, ctx, stop, failed
+}
+
 // The updater's watchdog kicks only while both the loop gate and the
 // lease say so; each refusal says why, and Arm declares the watchdog in
 // etcd first.
 func TestWatchdogKicksOnlyWithLoopAndLease(t *testing.T) {
 	t.Parallel()
 	cfg, _ := leaseRack(t)
-	d := &daemon{cfg: cfg}
-	a := &adapters{cfg: cfg}
-	defer a.Close()
-	ml, err := d.newLeases(a, 0, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	stop, _, err := ml.start(ctx, slog.New(slog.DiscardHandler), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, ml, ctx, stop, _ := startLeases(t, cfg, 20*time.Second)
 	b, err := simbmc.New(simbmc.DefaultConfig("s1"))
 	if err != nil {
 		t.Fatal(err)
@@ -246,19 +254,7 @@ func TestAllRoleRefusesLeases(t *testing.T) {
 func TestLeaseKeeperStopReported(t *testing.T) {
 	t.Parallel()
 	cfg, _ := leaseRack(t)
-	d := &daemon{cfg: cfg}
-	a := &adapters{cfg: cfg}
-	defer a.Close()
-	ml, err := d.newLeases(a, 0, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	stop, failed, err := ml.start(ctx, slog.New(slog.DiscardHandler), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ml, _, stop, failed := startLeases(t, cfg, 20*time.Second)
 	defer stop()
 	ml.store.Close()
 	select {
@@ -281,19 +277,7 @@ func TestWatchdogStopsWhenEtcdDies(t *testing.T) {
 	t.Parallel()
 	x := etcdrig.StartExternal(t)
 	cfg, _ := leaseRackOn(t, x.Endpoint)
-	d := &daemon{cfg: cfg}
-	a := &adapters{cfg: cfg}
-	defer a.Close()
-	ml, err := d.newLeases(a, 0, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	stop, _, err := ml.start(ctx, slog.New(slog.DiscardHandler), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ml, ctx, stop, _ := startLeases(t, cfg, 30*time.Second)
 	defer stop()
 	b, err := simbmc.New(simbmc.DefaultConfig("s1"))
 	if err != nil {
